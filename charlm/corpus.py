@@ -1,0 +1,402 @@
+"""bytes -> validated text -> Vocab + encoded ids; train/val split; batches."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+class CorpusError(ValueError):
+    """A corpus the user gave cannot be used; the message says why and what to do."""
+
+
+MIN_CHARS = 1_000  # fewer characters than this cannot train a model
+DEFAULT_MAX_CHARS = 200_000_000  # size cap; callers (e.g. the hosted app) pass a smaller one
+DEFAULT_MAX_VOCAB = 1_024  # distinct characters kept; rarer ones map to UNKNOWN
+UNKNOWN = "\ufffd"  # the symbol standing for characters outside the vocabulary
+
+_BYTES_PER_CHAR_LIMIT = 4  # raw uploads over 4 bytes per allowed character are refused undecoded
+_CHUNK_CHARS = 1 << 22  # text is turned into code points this many characters at a time (bounded memory)
+_CONTROL_SHARE_LIMIT = 0.10  # more control characters than this share means binary data
+_CONTROL_SAMPLE_CHARS = 1_000_000  # the share is measured on the start of the text; binary is binary throughout
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # Cc, less \t \n \v \f \r
+
+# Leading bytes of common non-text uploads: (pattern at the start, what it is, what to do).
+_EXTRACT = "Extract it and upload the plain-text file inside."
+_EXPORT = "Export or copy its text into a .txt file and upload that."
+_NOT_TEXT = "Upload a plain-text (.txt) file instead."
+_MAGIC = [
+    (rb"%PDF-", "a PDF document", _EXPORT),
+    (rb"PK(\x03\x04|\x05\x06)", "a ZIP archive (DOCX, EPUB and ODT files are ZIP archives too)", _EXPORT),
+    (rb"\x1f\x8b", "a gzip-compressed file", _EXTRACT),
+    (rb"\x89PNG\r\n\x1a\n", "a PNG image", _NOT_TEXT),
+    (rb"\xff\xd8\xff", "a JPEG image", _NOT_TEXT),
+    (rb"GIF8[79]a", "a GIF image", _NOT_TEXT),
+    (rb"\x7fELF", "an ELF executable (a program)", _NOT_TEXT),
+    (rb"7z\xbc\xaf\x27\x1c", "a 7z archive", _EXTRACT),
+    (rb"Rar!\x1a\x07", "a RAR archive", _EXTRACT),
+    (rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", "a bzip2-compressed file", _EXTRACT),
+    (rb"\xfd7zXZ\x00", "an xz-compressed file", _EXTRACT),
+    (rb"SQLite format 3\x00", "an SQLite database", _EXPORT),
+    # "MZ" alone could start a sentence; a real executable has NUL bytes in its 64-byte header.
+    (rb"MZ.{0,62}\x00", "a Windows executable (.exe or .dll)", _NOT_TEXT),
+]
+
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+# The codec named decodes the whole data, mark included, and drops the mark.
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+_SAVE_AS_UTF8 = "Save it as UTF-8 and upload again."
+_IF_WRONG = "If characters look wrong, save it as UTF-8 and upload again."
+_LEGACY_NAMES = {"cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1 (ISO-8859-1)"}
+
+
+def decode_bytes(data: bytes) -> tuple[str, str, str | None]:
+    """-> (text, encoding_name, notice_or_None).
+
+    `data.decode(encoding_name)` gives the text before newline and NFC normalisation.
+    Raises CorpusError for empty input and for binary data (naming the kind where it can).
+    """
+    for pattern, kind, advice in _MAGIC:
+        if re.match(pattern, data, re.DOTALL):  # re caches the compiled patterns
+            raise CorpusError(f"This file looks like {kind}, not plain text. {advice}")
+    text, encoding, notice = _decode(data)
+    text = _normalise(text)
+    _refuse_empty_or_binary(text)
+    return text, encoding, notice
+
+
+def _decode(data: bytes) -> tuple[str, str, str | None]:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding, None
+            except UnicodeDecodeError:
+                name = encoding.upper().removesuffix("-SIG")
+                message = f"The file has a {name} byte-order mark but is not valid {name}. {_SAVE_AS_UTF8}"
+                raise CorpusError(message) from None
+    try:
+        return data.decode("utf-8"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    try:  # cp1252 leaves five bytes undefined; latin-1 decodes anything
+        text, encoding = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, encoding = data.decode("latin-1"), "latin-1"
+    return text, encoding, f"The file is not UTF-8; it was read as {_LEGACY_NAMES[encoding]}. {_IF_WRONG}"
+
+
+def _normalise(text: str) -> str:
+    """Unix newlines and composed characters (NFC), so 'é' is one character however it was typed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text)
+
+
+def _refuse_empty_or_binary(text: str) -> None:
+    if not text or text.isspace():
+        raise CorpusError("There is no text: the input is empty or only whitespace. Upload or paste some text.")
+    advice = "If it is text, save it as UTF-8 and upload again."
+    # Checked on decoded text: UTF-16/32 bytes hold NULs legitimately, their characters do not.
+    if "\x00" in text:
+        raise CorpusError(f"This looks like binary data, not plain text (it contains NUL bytes). {advice}")
+    sample = text[:_CONTROL_SAMPLE_CHARS]
+    control_share = len(_CONTROL_CHARS.findall(sample)) / len(sample)
+    if control_share > _CONTROL_SHARE_LIMIT:
+        raise CorpusError(
+            f"This looks like binary data, not plain text ({control_share:.0%} of its characters "
+            f"are control codes). {advice}"
+        )
+
+
+def _code_points(text: str) -> Iterator[np.ndarray]:
+    """The text's code points as uint32 arrays, a chunk at a time so 100 MB never becomes 400 MB at once."""
+    for start in range(0, len(text), _CHUNK_CHARS):
+        chunk = text[start : start + _CHUNK_CHARS].encode("utf-32-le", "surrogatepass")
+        yield np.frombuffer(chunk, dtype=np.uint32)
+
+
+def _char_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code points present, ascending; how often each occurs)."""
+    counts = np.zeros(0x110000, dtype=np.int64)  # one slot per Unicode code point: bincount beats sorting
+    for points in _code_points(text):
+        counts += np.bincount(points, minlength=len(counts))
+    codes = np.flatnonzero(counts)
+    return codes, counts[codes]
+
+
+@dataclass(frozen=True)
+class Vocab:
+    chars: tuple[str, ...]  # index -> character; build() sorts by code point
+    _codes: np.ndarray = field(init=False, repr=False, compare=False)  # index -> code point
+    _sorted_codes: np.ndarray = field(init=False, repr=False, compare=False)  # for searchsorted
+    _ids_of_sorted: np.ndarray = field(init=False, repr=False, compare=False)  # sorted position -> index
+    _unknown_id: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        chars = tuple(self.chars)
+        if not chars:
+            raise CorpusError("The vocabulary is empty.")
+        if not all(isinstance(char, str) and len(char) == 1 for char in chars):
+            raise CorpusError("Every vocabulary entry must be a single character.")
+        if len(set(chars)) != len(chars):
+            raise CorpusError("The vocabulary lists a character more than once.")
+        codes = np.array([ord(char) for char in chars], dtype=np.uint32)
+        order = np.argsort(codes)  # from_list keeps a checkpoint's order, which need not be sorted
+        object.__setattr__(self, "chars", chars)
+        object.__setattr__(self, "_codes", codes)
+        object.__setattr__(self, "_sorted_codes", codes[order])
+        object.__setattr__(self, "_ids_of_sorted", order.astype(self.dtype))
+        object.__setattr__(self, "_unknown_id", chars.index(UNKNOWN) if UNKNOWN in chars else None)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def unknown_id(self) -> int | None:
+        return self._unknown_id
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The smallest unsigned integer holding every id: a corpus costs 1-2 bytes per character."""
+        if len(self) <= 1 << 8:
+            return np.dtype(np.uint8)
+        return np.dtype(np.uint16) if len(self) <= 1 << 16 else np.dtype(np.uint32)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of the text's characters; characters outside the vocabulary become unknown_id."""
+        ids = np.empty(len(text), dtype=self.dtype)
+        start = 0
+        for points in _code_points(text):
+            where = np.searchsorted(self._sorted_codes, points)
+            where = np.minimum(where, len(self) - 1)  # past-the-end positions are misses too
+            found = self._sorted_codes[where] == points
+            chunk = self._ids_of_sorted[where]
+            if not found.all():
+                if self._unknown_id is None:
+                    missing = self.missing(text)
+                    shown = ", ".join(repr(char) for char in missing[:10])
+                    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                    raise CorpusError(f"The text has characters the vocabulary lacks: {shown}{more}.")
+                chunk[~found] = self._unknown_id
+            ids[start : start + len(points)] = chunk
+            start += len(points)
+        return ids
+
+    def decode(self, ids) -> str:
+        """Text of a list, numpy array or torch tensor of ids."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.detach().cpu().numpy()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"ids must lie in [0, {len(self)}); got {ids.min()}..{ids.max()}")
+        return self._codes[ids].tobytes().decode("utf-32-le", "surrogatepass")
+
+    def missing(self, text: str) -> list[str]:
+        """Distinct characters of text the vocabulary lacks, sorted by code point."""
+        return sorted(set(text).difference(self.chars))
+
+    def to_list(self) -> list[str]:
+        return list(self.chars)
+
+    @classmethod
+    def from_list(cls, chars: list[str]) -> Vocab:
+        return cls(tuple(chars))
+
+    @classmethod
+    def build(cls, text: str, max_vocab: int = DEFAULT_MAX_VOCAB) -> Vocab:
+        return cls._from_counts(*_char_counts(text), max_vocab)
+
+    @classmethod
+    def _from_counts(cls, codes: np.ndarray, counts: np.ndarray, max_vocab: int) -> Vocab:
+        """Every character if they fit; else the max_vocab - 1 most frequent plus UNKNOWN."""
+        if max_vocab < 2:
+            raise ValueError(f"max_vocab must be at least 2, got {max_vocab}")
+        if len(codes) > max_vocab:
+            others = codes != ord(UNKNOWN)  # UNKNOWN is kept anyway; it must not take a slot twice
+            codes, counts = codes[others], counts[others]
+            most_frequent = np.argsort(-counts, kind="stable")[: max_vocab - 1]  # ties: lower code point
+            codes = np.sort(np.append(codes[most_frequent], ord(UNKNOWN)))
+        return cls(tuple(chr(code) for code in codes.tolist()))
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    chars: int
+    distinct: int  # distinct characters in the text (the vocabulary may hold fewer)
+    lines: int
+    words: int  # runs of non-whitespace
+    encoding: str
+    notice: str | None
+    train_chars: int
+    val_chars: int
+    frequencies: list[tuple[str, int]]  # most common first, at most `top`
+    preview: str  # the first ~600 characters
+
+
+@dataclass(eq=False)  # eq would compare arrays element-wise and fail
+class Corpus:
+    text: str
+    vocab: Vocab
+    ids: np.ndarray  # the whole text encoded, dtype vocab.dtype (1-2 bytes per char)
+    encoding: str  # e.g. "utf-8", "utf-8-sig", "utf-16", "cp1252"; "text" when given a str
+    notice: str | None  # encoding or vocabulary notice for the user
+    name: str = "corpus"
+    val_fraction: float = 0.1
+
+    def __post_init__(self):
+        if not 0 < self.val_fraction <= 0.5:
+            raise CorpusError(f"The validation fraction must be above 0 and at most 0.5; got {self.val_fraction}.")
+
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        """(train_ids, val_ids): validation is the last val_fraction of the text, so no window straddles both."""
+        val_chars = max(1, round(len(self.ids) * self.val_fraction))
+        cut = len(self.ids) - val_chars
+        return self.ids[:cut], self.ids[cut:]
+
+    def stats(self, top: int = 40) -> CorpusStats:
+        codes, counts = _char_counts(self.text)
+        most_common = np.argsort(-counts, kind="stable")[:top]
+        is_space = np.array([char.isspace() for char in self.vocab.chars])[self.ids]
+        # A word starts at a non-space character that opens the text or follows a space.
+        words = int(np.count_nonzero(~is_space[1:] & is_space[:-1])) + int(is_space.size > 0 and not is_space[0])
+        train_ids, val_ids = self.split()
+        return CorpusStats(
+            chars=len(self.text),
+            distinct=len(codes),
+            lines=self.text.count("\n") + (not self.text.endswith("\n")),
+            words=words,
+            encoding=self.encoding,
+            notice=self.notice,
+            train_chars=len(train_ids),
+            val_chars=len(val_ids),
+            frequencies=[(chr(codes[i]), int(counts[i])) for i in most_common],
+            preview=self.text[:600],
+        )
+
+
+def load_corpus(
+    data: bytes | str,
+    name: str = "corpus",
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_vocab: int = DEFAULT_MAX_VOCAB,
+    val_fraction: float = 0.1,
+) -> Corpus:
+    """Validated, encoded text from an upload (bytes) or a paste (str); CorpusError says what is wrong."""
+    if isinstance(data, str):
+        text, encoding, notices = _normalise(data), "text", []
+        _refuse_empty_or_binary(text)
+    else:
+        if len(data) > _BYTES_PER_CHAR_LIMIT * max_chars:  # refuse cheaply, before decoding
+            raise CorpusError(f"The file is {len(data):,} bytes; {_limit(max_chars)}")
+        text, encoding, notice = decode_bytes(bytes(data))
+        notices = [notice]
+    if len(text) < MIN_CHARS:
+        raise CorpusError(
+            f"The text has {len(text):,} characters; at least {MIN_CHARS:,} are needed to train a model. "
+            "Paste or upload more text."
+        )
+    if len(text) > max_chars:
+        raise CorpusError(f"The text has {len(text):,} characters; {_limit(max_chars)}")
+    codes, counts = _char_counts(text)
+    if len(codes) == 1:
+        raise CorpusError(
+            f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
+        )
+    vocab = Vocab._from_counts(codes, counts, max_vocab)
+    notices.append(_vocabulary_notice(codes, counts, vocab, len(text)))
+    return Corpus(
+        text=text,
+        vocab=vocab,
+        ids=vocab.encode(text),
+        encoding=encoding,
+        notice=" ".join(notice for notice in notices if notice) or None,
+        name=name,
+        val_fraction=val_fraction,
+    )
+
+
+def _limit(max_chars: int) -> str:
+    return f"the limit is {max_chars:,} characters. Upload a shorter text (or a part of it)."
+
+
+def _vocabulary_notice(codes: np.ndarray, counts: np.ndarray, vocab: Vocab, n_chars: int) -> str | None:
+    dropped = ~np.isin(codes, vocab._codes)
+    if not dropped.any():
+        return None
+    share = counts[dropped].sum() / n_chars
+    share_text = "under 0.1%" if share < 0.001 else f"{share:.1%}"
+    return (
+        f"The text has {len(codes):,} distinct characters; the vocabulary keeps the {len(vocab) - 1:,} most "
+        f"common, and {int(dropped.sum()):,} rarer ones ({share_text} of the text) are shown as {UNKNOWN}."
+    )
+
+
+def random_batch(
+    ids: np.ndarray, batch_size: int, seq_len: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) int64 tensors of shape (batch_size, seq_len): random crops, y is x shifted by one character."""
+    _check_sizes(batch_size, seq_len)
+    if len(ids) < seq_len + 1:
+        raise CorpusError(
+            f"The text has {len(ids):,} characters, too few for sequences of {seq_len:,} "
+            f"(at least {seq_len + 1:,} are needed). Use a shorter sequence length or more text."
+        )
+    # Offsets come from the torch generator so a run is reproducible and resumes from its state.
+    starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator).numpy()
+    windows = ids[starts[:, None] + np.arange(seq_len + 1)]  # (batch, seq_len + 1)
+    return torch.from_numpy(windows[:, :-1].astype(np.int64)), torch.from_numpy(windows[:, 1:].astype(np.int64))
+
+
+def stream_rows(n: int, batch_size: int) -> int:
+    """How many rows n ids can be cut into, at most batch_size, each with at least one input and one target."""
+    return max(0, min(batch_size, n - 1))
+
+
+def stream_batches(
+    ids: np.ndarray, batch_size: int, seq_len: int, offset: int = 0
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Contiguous streams for truncated BPTT with carried state.
+
+    Drop the first `offset` ids, cut the rest into batch_size equal rows, and yield consecutive (x, y)
+    chunks of at most seq_len columns (the last chunk may be shorter), y shifted by one. Row r of
+    chunk k continues row r of chunk k - 1, so the model's state carries across chunks. Every character
+    but the first of each row is a target exactly once; the few ids that do not fill a row are left out.
+    """
+    _check_sizes(batch_size, seq_len)
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    data = ids[offset:]
+    rows = stream_rows(len(data), batch_size)
+    if rows == 0:
+        raise CorpusError(f"The text has {len(data):,} characters; at least 2 are needed to make a batch.")
+    targets_per_row = (len(data) - 1) // rows
+    # Row r is data[r*L : (r+1)*L + 1]: rows overlap by one so the targets run on without a gap.
+    # A view of every L-th sliding window: no copy of the text.
+    windows = np.lib.stride_tricks.sliding_window_view(data[: rows * targets_per_row + 1], targets_per_row + 1)
+    matrix = windows[::targets_per_row]  # (rows, L + 1)
+    return _chunks(matrix, seq_len)
+
+
+def _chunks(matrix: np.ndarray, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    targets_per_row = matrix.shape[1] - 1
+    for start in range(0, targets_per_row, seq_len):
+        stop = min(start + seq_len, targets_per_row)
+        x = matrix[:, start:stop].astype(np.int64)  # (rows, <= seq_len), converted per chunk only
+        y = matrix[:, start + 1 : stop + 1].astype(np.int64)
+        yield torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _check_sizes(batch_size: int, seq_len: int) -> None:
+    if batch_size < 1 or seq_len < 1:
+        raise ValueError(f"batch_size and seq_len must be at least 1; got {batch_size} and {seq_len}")
