@@ -1,0 +1,234 @@
+"""Command line: python -m charlm train | generate | evaluate | info."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .presets import DEFAULT_PRESET, PRESETS
+
+LN2 = math.log(2)
+
+
+class UserError(Exception):
+    """Bad input from the person at the keyboard: one line on stderr, exit status 2."""
+
+
+def _read_corpus(path: str):
+    from .corpus import load_corpus
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"no such file: {path}")
+    return load_corpus(file.read_bytes(), name=file.name)
+
+
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 60:d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def cmd_train(args) -> int:
+    from .device import describe, pick_device, set_threads
+    from .train import train
+    set_threads()
+    corpus = _read_corpus(args.corpus)
+    if corpus.notice:
+        print(f"note: {corpus.notice}", file=sys.stderr)
+    overrides = {"device": args.device}
+    if args.minutes is not None:
+        overrides["minutes"] = args.minutes
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    out = Path(args.out) if args.out else Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())   # Ctrl-C stops cleanly and still saves
+    tty = sys.stderr.isatty()
+    last_print = [0.0]
+    print(f"training {args.preset} on {corpus.name} ({len(corpus.text):,} characters, {len(corpus.vocab)} distinct) "
+          f"on {describe(pick_device(args.device))}", file=sys.stderr)
+
+    def show(event):
+        now = time.monotonic()
+        if event.kind == "step" and now - last_print[0] < (0.5 if tty else 10.0):
+            return
+        last_print[0] = now
+        if event.kind in ("step", "eval"):
+            width = 24
+            filled = int(width * event.fraction)
+            bar = "#" * filled + "-" * (width - filled)
+            train_loss = f"{event.train_loss:.3f}" if event.train_loss is not None else "-"
+            val = f"{event.val_loss:.4f} ({event.val_bits:.3f} bits)" if event.val_loss is not None else "-"
+            line = (f"[{bar}] {event.fraction:4.0%} step {event.step} epoch {event.epoch:.2f} loss {train_loss} "
+                    f"val {val} {event.chars_per_sec:,.0f} chars/s ETA {_format_duration(event.eta_s)}")
+            print(("\r" + line + "\x1b[K") if tty and event.kind == "step" else line, end="" if tty and event.kind == "step" else "\n",
+                  file=sys.stderr, flush=True)
+        elif event.kind == "warning":
+            print(f"\nwarning: {event.message}", file=sys.stderr)
+
+    result = train(corpus, args.preset if not args.resume else DEFAULT_PRESET, out=out, resume=args.resume,
+                   train_overrides=overrides, on_progress=show, stop=stop)
+    if tty:
+        print(file=sys.stderr)
+    if result.message:
+        print(result.message, file=sys.stderr)
+    if result.best_val_loss is not None:
+        print(f"best validation loss {result.best_val_loss:.4f} nats/char ({result.best_val_loss / LN2:.4f} bits/char) "
+              f"after {result.steps} steps, {_format_duration(result.elapsed_s)}", file=sys.stderr)
+    print(f"checkpoint: {result.best_path or out}")
+    print(f"latest (resume from this): {result.last_path}", file=sys.stderr)
+    return 0
+
+
+def _load(path: str):
+    from .checkpoint import load
+    return load(path)
+
+
+def cmd_generate(args) -> int:
+    import torch
+    from .decoding import DecodeConfig, generate
+    torch.set_num_threads(1)   # one character at a time is latency-bound; threads only add overhead
+    ckpt = _load(args.checkpoint)
+    model, vocab = ckpt.build_model("cpu"), ckpt.get_vocab()
+    cfg = DecodeConfig(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                       min_p=args.min_p, beam_width=args.beam_width)
+    stream = args.num_samples == 1 and args.strategy != "beam" and not ckpt.window
+    written = [0]
+
+    def on_text(texts):
+        # Print as the text grows, so the first characters appear at once.
+        sys.stdout.write(texts[0][written[0]:])
+        sys.stdout.flush()
+        written[0] = len(texts[0])
+
+    result = generate(model, vocab, prime=args.prime, length=args.length, cfg=cfg, num_samples=args.num_samples,
+                      seed=args.seed, window=ckpt.window, on_text=on_text if stream else None)
+    if result.missing:
+        shown = "".join(result.missing)
+        what = "were replaced by the unknown symbol" if vocab.unknown_id is not None else "were left out"
+        print(f"note: characters the model never saw in the prime {what}: {shown!r}", file=sys.stderr)
+    if stream:
+        sys.stdout.write(result.texts[0][written[0]:] + "\n")
+    else:
+        sep = "\n" + "-" * 40 + "\n"
+        sys.stdout.write(sep.join(result.texts) + "\n")
+        if result.scores:
+            print("beam log-probabilities (nats): " + ", ".join(f"{s:.2f}" for s in result.scores), file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .corpus import load_corpus
+    from .device import set_threads
+    from .train import evaluate
+    set_threads()
+    ckpt = _load(args.checkpoint)
+    file = Path(args.corpus)
+    if not file.is_file():
+        raise UserError(f"no such file: {args.corpus}")
+    vocab = ckpt.get_vocab()
+    corpus = load_corpus(file.read_bytes(), name=file.name)
+    # Score the text with the checkpoint's own vocabulary: characters it never saw count as unknown.
+    text = corpus.text
+    missing = vocab.missing(text)
+    if missing and vocab.unknown_id is None:
+        raise UserError(f"the text has {len(missing)} character(s) this model never saw ({''.join(missing[:20])!r}); "
+                        "evaluate it on text like the one it was trained on")
+    ids = vocab.encode(text)
+    n_val = max(1, round(len(ids) * corpus.val_fraction))
+    loss, count = evaluate(ckpt.build_model("cpu"), ids[len(ids) - n_val:], window=ckpt.window)
+    print(f"{loss:.4f} nats/char  {loss / LN2:.4f} bits/char  {count} chars")
+    return 0
+
+
+def cmd_info(args) -> int:
+    ckpt = _load(args.checkpoint)
+    from .model import CharLSTM, ModelConfig
+    cfg = ModelConfig.from_dict(ckpt.model_config)
+    params = CharLSTM(cfg).num_parameters()
+    progress = ckpt.progress
+    print(f"preset: {ckpt.preset}")
+    print(f"model: {cfg.num_layers} x LSTM({cfg.hidden_size}), input {cfg.input_mode}"
+          + (f" (embedding {cfg.embed_dim})" if cfg.input_mode == "embedding" else "")
+          + f", dropout {cfg.dropout}, {params:,} parameters")
+    print(f"vocabulary: {len(ckpt.vocab)} characters")
+    if ckpt.window:
+        print(f"generation: re-reads a window of {ckpt.window} characters per step")
+    print(f"trained: {progress.get('step', 0)} steps, {progress.get('chars_seen', 0):,} characters, "
+          f"{_format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')} "
+          f"(corpus {ckpt.info.get('corpus', '?')})")
+    if ckpt.history:
+        first, last = ckpt.history[0], ckpt.history[-1]
+        print(f"history: {len(ckpt.history)} evaluations; validation loss {first['val_loss']:.4f} -> "
+              f"{last['val_loss']:.4f} nats/char")
+    if ckpt.best_val_loss is not None:
+        print(f"best validation loss: {ckpt.best_val_loss:.4f} nats/char ({ckpt.best_val_loss / LN2:.4f} bits/char)")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # argparse's usage errors also exit 2, with one clear line
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m charlm", description="Train a character-level LSTM and make it write.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a model on a text file")
+    p.add_argument("corpus")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS))
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="wall-clock budget; fractions work (0.1 = six seconds)")
+    budget.add_argument("--epochs", type=float, help="passes over the training text")
+    p.add_argument("--out", help="where the best checkpoint goes (the latest goes beside it as NAME.last.pt)")
+    p.add_argument("--resume", help="continue from a checkpoint (a .last.pt keeps optimizer and position)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="write text with a trained model")
+    p.add_argument("checkpoint")
+    p.add_argument("--prime", default="", help="text the model reads before writing")
+    p.add_argument("--length", type=int, default=500)
+    p.add_argument("--strategy", default="top-p", choices=["greedy", "sample", "top-k", "top-p", "min-p", "beam"])
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=20)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--min-p", type=float, default=0.05)
+    p.add_argument("--beam-width", type=int, default=5)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("evaluate", help="validation loss of a checkpoint on a text's last 10%%")
+    p.add_argument("checkpoint")
+    p.add_argument("corpus")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="describe a checkpoint")
+    p.add_argument("checkpoint")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, ValueError, OSError) as err:   # CorpusError and CheckpointError are ValueErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

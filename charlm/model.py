@@ -1,0 +1,150 @@
+"""The model: ModelConfig and CharLSTM, ints in, logits and LSTM state out; it knows no text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, hidden_size)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int                  # number of distinct characters the model reads and writes
+    hidden_size: int = 512           # LSTM units per layer
+    num_layers: int = 2              # stacked LSTM layers
+    embed_dim: int = 64              # width of the character embedding (ignored for "scaled_index")
+    dropout: float = 0.1             # on the embedding, between layers and before the head
+    input_mode: str = "embedding"    # "embedding", or "scaled_index": the 2017 tutorial's id / vocab_size as one float
+
+    def __post_init__(self):
+        if self.vocab_size < 2:
+            raise ValueError("a model needs a vocabulary of at least 2 characters")
+        if self.hidden_size < 1 or self.num_layers < 1:
+            raise ValueError("hidden size and number of layers must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.input_mode not in ("embedding", "scaled_index"):
+            raise ValueError(f"unknown input mode {self.input_mode!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class CharLSTM(nn.Module):
+    """Embedding (or the 2017 scaled index) -> stacked LSTM -> linear head over the vocabulary."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        if config.input_mode == "embedding":
+            self.embed = nn.Embedding(config.vocab_size, config.embed_dim)
+            input_size = config.embed_dim
+        else:
+            self.embed = None
+            input_size = 1
+        self.drop = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(input_size, config.hidden_size, config.num_layers, batch_first=True,
+                            dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        self._init_weights()
+
+    def _init_weights(self):
+        # A forget-gate bias of 1 lets early gradients flow through the cell (Jozefowicz et al., 2015).
+        h = self.config.hidden_size
+        for name, param in self.lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                nn.init.zeros_(param)
+                param.data[h:2 * h] = 1.0
+            elif name.startswith("bias_hh"):
+                nn.init.zeros_(param)
+            elif name.startswith("weight_hh"):
+                for k in range(4):
+                    nn.init.orthogonal_(param.data[k * h:(k + 1) * h])
+        if self.embed is not None:
+            nn.init.normal_(self.embed.weight, std=1.0)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def init_state(self, batch_size: int) -> State:
+        weight = self.head.weight
+        shape = (self.config.num_layers, batch_size, self.config.hidden_size)
+        return (weight.new_zeros(shape), weight.new_zeros(shape))
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, seq) int ids -> (batch, seq, input_size) LSTM inputs."""
+        if self.embed is None:
+            return (ids.to(self.head.weight.dtype) / self.config.vocab_size).unsqueeze(-1)
+        return self.drop(self.embed(ids))
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """(batch, seq) ids -> logits (batch, seq, vocab), new state."""
+        if state is None:
+            state = self.init_state(ids.shape[0])
+        out, state = self.lstm(self.features(ids), state)
+        return self.head(self.drop(out)), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph between truncated-BPTT chunks; the values carry on."""
+    return (state[0].detach(), state[1].detach())
+
+
+class FastStepper:
+    """One character at a time for inference, without nn.LSTM's per-call overhead.
+
+    The embedding is folded into the first layer's input weights (a table of vocab x 4H rows), so a
+    step costs one row lookup plus one (H x 4H) matrix-vector product per layer and the head. The
+    numbers are those of CharLSTM.forward up to float rounding.
+    """
+
+    def __init__(self, model: CharLSTM):
+        cfg = model.config
+        self.config = cfg
+        lstm = model.lstm
+        with torch.no_grad():
+            w_ih0 = lstm.weight_ih_l0
+            bias0 = lstm.bias_ih_l0 + lstm.bias_hh_l0
+            if model.embed is not None:
+                # (vocab, 4H): every character's contribution to layer 0's gates, biases included.
+                self.table = (model.embed.weight @ w_ih0.T + bias0).contiguous()
+            else:
+                ids = torch.arange(cfg.vocab_size, dtype=w_ih0.dtype, device=w_ih0.device)
+                self.table = ((ids / cfg.vocab_size)[:, None] @ w_ih0.T + bias0).contiguous()
+            self.w_hh = [getattr(lstm, f"weight_hh_l{k}").T.contiguous() for k in range(cfg.num_layers)]
+            self.w_ih = [None] + [getattr(lstm, f"weight_ih_l{k}").T.contiguous() for k in range(1, cfg.num_layers)]
+            self.bias = [None] + [(getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).contiguous()
+                                  for k in range(1, cfg.num_layers)]
+            self.head_w = model.head.weight.T.contiguous()
+            self.head_b = model.head.bias.detach().clone()
+
+    @torch.no_grad()
+    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """(batch,) ids -> logits (batch, vocab), state for the next character."""
+        h_all, c_all = state
+        hs, cs = [], []
+        x = None
+        for k in range(self.config.num_layers):
+            h, c = h_all[k], c_all[k]
+            if k == 0:
+                gates = torch.addmm(self.table[ids], h, self.w_hh[0])
+            else:
+                gates = torch.addmm(self.bias[k], x, self.w_ih[k]).addmm_(h, self.w_hh[k])
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(c)
+            hs.append(x)
+            cs.append(c)
+        logits = torch.addmm(self.head_b, x, self.head_w)
+        return logits, (torch.stack(hs), torch.stack(cs))

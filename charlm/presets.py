@@ -1,0 +1,46 @@
+"""Named presets: a model shape plus the training recipe that suits it, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: dict = field(default_factory=dict)     # ModelConfig fields (vocab_size comes from the corpus)
+    train: dict = field(default_factory=dict)     # TrainConfig fields
+    window: int | None = None                      # generation re-reads this many characters per step (2017 style)
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("cpu-fast", "Default: the best validation loss per minute on a laptop CPU.",
+           model=dict(hidden_size=512, num_layers=2, embed_dim=64, dropout=0.1),
+           train=dict(seq_len=128, batch_size=64, lr=3e-3, warmup_steps=50, weight_decay=0.01)),
+    Preset("tiny", "Seconds to train; for the hosted demo and classroom walk-throughs.",
+           model=dict(hidden_size=128, num_layers=1, embed_dim=32, dropout=0.0),
+           train=dict(seq_len=64, batch_size=32, lr=1e-2, warmup_steps=20, weight_decay=0.0)),
+    Preset("gpu-medium", "A GPU model: 3 x 512 units, long sequences, big batches.",
+           model=dict(hidden_size=512, num_layers=3, embed_dim=128, dropout=0.2),
+           train=dict(seq_len=256, batch_size=128, lr=2e-3, warmup_steps=200, weight_decay=0.05)),
+    Preset("gpu-large", "The largest: 3 x 1024 units; wants a GPU and a corpus of several MB.",
+           model=dict(hidden_size=1024, num_layers=3, embed_dim=128, dropout=0.3),
+           train=dict(seq_len=256, batch_size=128, lr=1.5e-3, warmup_steps=300, weight_decay=0.1)),
+    Preset("seed-2017", "The 2017 tutorial, faithfully: 100-char windows, the index / vocab size as one "
+           "float feature, LSTM(256), Dropout(0.2), one target per window, Adam 1e-3, batch 128, "
+           "greedy generation re-reading the window.",
+           model=dict(hidden_size=256, num_layers=1, dropout=0.2, input_mode="scaled_index"),
+           train=dict(seq_len=100, batch_size=128, lr=1e-3, objective="last", optimizer="adam",
+                      schedule="constant", warmup_steps=0, weight_decay=0.0, grad_clip=0.0, stateful=False),
+           window=100),
+]}
+
+DEFAULT_PRESET = "cpu-fast"
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
