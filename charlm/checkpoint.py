@@ -64,6 +64,7 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        os.chmod(tmp, 0o644)   # mkstemp makes 0600; a checkpoint is an ordinary file to share
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
