@@ -154,24 +154,28 @@ def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, 
     stepper = Stepper(model, vocab, window)
     prime_ids, missing = stepper.encode_prime(prime)
     if cfg.strategy == "beam":
-        texts, scores = beam_search(stepper, prime_ids, length, cfg.beam_width, num_samples)
+        # The best n texts need at least n beams.
+        texts, scores = beam_search(stepper, prime_ids, length, max(cfg.beam_width, num_samples), num_samples)
         return Generation(texts, missing, scores)
     generator = torch.Generator(device=stepper.device)
     generator.manual_seed(seed if seed is not None else torch.seed())
     history = [list(prime_ids) for _ in range(num_samples)]
     logits, state = stepper.start(prime_ids, num_samples)
     out = [[] for _ in range(num_samples)]
+    pending = []        # chosen ids not yet copied into `out`: (batch,) tensors, moved to Python in bulk
     for i in range(length):
         chosen = choose(logits, cfg, generator)
-        for row, c in zip(out, chosen.tolist()):
-            row.append(c)
         if stepper.window:
             for h, c in zip(history, chosen.tolist()):
                 h.append(c)
+        pending.append(chosen)
         if i + 1 < length:
             logits, state = stepper.advance(chosen, state, history)
-        if on_text is not None and (i % 16 == 15 or i + 1 == length):
-            if on_text([vocab.decode(r) for r in out]) is False:
+        if len(pending) == 32 or i + 1 == length:
+            for row, ids in zip(out, torch.stack(pending, 1).tolist()):
+                row.extend(ids)
+            pending = []
+            if on_text is not None and on_text([vocab.decode(r) for r in out]) is False:
                 break
     return Generation([vocab.decode(r) for r in out], missing)
 

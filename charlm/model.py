@@ -133,17 +133,19 @@ class FastStepper:
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """(batch,) ids -> logits (batch, vocab), state for the next character."""
         h_all, c_all = state
+        H = self.config.hidden_size
         hs, cs = [], []
         x = None
         for k in range(self.config.num_layers):
             h, c = h_all[k], c_all[k]
             if k == 0:
-                gates = torch.addmm(self.table[ids], h, self.w_hh[0])
+                gates = torch.addmm(self.table[ids], h, self.w_hh[0])          # (batch, 4H)
             else:
                 gates = torch.addmm(self.bias[k], x, self.w_ih[k]).addmm_(h, self.w_hh[k])
-            i, f, g, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(c)
+            # Gate order i, f, g, o as in nn.LSTM; one sigmoid over all four is cheaper than three calls.
+            s = gates.sigmoid()
+            c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], gates[:, 2 * H:3 * H].tanh())
+            x = s[:, 3 * H:] * c.tanh()
             hs.append(x)
             cs.append(c)
         logits = torch.addmm(self.head_b, x, self.head_w)

@@ -116,9 +116,10 @@ def evaluate(model: CharLSTM, val_ids: np.ndarray, max_chars: int | None = None,
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    ids = val_ids if max_chars is None else val_ids[: max_chars + 1]
+    ids = val_ids
     total, count = 0.0, 0
     if window:
+        # max_chars targets spread evenly over the whole text (each needs the window before it).
         targets = np.arange(window, len(ids))
         if max_chars is not None and len(targets) > max_chars:
             targets = targets[np.linspace(0, len(targets) - 1, max_chars).astype(np.int64)]
@@ -130,6 +131,8 @@ def evaluate(model: CharLSTM, val_ids: np.ndarray, max_chars: int | None = None,
             total += float(F.cross_entropy(logits[:, -1].float(), y, reduction="sum"))
             count += len(t)
     else:
+        if max_chars is not None:
+            ids = ids[: max_chars + 1]
         state = None
         for x, y in stream_batches(ids, batch_size, 256):
             x, y = x.to(device), y.to(device)
@@ -220,9 +223,11 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
         cfg = TrainConfig.from_dict({**state_ckpt.train_config, **extra})
     else:
         p = get_preset(preset)
-        window, preset_name = p.window, p.name
+        preset_name = p.name
         model_cfg = ModelConfig(vocab_size=len(corpus.vocab), **{**p.model, **(model_overrides or {})})
         cfg = TrainConfig(**{**p.train, **(train_overrides or {})})
+        # A window model is scored and writes with the window it was trained on, also when seq_len is overridden.
+        window = cfg.seq_len if p.window else None
     if cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None:
         cfg.epochs = 1.0
 
@@ -288,9 +293,10 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     lr_scale = 1.0
     session_start = time.perf_counter()
     elapsed_before = progress["elapsed_s"]
+    fraction_before = fraction_done(elapsed_before)   # of the budget used before this session (resume)
     last_eval_at = elapsed_before
     rate_chars, rate_time = 0, 0.0   # chars/s over this session's steps, evaluations excluded
-    eval_time = 0.0
+    eval_time = progress.get("eval_s", 0.0)   # seconds spent evaluating, so time-to-loss can exclude it
     latest_val = history[-1]["val_loss"] if history else None
     message = None
     stopped = False
@@ -304,7 +310,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
         cps = rate_chars / rate_time if rate_time > 0 else 0.0
         eta = None
         if 0 < fraction < 1 and progress["step"] > 0:
-            eta = (elapsed - elapsed_before) * (1 - fraction) / max(fraction - fraction_done(elapsed_before), 1e-9)
+            eta = (elapsed - elapsed_before) * (1 - fraction) / max(fraction - fraction_before, 1e-9)
         return Progress(kind=kind, step=progress["step"], epoch=progress["chars_seen"] / train_chars,
                         chars_seen=progress["chars_seen"], train_loss=smoothed, val_loss=latest_val,
                         val_bits=latest_val / LN2 if latest_val is not None else None, chars_per_sec=cps,
@@ -313,6 +319,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     def run_eval() -> None:
         nonlocal latest_val, best_val, last_eval_at, eval_time
         t0 = time.perf_counter()
+        train_s = elapsed_now() - eval_time
         latest_val, _ = evaluate(model, val_ids, eval_chars, window, device=device)
         sample = None
         if cfg.sample_chars:
@@ -320,9 +327,10 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
                               cfg=DecodeConfig("sample", temperature=0.8), seed=cfg.seed, window=window).texts[0]
         model.train()
         eval_time += time.perf_counter() - t0
+        progress["eval_s"] = eval_time
         last_eval_at = elapsed_now()
         history.append({"step": progress["step"], "epoch": progress["chars_seen"] / train_chars,
-                        "chars_seen": progress["chars_seen"], "elapsed_s": last_eval_at,
+                        "chars_seen": progress["chars_seen"], "elapsed_s": last_eval_at, "train_s": train_s,
                         "train_loss": smoothed, "val_loss": latest_val, "lr": current_lr})
         emit(event("eval", sample=sample))
         if best_val is None or latest_val < best_val:
@@ -359,7 +367,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-        loss_value = float(loss)
+        loss_value = loss.item()
         if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
             # Divergence guard: go back to the last good state with half the learning rate.
             rollbacks += 1
@@ -368,7 +376,8 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
                                           "lowering the learning rate; try a lower learning rate")
                 break
             model.load_state_dict(good.state_dict)
-            optimizer.load_state_dict(good.optimizer)
+            # A copy: load_state_dict keeps the tensors it is given, and later steps would update them in place.
+            optimizer.load_state_dict(copy.deepcopy(good.optimizer))
             lr_scale *= 0.5
             carry = None
             emit(event("warning", message=f"the loss became {loss_value}; rolled back to step {good.progress['step']} "

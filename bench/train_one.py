@@ -1,0 +1,72 @@
+"""One training run in its own process, so its peak memory is its own; prints a JSON summary on stdout.
+
+python bench/train_one.py CORPUS PRESET --minutes M [--out FILE] [--device cpu] [--eval-interval S]
+    [--eval-chars N] [--repeat K] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from charlm.corpus import load_corpus  # noqa: E402
+from charlm.device import set_threads  # noqa: E402
+from charlm.train import train  # noqa: E402
+
+
+def parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("corpus")
+    parser.add_argument("preset")
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--out")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-interval", type=float, default=30.0)
+    parser.add_argument("--eval-chars", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="the corpus this many times over (memory growth)")
+    parser.add_argument("--set", nargs="*", default=[], help="model or train overrides, key=value")
+    args = parser.parse_args()
+
+    set_threads()
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    text = Path(args.corpus).read_bytes() * args.repeat
+    corpus = load_corpus(text, name=Path(args.corpus).name)
+    del text
+    model_fields = {"hidden_size", "num_layers", "embed_dim", "dropout"}
+    model_over, train_over = {}, {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        (model_over if key in model_fields else train_over)[key] = parse_value(value)
+    train_over.update(minutes=args.minutes, device=args.device, eval_interval_s=args.eval_interval,
+                      eval_chars=args.eval_chars, sample_chars=0)
+    started = time.perf_counter()
+    result = train(corpus, args.preset, out=args.out, model_overrides=model_over, train_overrides=train_over)
+    summary = {
+        "preset": args.preset, "overrides": args.set, "minutes": args.minutes,
+        "best_val_loss": result.best_val_loss, "final_val_loss": result.final_val_loss,
+        "steps": result.steps, "chars_seen": result.chars_seen, "elapsed_s": result.elapsed_s,
+        "wall_s": time.perf_counter() - started,
+        "history": result.history, "corpus_chars": len(corpus.text),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "start_rss_mb": rss_start / 1024,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
