@@ -176,9 +176,8 @@ def cmd_info(args) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):   # argparse's usage errors also exit 2, with one clear line
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
+    def error(self, message):   # argparse's usage errors also exit 2, with one clear line (not the whole usage)
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 

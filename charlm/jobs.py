@@ -27,10 +27,13 @@ class Slots:
 
     def acquire(self, job: "TrainingJob") -> None:
         with self._lock:
-            self._running = [j for j in self._running if j.is_alive()]
+            self._running = [j for j in self._running if not j.finished()]
             if len(self._running) >= self.limit:
-                soonest = min((j.seconds_left() for j in self._running), default=None)
-                wait = f" Try again in about {max(1, round(soonest / 60))} minute(s)." if soonest else " Try again in a few minutes."
+                # A job that has just started has no estimate yet; the others say when a slot frees up.
+                estimates = [s for s in (j.seconds_left() for j in self._running) if s is not None]
+                soonest = min(estimates, default=None)
+                wait = (f" Try again in about {max(1, round(soonest / 60))} minute(s)." if soonest is not None
+                        else " Try again in a few minutes.")
                 raise ServerBusy(f"The server is busy: {len(self._running)} training run(s) are going, the most it "
                                  f"allows at once.{wait}")
             self._running.append(job)
@@ -42,7 +45,7 @@ class Slots:
 
     def in_use(self) -> int:
         with self._lock:
-            return sum(j.is_alive() for j in self._running)
+            return sum(not j.finished() for j in self._running)
 
 
 @dataclass
@@ -98,6 +101,10 @@ class TrainingJob:
         """The page calls this while someone watches; without it an abandoned job stops itself."""
         self._last_seen = time.monotonic()
 
+    def finished(self) -> bool:
+        """True once the run has ended; a job whose thread has not started yet still holds its slot."""
+        return self._status in ("done", "stopped", "error")
+
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -131,8 +138,10 @@ class TrainingJob:
                 self._checkpoints.append(event.path)
             elif event.kind == "warning" and event.message:
                 self._messages.append(event.message)
-        if self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s:
-            self._messages.append("stopped: nobody was watching (the page was closed)")
+        abandoned = self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s
+        if abandoned and not self._stop.is_set():   # the run still emits a few events while it stops; say it once
+            with self._lock:
+                self._messages.append("stopped: nobody was watching (the page was closed)")
             self._stop.set()
 
     def _run(self) -> None:

@@ -60,6 +60,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":

@@ -1,0 +1,64 @@
+"""Shared fixtures: texts made in code, small settings, and one tiny model trained once per session."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from charlm import checkpoint as ckpt_io
+from charlm.corpus import Corpus, Vocab, load_corpus
+from charlm.model import CharLSTM
+from charlm.train import TrainResult, last_path_for, train
+
+# The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
+torch.set_num_threads(1)
+
+PERIOD = "the cat sat on the mat. "
+PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
+
+# A small model and run for tests of the training machinery (not of how well it learns): a step takes
+# milliseconds. Evaluation and samples are kept short for the same reason.
+SMALL_MODEL = dict(hidden_size=32, embed_dim=16)
+SMALL_RUN = dict(batch_size=8, seq_len=16, warmup_steps=2, device="cpu", eval_chars=400, sample_chars=20,
+                 eval_interval_s=1e9)
+
+
+def made_up_text(n_chars: int, seed: int = 0) -> str:
+    """Irregular but learnable text: words drawn at random from a small list, in short lines."""
+    words = "river stone light garden walks under over slowly bright the a of".split()
+    rng = random.Random(seed)
+    lines = []
+    while sum(len(line) + 1 for line in lines) < n_chars:
+        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + ".")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def periodic_corpus() -> Corpus:
+    return load_corpus(PERIODIC_TEXT, name="cat.txt")
+
+
+@dataclass
+class Trained:
+    corpus: Corpus
+    result: TrainResult
+    path: Path            # the best checkpoint
+    last_path: Path       # the latest one, for resume
+    checkpoint: ckpt_io.Checkpoint
+    model: CharLSTM
+    vocab: Vocab
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, periodic_corpus) -> Trained:
+    """The "tiny" preset trained 150 steps on the periodic text (a few seconds): it predicts it almost perfectly."""
+    out = tmp_path_factory.mktemp("trained") / "cat.pt"
+    result = train(periodic_corpus, "tiny", out=out,
+                   train_overrides=dict(max_steps=150, device="cpu", seed=0, sample_chars=50))
+    checkpoint = ckpt_io.load(out)
+    return Trained(periodic_corpus, result, out, last_path_for(out), checkpoint, checkpoint.build_model("cpu"),
+                   checkpoint.get_vocab())

@@ -1,0 +1,64 @@
+"""The house's arrows: the backend never imports the front end, the model knows no text, nothing imports cli."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "charlm"
+MODULES = sorted(PACKAGE.glob("*.py"))
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of every module a file imports, anywhere in it (inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:                                  # from .corpus import Vocab -> charlm.corpus
+                base = "charlm" + ("." + node.module if node.module else "")
+                names.add(base)
+                if not node.module:                         # from . import checkpoint -> charlm.checkpoint
+                    names.update(f"charlm.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return names
+
+
+def test_the_package_has_the_modules_the_house_plan_names():
+    names = {path.stem for path in MODULES}
+    assert {"model", "decoding", "checkpoint", "train", "jobs", "cli", "corpus", "device", "presets"} <= names
+
+
+def test_imported_modules_sees_relative_and_nested_imports():
+    # The checks below rely on this parser; it must see every form of import the package uses.
+    imports = imported_modules(PACKAGE / "cli.py")
+    assert {"charlm.presets", "charlm.corpus", "charlm.train", "charlm.decoding", "argparse"} <= imports
+    assert "charlm.checkpoint" in imported_modules(PACKAGE / "train.py")   # from . import checkpoint
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+def test_no_charlm_module_imports_streamlit(path):
+    assert not any(name.split(".")[0] == "streamlit" for name in imported_modules(path))
+
+
+def test_model_imports_nothing_from_corpus_decoding_or_train():
+    imports = imported_modules(PACKAGE / "model.py")
+    assert not imports & {"charlm.corpus", "charlm.decoding", "charlm.train", "charlm.checkpoint", "charlm.jobs"}
+    assert not any(name.startswith("charlm") for name in imports)
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in ("cli", "__main__")], ids=lambda p: p.name)
+def test_nothing_imports_cli(path):
+    assert "charlm.cli" not in imported_modules(path)
+
+
+def test_importing_the_whole_backend_loads_no_streamlit():
+    code = ("import sys, charlm.train, charlm.jobs, charlm.decoding, charlm.checkpoint, charlm.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

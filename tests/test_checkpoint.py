@@ -1,0 +1,193 @@
+"""Tests for charlm.checkpoint: the round trip, atomic writes, and refusing every file that is not ours."""
+
+import pathlib
+from dataclasses import replace
+
+import pytest
+import torch
+
+from charlm import checkpoint as ckpt_io
+from charlm.checkpoint import Checkpoint, CheckpointError
+
+
+class CreatesAFile:
+    """A pickled object that, when unpickled by an unsafe loader, creates `marker`."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def save_payload(payload, path: pathlib.Path) -> pathlib.Path:
+    torch.save(payload, path)
+    return path
+
+
+def test_round_trip_keeps_weights_vocab_config_and_history(trained, tmp_path):
+    original = trained.checkpoint
+    loaded = ckpt_io.load(ckpt_io.save(original, tmp_path / "copy.pt"))
+    assert loaded.vocab == original.vocab == trained.corpus.vocab.to_list()
+    assert loaded.model_config == original.model_config
+    assert loaded.train_config == original.train_config
+    assert loaded.history == original.history and len(loaded.history) >= 1
+    assert loaded.progress == original.progress
+    assert (loaded.preset, loaded.best_val_loss, loaded.window, loaded.info) == \
+           (original.preset, original.best_val_loss, original.window, original.info)
+    assert loaded.state_dict.keys() == original.state_dict.keys()
+    for name, tensor in original.state_dict.items():
+        assert torch.equal(loaded.state_dict[name], tensor), name
+
+
+def test_loaded_model_gives_identical_logits(trained, tmp_path):
+    path = ckpt_io.save(trained.checkpoint, tmp_path / "copy.pt")
+    model = ckpt_io.load(path).build_model("cpu")
+    ids = torch.from_numpy(trained.corpus.ids[:50].astype("int64"))[None]
+    assert not model.training
+    assert torch.equal(model(ids)[0], trained.model(ids)[0])
+
+
+def test_load_accepts_the_bytes_of_to_bytes(trained):
+    data = ckpt_io.to_bytes(trained.checkpoint)
+    loaded = ckpt_io.load(data)
+    assert loaded.vocab == trained.checkpoint.vocab
+    assert torch.equal(loaded.state_dict["head.weight"], trained.checkpoint.state_dict["head.weight"])
+
+
+def test_save_replaces_atomically_and_leaves_no_temporary_file(trained, tmp_path):
+    path = tmp_path / "model.pt"
+    ckpt_io.save(trained.checkpoint, path)
+    ckpt_io.save(replace(trained.checkpoint, preset="second"), path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+    assert ckpt_io.load(path).preset == "second"
+
+
+def test_a_failed_save_keeps_the_old_file_and_cleans_up(trained, tmp_path, monkeypatch):
+    path = ckpt_io.save(trained.checkpoint, tmp_path / "model.pt")
+    before = path.read_bytes()
+
+    def crash(payload, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt_io.save(replace(trained.checkpoint, preset="lost"), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = save_payload({"format": "charlm-checkpoint", "version": 1, "model_config": CreatesAFile(marker)},
+                        tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="could run code"):
+        ckpt_io.load(path)
+    with pytest.raises(CheckpointError, match="could run code"):
+        ckpt_io.load(path.read_bytes())
+    assert not marker.exists()
+
+
+def test_the_malicious_file_would_run_code_in_an_unsafe_loader(tmp_path):
+    # The control for the test above: the payload is live, so its refusal is what kept the marker away.
+    marker = tmp_path / "pwned"
+    path = save_payload(CreatesAFile(marker), tmp_path / "evil.pt")
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_truncated_file_is_refused(trained, tmp_path):
+    data = ckpt_io.to_bytes(trained.checkpoint)
+    for cut in (len(data) // 2, len(data) - 10, 100):
+        path = tmp_path / f"cut{cut}.pt"
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated"):
+            ckpt_io.load(path)
+
+
+def test_text_file_is_refused(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are my notes, not a model\n" * 20)
+    with pytest.raises(CheckpointError, match="not a charlm checkpoint"):
+        ckpt_io.load(path)
+
+
+def test_foreign_pytorch_file_is_refused(tmp_path):
+    path = save_payload({"a": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="PyTorch file but not a charlm checkpoint"):
+        ckpt_io.load(path)
+    state_dict_only = save_payload(torch.nn.Linear(2, 2).state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(CheckpointError, match="not a charlm checkpoint"):
+        ckpt_io.load(state_dict_only)
+
+
+def test_empty_file_is_refused(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        ckpt_io.load(path)
+    with pytest.raises(CheckpointError, match="empty"):
+        ckpt_io.load(b"")
+
+
+def test_missing_file_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        ckpt_io.load(tmp_path / "nowhere.pt")
+
+
+def test_newer_format_version_is_refused(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt_io, "VERSION", ckpt_io.VERSION + 1)
+    path = ckpt_io.save(trained.checkpoint, tmp_path / "future.pt")
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match="newer charlm"):
+        ckpt_io.load(path)
+
+
+def test_vocabulary_that_does_not_fit_the_model_is_refused(trained, tmp_path):
+    damaged = replace(trained.checkpoint, vocab=trained.checkpoint.vocab[:-1])
+    with pytest.raises(CheckpointError, match="vocabulary does not match"):
+        ckpt_io.load(ckpt_io.save(damaged, tmp_path / "damaged.pt"))
+
+
+def test_bad_model_config_is_refused(trained, tmp_path):
+    damaged = replace(trained.checkpoint, model_config={**trained.checkpoint.model_config, "dropout": 3.0})
+    with pytest.raises(CheckpointError, match="damaged"):
+        ckpt_io.load(ckpt_io.save(damaged, tmp_path / "damaged.pt"))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused_when_building(trained, tmp_path):
+    wrong = {**trained.checkpoint.model_config, "hidden_size": 8}
+    path = ckpt_io.save(replace(trained.checkpoint, model_config=wrong), tmp_path / "wrong.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        ckpt_io.load(path).build_model()
+
+
+def test_best_checkpoint_is_small_and_the_last_one_holds_the_resume_state(trained):
+    best, last = ckpt_io.load(trained.path), ckpt_io.load(trained.last_path)
+    assert best.optimizer is None and best.rng is None
+    assert last.optimizer is not None and last.optimizer["state"]
+    assert isinstance(last.rng["torch"], torch.Tensor) and isinstance(last.rng["batches"], torch.Tensor)
+    assert set(last.progress["position"]) == {"epoch_index", "chunk_index", "offset"}
+    assert last.progress["step"] == 150
+    h, c = last.carry
+    assert h.shape == c.shape == (1, 32, 128)                 # tiny: 1 layer x 32 streams x 128 units
+
+
+def test_checkpoint_is_plain_data(trained):
+    # Nothing but containers, numbers, strings and tensors: what weights_only=True can read.
+    allowed = (dict, list, tuple, str, int, float, bool, type(None), torch.Tensor)
+
+    def walk(value):
+        assert isinstance(value, allowed), type(value)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    last = ckpt_io.load(trained.last_path)
+    for name in Checkpoint.__dataclass_fields__:
+        walk(getattr(last, name))

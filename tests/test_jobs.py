@@ -1,0 +1,152 @@
+"""Tests for charlm.jobs: a run in a background thread, its snapshots, stop, the slot limit, abandonment."""
+
+import re
+import time
+
+import pytest
+
+from charlm.jobs import ServerBusy, Slots, TrainingJob
+
+from conftest import SMALL_MODEL, SMALL_RUN
+
+LONG = dict(SMALL_RUN, minutes=1.0)         # longer than any test waits: these jobs end by being stopped
+
+
+def wait_for(condition, timeout: float = 20.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_job_runs_in_a_thread_and_its_snapshot_shows_progress(periodic_corpus, tmp_path):
+    job = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL,
+                      train_overrides=dict(SMALL_RUN, max_steps=80, eval_interval_s=0.2), workdir=tmp_path)
+    assert job.snapshot().status == "created"
+    job.start()
+    assert job.is_alive()
+    seen = []
+    while job.is_alive():
+        snapshot = job.snapshot()
+        if snapshot.latest is not None:
+            seen.append(snapshot.latest.step)
+        time.sleep(0.05)
+    job.join()
+    final = job.snapshot()
+    assert final.status == "done" and final.error is None
+    assert final.result.steps == 80
+    assert len(set(seen)) >= 2 and seen == sorted(seen)      # it was seen advancing while it ran
+    assert [step for step, _, _ in final.losses] == sorted(step for step, _, _ in final.losses)
+    assert any(val is not None for _, _, val in final.losses)
+    assert final.samples and all(isinstance(text, str) for _, text in final.samples)
+    assert str(job.out) in final.checkpoints
+    assert job.best_checkpoint() == job.out and job.out.exists()
+
+
+def test_stop_ends_a_running_job(periodic_corpus, tmp_path):
+    job = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL, train_overrides=LONG, workdir=tmp_path)
+    job.start()
+    wait_for(lambda: job.snapshot().latest is not None, what="the first step")
+    job.stop()
+    job.join(timeout=20)
+    assert not job.is_alive()
+    snapshot = job.snapshot()
+    assert snapshot.status == "stopped"
+    assert snapshot.result.stopped and snapshot.result.elapsed_s < 30
+    assert "stopped on request" in snapshot.messages
+
+
+def test_a_second_job_is_refused_while_the_only_slot_is_taken(periodic_corpus, tmp_path):
+    slots = Slots(limit=1)
+    first = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL, train_overrides=LONG,
+                        workdir=tmp_path / "first")
+    first.start(slots)
+    try:
+        wait_for(lambda: first.seconds_left() is not None, what="an estimate of the time left")
+        second = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL, train_overrides=LONG,
+                             workdir=tmp_path / "second")
+        with pytest.raises(ServerBusy) as refused:
+            second.start(slots)
+        # The first job has at most a minute left, so that is when to come back.
+        assert re.search(r"Try again in about 1 minute", str(refused.value))
+        assert not second.is_alive() and slots.in_use() == 1
+    finally:
+        first.stop()
+        first.join(timeout=20)
+    assert slots.in_use() == 0
+    third = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL,
+                        train_overrides=dict(SMALL_RUN, max_steps=2), workdir=tmp_path / "third")
+    third.start(slots)        # the slot was given back
+    third.join(timeout=20)
+    assert third.snapshot().status == "done"
+
+
+class FakeJob:
+    def __init__(self, seconds_left):
+        self._seconds_left = seconds_left
+
+    def finished(self):
+        return False
+
+    def seconds_left(self):
+        return self._seconds_left
+
+
+def test_busy_message_names_the_soonest_end_even_when_a_job_has_no_estimate_yet():
+    slots = Slots(limit=3)
+    for seconds in (None, 600.0, 150.0):        # a job that just started has no estimate
+        slots.acquire(FakeJob(seconds))
+    with pytest.raises(ServerBusy, match=r"3 training run\(s\).*Try again in about 2 minute\(s\)"):
+        slots.acquire(FakeJob(None))
+
+
+def test_busy_message_without_any_estimate_still_says_when_to_retry():
+    slots = Slots(limit=1)
+    slots.acquire(FakeJob(None))
+    with pytest.raises(ServerBusy, match="Try again in a few minutes"):
+        slots.acquire(FakeJob(None))
+
+
+def test_a_job_nobody_heartbeats_stops_itself(periodic_corpus, tmp_path):
+    job = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL, train_overrides=LONG, workdir=tmp_path,
+                      abandon_after_s=0.3)
+    start = time.monotonic()
+    job.start()
+    job.join(timeout=20)
+    assert not job.is_alive() and time.monotonic() - start < 15
+    snapshot = job.snapshot()
+    assert snapshot.status == "stopped"
+    assert len([m for m in snapshot.messages if "nobody was watching" in m]) == 1   # said once
+
+
+def test_heartbeats_keep_a_watched_job_running(periodic_corpus, tmp_path):
+    job = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL,
+                      train_overrides=dict(SMALL_RUN, minutes=0.02), workdir=tmp_path, abandon_after_s=0.3)
+    job.start()
+    while job.is_alive():                         # 1.2 s of training, four times the abandonment limit
+        job.heartbeat()
+        time.sleep(0.05)
+    snapshot = job.snapshot()
+    assert snapshot.status == "done"
+    assert not any("nobody was watching" in message for message in snapshot.messages)
+
+
+def test_bad_settings_end_as_an_error_with_the_message(periodic_corpus, tmp_path):
+    job = TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL,
+                      train_overrides=dict(SMALL_RUN, seq_len=100_000), workdir=tmp_path)
+    job.start()
+    job.join(timeout=20)
+    snapshot = job.snapshot()
+    assert snapshot.status == "error"
+    assert "shorter than one sequence" in snapshot.error
+
+
+def test_a_job_holds_its_slot_before_its_thread_starts(periodic_corpus):
+    # Two visitors pressing Start at once: the first job's thread may not be running yet.
+    slots = Slots(limit=1)
+    first = TrainingJob(periodic_corpus, "tiny", train_overrides={"max_steps": 1})
+    slots.acquire(first)
+    assert not first.is_alive()
+    with pytest.raises(ServerBusy):
+        slots.acquire(TrainingJob(periodic_corpus, "tiny", train_overrides={"max_steps": 1}))
