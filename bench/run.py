@@ -79,10 +79,10 @@ def chars_per_sec(fn, chars: int) -> float:
     return chars / (time.perf_counter() - start)
 
 
-def generation_speeds(path: Path, length: int) -> dict:
+def generation_speeds(path: Path, length: int, device: str = "cpu") -> dict:
     torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
     ckpt = checkpoint.load(path)
-    model, vocab = ckpt.build_model("cpu"), ckpt.get_vocab()
+    model, vocab = ckpt.build_model(device), ckpt.get_vocab()
     prime = "The philosopher "
     speeds = {}
     window = ckpt.window
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--presets", default=f"{DEFAULT_PRESET},seed-2017")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--gen-length", type=int, default=2000)
+    parser.add_argument("--gen-device", default="cpu", help="where generation is timed (a GPU model loads on CPU too)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -157,7 +158,7 @@ def main() -> None:
         cfg = ckpt.model_config
         cps = full["chars_seen"] / max(full["history"][-1]["train_s"], 1e-9)
         flops = train_flops_per_char(cfg) * cps / 1e9
-        speeds = generation_speeds(out, args.gen_length)
+        speeds = generation_speeds(out, args.gen_length, args.gen_device)
         row = {
             "preset": preset, "params": sum(v.numel() for v in ckpt.state_dict.values()),
             "val_loss": full["best_val_loss"], "chars_per_sec": cps, "gflops": flops,
@@ -178,7 +179,7 @@ def main() -> None:
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
     for r in rows:
         print(f"| {r['preset']} | {r['params'] / 1e6:.2f}M | {r['val_loss']:.4f} ({r['val_loss'] / LN2:.3f}) "
-              f"| {fmt(r['to_2_80_s'], '.1f')} s | {fmt(r['to_1_25_s'], '.0f', 'not reached')}"
+              f"| {fmt(r['to_2_80_s'], '.1f', 'not reached')}{' s' if r['to_2_80_s'] is not None else ''} | {fmt(r['to_1_25_s'], '.0f', 'not reached')}"
               f"{' s' if r['to_1_25_s'] is not None else ''} | {r['chars_per_sec']:,.0f} "
               f"| {r['gflops']:.1f} ({r['fp32_share']:.0%}, {r['bf16_share']:.0%}) | {r['greedy']:,.0f} "
               f"| {r['top_p']:,.0f} | {r['beam5']:,.0f} | {r['greedy_reread100']:,.0f} | {r['step_ms']:.1f} "
