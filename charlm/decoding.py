@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .corpus import Vocab
-from .model import CharLSTM, FastStepper, State
+from .model import CharLSTM, FastStepper, select_rows
 
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "min-p", "beam")
 
@@ -106,7 +106,7 @@ class Stepper:
         return [int(i) for i in self.vocab.encode(prime)], missing
 
     @torch.no_grad()
-    def start(self, prime_ids: list[int], batch: int = 1) -> tuple[torch.Tensor, State]:
+    def start(self, prime_ids: list[int], batch: int = 1):
         """Read the prime; -> (logits (batch, vocab) for the next character, state)."""
         if self.window:
             return self._window_logits([list(prime_ids)] * batch), None
@@ -119,7 +119,7 @@ class Stepper:
         return self.fast.step(ids[:, -1], state)
 
     @torch.no_grad()
-    def advance(self, chosen: torch.Tensor, state: State, history: list[list[int]] | None = None):
+    def advance(self, chosen: torch.Tensor, state, history: list[list[int]] | None = None):
         """Feed the chosen ids (batch,); -> (logits for the next character, new state)."""
         if self.window:
             return self._window_logits(history), None
@@ -204,7 +204,7 @@ def beam_search(stepper: Stepper, prime_ids: list[int], length: int, width: int,
             histories = [histories[b] + [c] for b, c in zip(beam_list, char_list)]
             logits, state = stepper.advance(char_idx, None, histories)
         else:
-            state = (state[0][:, beam_idx], state[1][:, beam_idx])
+            state = select_rows(state, beam_idx)
             logits, state = stepper.advance(char_idx, state)
     if length == 0:
         return [""] * num_results, [0.0] * num_results

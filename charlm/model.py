@@ -129,15 +129,18 @@ class FastStepper:
             self.head_w = model.head.weight.T.contiguous()
             self.head_b = model.head.bias.detach().clone()
 
-    @torch.no_grad()
-    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """(batch,) ids -> logits (batch, vocab), state for the next character."""
-        h_all, c_all = state
+    def step(self, ids: torch.Tensor, state: "State | LayerStates") -> tuple[torch.Tensor, "LayerStates"]:
+        """(batch,) ids -> logits (batch, vocab), per-layer state for the next character.
+
+        Call under torch.no_grad(). The state may be CharLSTM's stacked (h, c); what comes back is a
+        list of (h, c) per layer, which saves stacking and unstacking at every character.
+        """
+        if isinstance(state, tuple):
+            state = list(zip(state[0].unbind(0), state[1].unbind(0)))
         H = self.config.hidden_size
-        hs, cs = [], []
+        new_state = []
         x = None
-        for k in range(self.config.num_layers):
-            h, c = h_all[k], c_all[k]
+        for k, (h, c) in enumerate(state):
             if k == 0:
                 gates = torch.addmm(self.table[ids], h, self.w_hh[0])          # (batch, 4H)
             else:
@@ -146,7 +149,13 @@ class FastStepper:
             s = gates.sigmoid()
             c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], gates[:, 2 * H:3 * H].tanh())
             x = s[:, 3 * H:] * c.tanh()
-            hs.append(x)
-            cs.append(c)
-        logits = torch.addmm(self.head_b, x, self.head_w)
-        return logits, (torch.stack(hs), torch.stack(cs))
+            new_state.append((x, c))
+        return torch.addmm(self.head_b, x, self.head_w), new_state
+
+
+LayerStates = list[tuple[torch.Tensor, torch.Tensor]]   # FastStepper's state: (h, c) per layer, each (batch, H)
+
+
+def select_rows(state: LayerStates, rows: torch.Tensor) -> LayerStates:
+    """Reorder or repeat the batch rows of a stepper state (beam search keeps its best hypotheses)."""
+    return [(h[rows], c[rows]) for h, c in state]
