@@ -29,12 +29,14 @@ def describe(device: torch.device) -> str:
         return f"GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def set_threads(num: int | None = None) -> None:
     """Use every core the process may run on unless told otherwise (CHARLM_THREADS)."""
-    num = num or int(os.environ.get("CHARLM_THREADS", "0")) or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    num = num or int(os.environ.get("CHARLM_THREADS", "0")) or cores
     torch.set_num_threads(max(1, num))
 
 

@@ -1,0 +1,1 @@
+"""The Streamlit front end: one module per page, plus small shared helpers."""

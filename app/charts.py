@@ -1,0 +1,106 @@
+"""Altair charts (character frequencies, loss curves, next-character candidates) and how characters are shown."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+LN2 = math.log(2)
+MAX_POINTS = 400   # a curve is thinned to about this many points: the browser redraws it every second
+
+# Characters that would be invisible (or break a label) are shown by a visible stand-in.
+_VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍", "\x0b": "␋", "\x0c": "␌", "\ufffd": "�"}
+
+
+def show_char(char: str) -> str:
+    """A visible stand-in for whitespace and control characters; other characters as they are."""
+    if char in _VISIBLE:
+        return _VISIBLE[char]
+    if not char.isprintable():
+        return f"U+{ord(char):04X}"
+    return char
+
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")   # markup, emoji codes (:smile:) and LaTeX ($) in Streamlit
+
+
+def escape_markdown(text: str) -> str:
+    """A visitor's text (a file name, a character) shown literally where Streamlit reads markdown."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
+def frequency_chart(frequencies: list[tuple[str, int]], total: int) -> alt.Chart:
+    data = pd.DataFrame({
+        "character": [show_char(c) for c, _ in frequencies],
+        "count": [n for _, n in frequencies],
+        "share": [n / max(1, total) for _, n in frequencies],
+    })
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("character:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
+        y=alt.Y("share:Q", title="share of the text", axis=alt.Axis(format="%")),
+        tooltip=[alt.Tooltip("character:N"), alt.Tooltip("count:Q", format=","),
+                 alt.Tooltip("share:Q", format=".2%")],
+    )
+
+
+def _thin(rows: list, limit: int = MAX_POINTS) -> list:
+    if len(rows) <= limit:
+        return rows
+    stride = math.ceil(len(rows) / limit)
+    return rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
+
+
+def loss_chart(losses: list[tuple[int, float | None, float | None]]) -> alt.Chart | None:
+    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char."""
+    train = [(step, loss / LN2) for step, loss, _ in losses if loss is not None]
+    val = [(step, loss / LN2) for step, _, loss in losses if loss is not None]
+    if not train and not val:
+        return None
+    data = pd.DataFrame(
+        [{"step": s, "bits per character": b, "curve": "training (smoothed)"} for s, b in _thin(train)]
+        + [{"step": s, "bits per character": b, "curve": "validation"} for s, b in val])
+    colors = alt.Scale(domain=["training (smoothed)", "validation"], range=["#9aa5b1", "#c0392b"])
+    base = alt.Chart(data).encode(
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y("bits per character:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("curve:N", scale=colors, legend=alt.Legend(orient="top", title=None)),
+        tooltip=["curve:N", "step:Q", alt.Tooltip("bits per character:Q", format=".3f")],
+    )
+    lines = base.mark_line(strokeWidth=2)
+    points = base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)
+    return lines + points
+
+
+def candidates_chart(candidates: list[tuple[str, float, float]], chosen: str | None = None,
+                     title: str | None = None) -> alt.Chart:
+    """Probabilities of the top candidates before and after the strategy; the chosen one stands out."""
+    rows = []
+    for rank, (char, before, after) in enumerate(candidates):
+        label = show_char(char)
+        picked = chosen is not None and char == chosen
+        for stage, p in (("model", before), ("after strategy", after)):
+            rows.append({"rank": rank, "character": label, "stage": stage, "probability": p,
+                         "picked": "chosen" if picked else "other"})
+    data = pd.DataFrame(rows)
+    order = [show_char(c) for c, _, _ in candidates]
+    bars = alt.Chart(data, title=title or alt.Undefined).mark_bar().encode(
+        x=alt.X("character:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=15)),
+        xOffset=alt.XOffset("stage:N", sort=["model", "after strategy"]),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1.12]),   # headroom for the "chosen" marker
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])),
+        color=alt.Color("stage:N", sort=["model", "after strategy"],
+                        scale=alt.Scale(range=["#9aa5b1", "#2c6fbb"]),
+                        legend=alt.Legend(orient="top", title=None)),
+        opacity=alt.condition(alt.datum.picked == "chosen", alt.value(1.0),
+                              alt.value(0.35 if chosen is not None else 1.0)),
+        tooltip=["character:N", "stage:N", alt.Tooltip("probability:Q", format=".1%")],
+    )
+    if chosen is None:
+        return bars
+    top = max(p for c, before, after in candidates if c == chosen for p in (before, after))
+    marker = alt.Chart(pd.DataFrame([{"character": show_char(chosen), "probability": top}])).mark_text(
+        text="▼ chosen", dy=-10, align="center", color="#d35400", fontWeight="bold", fontSize=13,
+    ).encode(x=alt.X("character:N", sort=order), y="probability:Q")
+    return bars + marker

@@ -1,0 +1,153 @@
+"""Corpus page: upload, paste or pick a built-in text; see what the engine makes of it and how long training takes."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from app import charts, state, training
+from app import settings as settings_mod
+from charlm import datasets, estimate
+from charlm.corpus import CorpusError, load_corpus
+from charlm.device import describe, pick_device
+from charlm.model import ModelConfig
+from charlm.presets import DEFAULT_PRESET, PRESETS
+
+_BYTES_PER_CHAR = 4   # load_corpus refuses raw uploads over 4 bytes per allowed character before decoding
+_DONE = "corpus_upload_done"   # (file_id, error or None): an upload is read once, not on every rerun
+
+PYTHON_DOCS = "Python reference documentation (always available)"
+NIETZSCHE = "Nietzsche (2017 tutorial)"
+
+
+def use_text(data: bytes | str, name: str, source: str) -> None:
+    """Read a text with the server's size cap; the engine's message is shown if it cannot be used."""
+    try:
+        corpus = load_corpus(data, name=name, max_chars=settings.max_corpus_chars)
+    except CorpusError as err:
+        st.error(str(err))
+        return
+    state.set_corpus(corpus, source)
+    st.toast(f"Using {charts.escape_markdown(source)}.", icon=":material/check_circle:")
+
+
+def upload_tab() -> None:
+    limit_mb = min(int(st.get_option("server.maxUploadSize")),
+                   math.ceil(_BYTES_PER_CHAR * settings.max_corpus_mb) + 1)
+    upload = st.file_uploader(
+        "A plain-text file (.txt, .md, .py, .csv …) in any common encoding", key="corpus_upload",
+        max_upload_size=limit_mb,
+        help=f"At most {settings.max_corpus_chars:,} characters on this server (CHARLM_MAX_CORPUS_MB).")
+    if upload is None:
+        return
+    done = st.session_state.get(_DONE)
+    if done is None or done[0] != upload.file_id:
+        try:
+            corpus = load_corpus(upload.getvalue(), name=upload.name, max_chars=settings.max_corpus_chars)
+            state.set_corpus(corpus, f"uploaded file {upload.name}")
+            done = (upload.file_id, None)
+        except CorpusError as err:
+            done = (upload.file_id, str(err))
+        st.session_state[_DONE] = done
+    if done[1]:
+        st.error(done[1])
+
+
+def paste_tab() -> None:
+    with st.form("paste_form", border=False):
+        text = st.text_area("Paste text", height=180, key="paste_text",
+                            placeholder="Paste at least a few thousand characters: a story, poems, code, lyrics …")
+        if st.form_submit_button("Use this text", type="primary"):
+            use_text(text, "pasted text", f"pasted text ({len(text):,} characters)")
+
+
+def builtin_tab() -> None:
+    which = st.radio("Built-in corpus", [PYTHON_DOCS, NIETZSCHE], key="builtin_choice", persist_state="session",
+                     label_visibility="collapsed",
+                     captions=["Python's own reference documentation (pydoc_data), shipped with every Python.",
+                               f"The text of the 2017 Keras tutorial, downloaded once from {datasets.NIETZSCHE_URL} "
+                               "into a local cache."])
+    if not st.button("Load", type="primary", key="builtin_load"):
+        return
+    if which == PYTHON_DOCS:
+        try:
+            use_text(datasets.python_docs(), "python-docs.txt", "the Python reference documentation")
+        except datasets.DatasetError as err:
+            st.error(str(err))
+        return
+    with st.spinner("Downloading the Nietzsche text…"):
+        try:
+            data = datasets.nietzsche(settings.cache_path)
+        except datasets.DatasetError as err:
+            st.error(str(err))
+            return
+    use_text(data, "nietzsche.txt", "Nietzsche (2017 tutorial)")
+
+
+def show_corpus(chosen: state.ChosenCorpus) -> None:
+    stats = chosen.stats
+    st.subheader(f"Using {charts.escape_markdown(chosen.source)}")
+    cols = st.columns(4)
+    cols[0].metric("Characters", f"{stats.chars:,}")
+    cols[1].metric("Distinct characters", f"{stats.distinct:,}",
+                   help="The model's vocabulary: it writes one of these at each step.")
+    cols[2].metric("Lines", f"{stats.lines:,}")
+    cols[3].metric("Words", f"{stats.words:,}")
+    encoding = "given as text, nothing to decode" if stats.encoding == "text" else f"read as {stats.encoding}"
+    st.markdown(f"**Encoding:** {encoding} · **Split:** the first {stats.train_chars:,} characters for training, "
+                f"the last {stats.val_chars:,} for validation (held out to measure how well it generalises).")
+    if stats.notice:
+        st.info(stats.notice)
+
+    st.markdown("**The most common characters**")
+    st.altair_chart(charts.frequency_chart(stats.frequencies, stats.chars), width="stretch", height=300)
+    st.markdown("**The beginning of the text**")
+    st.code(stats.preview, language=None, wrap_lines=True)
+    show_estimate(stats.train_chars)
+    st.page_link("app/train_page.py", label="Train a model on it", icon=":material/model_training:")
+
+
+def show_estimate(train_chars: int) -> None:
+    device = pick_device("auto")
+    chosen = st.session_state.get("train_preset", DEFAULT_PRESET)
+    names = [chosen] + [name for name in ("tiny",) if name != chosen]
+    lines = []
+    with st.spinner(f"Timing a few training steps on {describe(device)}…"):
+        for name in names:
+            model = ModelConfig(vocab_size=2, **PRESETS[name].model)   # the preset's shape, defaults filled in
+            if settings_mod.model_too_big(settings, model.hidden_size, model.num_layers):
+                lines.append(f"- **{name}**: over this server's limits, so not measured")
+                continue
+            try:
+                rate = estimate.estimate(name, device=device)
+            except (ValueError, RuntimeError) as err:   # e.g. out of memory on a small GPU
+                lines.append(f"- **{name}**: could not be measured ({err})")
+                continue
+            lines.append(f"- **{name}** ({model.num_layers} × {model.hidden_size}): about "
+                         f"{training.format_duration(rate.seconds_per_epoch(train_chars))} per pass over the "
+                         f"training text ({rate.chars_per_sec:,.0f} characters/s)")
+    st.markdown(f"**Rough training time on this device** ({describe(device)})")
+    st.markdown("\n".join(lines))
+    st.caption("Measured from a few steps on random data; a server shared with other visitors may be slower. "
+               "A model usually needs several passes to write well; the Train page stops at its time budget.")
+
+
+settings = settings_mod.get()
+training.share_cores()
+st.title("Corpus")
+st.caption("The text the model learns from, one character at a time. It stays in this browser session: "
+           "other visitors cannot see it.")
+upload, paste, builtin = st.tabs(["Upload a file", "Paste text", "Built-in corpora"])
+with upload:
+    upload_tab()
+with paste:
+    paste_tab()
+with builtin:
+    builtin_tab()
+
+chosen = state.corpus()
+if chosen is not None:
+    st.divider()
+    show_corpus(chosen)
+training.sidebar_badge()

@@ -1,0 +1,115 @@
+"""The models a visitor can write with: the shipped one (loaded once per server), this session's, uploads."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from charlm import checkpoint
+from charlm.corpus import Vocab
+from charlm.jobs import TrainingJob
+from charlm.model import CharLSTM
+
+from . import settings as settings_mod
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_PATH = REPO / "checkpoints" / "demo.pt"
+MODEL_CARD_PATH = REPO / "checkpoints" / "MODEL_CARD.md"
+MAX_UPLOADS = 5   # uploaded models a visitor keeps at once (each holds its weights in memory)
+
+_TRAINED = "trained_model"
+_UPLOADS = "uploaded_models"
+
+
+@dataclass
+class LoadedModel:
+    key: str                  # the choice: "shipped", "trained" or "upload:<hash>"
+    label: str                # for the model picker
+    model: CharLSTM           # on the CPU, in eval mode; shared read-only between visitors for "shipped"
+    vocab: Vocab
+    window: int | None        # the 2017 preset re-reads this many characters per step
+    summary: str              # preset, size, validation loss, for people
+
+
+def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str) -> LoadedModel:
+    model = ckpt.build_model("cpu")   # one character at a time is latency-bound: the CPU serves it best
+    return LoadedModel(key, label, model, ckpt.get_vocab(), ckpt.window, summary(ckpt, model))
+
+
+def summary(ckpt: checkpoint.Checkpoint, model: CharLSTM) -> str:
+    cfg = model.config
+    parts = [f"preset {ckpt.preset}", f"{cfg.num_layers} × LSTM({cfg.hidden_size})",
+             f"{model.num_parameters():,} parameters", f"{len(ckpt.vocab)} characters"]
+    if ckpt.best_val_loss is not None:
+        parts.append(f"validation loss {ckpt.best_val_loss:.3f} nats/char "
+                     f"({ckpt.best_val_loss / math.log(2):.2f} bits)")
+    if ckpt.window:
+        parts.append(f"reads a {ckpt.window}-character window")
+    return " · ".join(parts)
+
+
+@st.cache_resource(show_spinner="Loading the demo model…")
+def shipped() -> LoadedModel:
+    """The demo model in checkpoints/, loaded once per server; raises CheckpointError if it is missing or bad."""
+    return _from_checkpoint(checkpoint.load(SHIPPED_PATH), "shipped", "Demo model (shipped, Nietzsche)")
+
+
+def model_card() -> str | None:
+    try:
+        return MODEL_CARD_PATH.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def trained(job: TrainingJob | None) -> LoadedModel | None:
+    """This session's model: the job's best checkpoint so far, reloaded only when the file changes."""
+    path = job.best_checkpoint() if job is not None else None
+    if path is None:
+        return None
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = st.session_state.get(_TRAINED)
+    if cached is not None and cached[0] == (str(path), mtime):
+        return cached[1]
+    ckpt = checkpoint.load(path)   # written atomically by the trainer, so never half a file
+    name = job.corpus.name
+    loaded = _from_checkpoint(ckpt, "trained", f"Trained here: {name}")
+    st.session_state[_TRAINED] = ((str(path), mtime), loaded)
+    return loaded
+
+
+def add_upload(name: str, data: bytes) -> LoadedModel:
+    """Load an uploaded checkpoint safely; CheckpointError or ValueError says what is wrong with it."""
+    ckpt = checkpoint.load(data)
+    cfg = ckpt.model_config
+    problem = settings_mod.model_too_big(settings_mod.get(), int(cfg.get("hidden_size", 0)),
+                                         int(cfg.get("num_layers", 0)))
+    if problem:
+        raise ValueError(problem + " Upload a smaller model.")
+    key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
+    uploads = st.session_state.setdefault(_UPLOADS, {})
+    if key not in uploads:
+        if len(uploads) >= MAX_UPLOADS:
+            uploads.pop(next(iter(uploads)))   # the oldest goes
+        uploads[key] = _from_checkpoint(ckpt, key, f"Uploaded: {name}")
+    return uploads[key]
+
+
+def uploads() -> list[LoadedModel]:
+    return list(st.session_state.get(_UPLOADS, {}).values())
+
+
+def download_bytes(path: Path) -> bytes:
+    """A checkpoint file's bytes for the download button, read once per version of the file."""
+    key = ("download", str(path), path.stat().st_mtime_ns)
+    cached = st.session_state.get("download_cache")
+    if cached is None or cached[0] != key:
+        cached = (key, path.read_bytes())
+        st.session_state["download_cache"] = cached
+    return cached[1]

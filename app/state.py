@@ -1,0 +1,118 @@
+"""Each visitor's own state: typed accessors over st.session_state, and a private temp folder per session.
+
+Nothing a visitor brings or makes goes to a shared path: corpora and models live in session_state, job
+workdirs and uploaded checkpoints in folders made by tempfile.mkdtemp, removed when the session goes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from charlm.corpus import Corpus, CorpusStats
+from charlm.jobs import JobSnapshot, TrainingJob
+
+_DIR = "visitor_dir"
+_CORPUS = "corpus"
+_JOB = "job"
+_RUNS = "earlier_runs"
+_STOPPING = "stop_requested_for"
+
+
+class _VisitorDir:
+    """A temp folder that is deleted when the session's state is dropped (or the server exits)."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="charlm-visitor-"))
+        weakref.finalize(self, shutil.rmtree, str(self.path), ignore_errors=True)
+
+
+def visitor_dir() -> Path:
+    if _DIR not in st.session_state:
+        st.session_state[_DIR] = _VisitorDir()
+    return st.session_state[_DIR].path
+
+
+def new_private_dir(prefix: str) -> Path:
+    """A fresh folder inside this visitor's temp folder (one per training job or upload)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=visitor_dir()))
+
+
+# --- the corpus ---------------------------------------------------------------------------------
+
+@dataclass
+class ChosenCorpus:
+    corpus: Corpus
+    stats: CorpusStats     # computed once, when the text is chosen
+    source: str            # how it was chosen, for people: "uploaded file notes.txt"
+
+
+def corpus() -> ChosenCorpus | None:
+    return st.session_state.get(_CORPUS)
+
+
+def set_corpus(corpus: Corpus, source: str) -> ChosenCorpus:
+    chosen = ChosenCorpus(corpus, corpus.stats(), source)
+    st.session_state[_CORPUS] = chosen
+    return chosen
+
+
+# --- the training job ---------------------------------------------------------------------------
+
+@dataclass
+class EarlierRuns:
+    """What finished runs of this session's model showed, so a resumed run's chart starts where it left off."""
+    losses: list = field(default_factory=list)    # (step, train_loss, val_loss or None)
+    samples: list = field(default_factory=list)   # (step, text)
+
+
+def job() -> TrainingJob | None:
+    return st.session_state.get(_JOB)
+
+
+def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
+    """Make new_job this visitor's job; a resumed run keeps the earlier runs' curves, a new one starts afresh."""
+    previous = job()
+    if continues_previous and previous is not None:
+        runs = earlier_runs()
+        snap = previous.snapshot()
+        runs.losses.extend(snap.losses)
+        runs.samples.extend(snap.samples)
+    else:
+        st.session_state[_RUNS] = EarlierRuns()
+    st.session_state[_JOB] = new_job
+    st.session_state.pop(_STOPPING, None)
+
+
+def earlier_runs() -> EarlierRuns:
+    if _RUNS not in st.session_state:
+        st.session_state[_RUNS] = EarlierRuns()
+    return st.session_state[_RUNS]
+
+
+def full_history(snap: JobSnapshot) -> tuple[list, list]:
+    """(losses, samples) of the earlier runs followed by the current job's."""
+    runs = earlier_runs()
+    return runs.losses + snap.losses, runs.samples + snap.samples
+
+
+def request_stop() -> None:
+    current = job()
+    if current is not None:
+        current.stop()
+        st.session_state[_STOPPING] = id(current)
+
+
+def stop_requested() -> bool:
+    current = job()
+    return current is not None and st.session_state.get(_STOPPING) == id(current)
+
+
+def is_running(current: TrainingJob | None = None) -> bool:
+    current = current or job()
+    return current is not None and current.is_alive()

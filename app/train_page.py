@@ -1,0 +1,290 @@
+"""Train page: a preset and knobs, Start / Stop / Resume a background job, watch it learn, download or upload."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import streamlit as st
+
+from app import charts, models, state, training
+from app import settings as settings_mod
+from charlm import jobs
+from charlm.device import describe, pick_device
+from charlm.model import ModelConfig
+from charlm.presets import DEFAULT_PRESET, PRESETS
+from charlm.train import TrainConfig, last_path_for
+
+_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size"}
+_TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def eval_interval_s(minutes: float) -> float:
+    """Evaluations (a loss point, a sample, a checkpoint) about ten times a run, every 3 to 30 seconds."""
+    return min(30.0, max(3.0, minutes * 60 / 10))
+
+
+def preset_label(name: str) -> str:
+    p = PRESETS[name]
+    model = {**_MODEL_DEFAULTS, **p.model}
+    big = settings_mod.model_too_big(settings, model["hidden_size"], model["num_layers"])
+    shape = f"{model['num_layers']} × {model['hidden_size']}"
+    return f"{name} ({shape}){'  — over this server’s limits' if big else ''}"
+
+
+def choose_settings(preset: str, train_chars: int, vocab_size: int, disabled: bool):
+    """The knobs, each starting at the preset's value; -> (model_overrides, train_overrides, errors)."""
+    p = PRESETS[preset]
+    model = {**_MODEL_DEFAULTS, **p.model}
+    recipe = {**_TRAIN_DEFAULTS, **p.train}
+    cap = settings.max_train_minutes
+
+    left, right = st.columns([1, 2])
+    budget_kind = left.radio("Budget", ["minutes", "epochs"], horizontal=True, key="budget_kind",
+                             persist_state="session", disabled=disabled,
+                             help="Train for a time, or for passes over the training text "
+                                  f"(always at most {cap:g} minutes on this server).")
+    if budget_kind == "minutes":
+        budget = right.number_input("Minutes of training", min_value=0.05, value=min(2.0, cap), step=0.5,
+                                    key="budget_minutes", persist_state="session", disabled=disabled)
+    else:
+        budget = right.number_input("Epochs (passes over the training text)", min_value=0.01, value=1.0,
+                                    step=0.5, key="budget_epochs", persist_state="session", disabled=disabled)
+
+    with st.expander("Advanced settings", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        k = f"_{preset}"   # each preset keeps its own knob values
+        layers = c1.number_input("Layers", min_value=1, value=int(model["num_layers"]), step=1,
+                                 key="layers" + k, persist_state="session", disabled=disabled)
+        hidden = c2.number_input("Hidden size (units per layer)", min_value=4, value=int(model["hidden_size"]),
+                                 step=32, key="hidden" + k, persist_state="session", disabled=disabled)
+        dropout = c3.slider("Dropout", 0.0, 0.9, float(model["dropout"]), 0.05, key="dropout" + k,
+                            persist_state="session", disabled=disabled)
+        seq_len = c1.number_input("Sequence length (characters)", min_value=2, value=int(recipe["seq_len"]),
+                                  step=16, key="seq" + k, persist_state="session", disabled=disabled)
+        batch_size = c2.number_input("Batch size", min_value=1, value=int(recipe["batch_size"]), step=8,
+                                     key="batch" + k, persist_state="session", disabled=disabled)
+        lr = c3.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=float(recipe["lr"]),
+                             step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
+        seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
+                               disabled=disabled)
+        st.caption(f"Caps on this server: {settings.max_layers} layers, {settings.max_hidden} units per layer, "
+                   f"{cap:g} minutes per run.")
+
+    model_overrides = {"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)}
+    train_overrides = {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+    if budget_kind == "minutes":
+        minutes = float(budget)
+        train_overrides.update(minutes=minutes, epochs=None)
+    else:
+        minutes = cap   # an epoch budget still stops at the server's time cap
+        train_overrides.update(epochs=float(budget), minutes=cap)
+    train_overrides["eval_interval_s"] = eval_interval_s(minutes)
+
+    errors = []
+    problem = settings_mod.model_too_big(settings, int(hidden), int(layers))
+    if problem:
+        errors.append(problem + " Lower it under Advanced settings, or pick a smaller preset.")
+    if budget_kind == "minutes" and minutes > cap:
+        errors.append(f"A run may last at most {cap:g} minutes on this server (CHARLM_MAX_TRAIN_MINUTES); "
+                      f"you asked for {minutes:g}.")
+    if int(seq_len) + 2 > train_chars:
+        errors.append(f"The sequence length ({int(seq_len)}) must be shorter than the training text "
+                      f"({train_chars:,} characters). Lower it under Advanced settings.")
+    try:
+        ModelConfig(vocab_size=max(2, vocab_size), **{**p.model, **model_overrides})
+        TrainConfig(**{**p.train, **train_overrides})
+    except ValueError as err:
+        errors.append(str(err).capitalize() + ".")
+    return model_overrides, train_overrides, errors
+
+
+def start_job(corpus, preset: str, model_overrides: dict, train_overrides: dict, resume: Path | None = None,
+              workdir: Path | None = None) -> None:
+    job = jobs.TrainingJob(corpus, preset, model_overrides, train_overrides, resume=resume,
+                           workdir=workdir or state.new_private_dir("job-"),
+                           abandon_after_s=settings.abandon_after_s)
+    try:
+        job.start(training.slots())
+    except jobs.ServerBusy as err:
+        st.warning(str(err))
+        return
+    state.set_job(job, continues_previous=resume is not None)
+    st.rerun()
+
+
+def live_view(was_running: bool) -> None:
+    """Progress, curves, samples and checkpoints of this visitor's job; polled while it runs."""
+    job = state.job()
+    job.heartbeat()
+    snap = job.snapshot()
+    latest = snap.latest
+    losses, samples = state.full_history(snap)
+    alive = job.is_alive()
+
+    if alive:
+        fraction = min(max(latest.fraction if latest else 0.0, 0.0), 1.0)
+        eta = f" · about {training.format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
+        what = "Stopping (saving the model)…" if state.stop_requested() else "Training"
+        st.progress(fraction, text=f"{what} {fraction:.0%}{eta}")
+    cols = st.columns(4)
+    cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
+                   help="Optimizer steps so far (each reads one batch of sequences).")
+    train_bits = latest.train_loss / charts.LN2 if latest and latest.train_loss is not None else None
+    cols[1].metric("Training loss (bits/char)", f"{train_bits:.3f}" if train_bits is not None else "–",
+                   help="How surprised the model is by the training text, smoothed: 0 would be perfect "
+                        "prediction; a model guessing uniformly among 64 characters scores 6.")
+    val_bits = latest.val_bits if latest else None
+    cols[2].metric("Validation loss (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
+                   help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
+                        "rising while training loss falls means it memorises instead of learning.")
+    cols[3].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
+                   help="Training characters processed per second on this device.")
+
+    chart = charts.loss_chart(losses)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch", height=320)
+    elif alive:
+        st.caption("The loss curve appears after the first steps…")
+
+    if samples:
+        step, text = samples[-1]
+        st.markdown(f"**What the model writes at step {step:,}** (a sample at each evaluation, temperature 0.8):")
+        st.code(text, language=None, wrap_lines=True)
+        if len(samples) > 1:
+            with st.expander(f"All {len(samples)} samples, to see it learn"):
+                for step, text in samples:
+                    st.caption(f"step {step:,}")
+                    st.code(text, language=None, wrap_lines=True)
+
+    best = [loss for _, _, loss in snap.losses if loss is not None]
+    if snap.checkpoints:
+        note = f" The best so far (validation {min(best) / charts.LN2:.3f} bits/char) is the one Generate uses." \
+            if best else ""
+        names = ", ".join(sorted({Path(p).name for p in snap.checkpoints}))
+        st.caption(f"Checkpoints written: {len(snap.checkpoints)} ({names}).{note}")
+    finished_message = snap.result.message if snap.result else None
+    for message in snap.messages:
+        if message != finished_message:   # the final summary below says it
+            st.info(message)
+    if snap.error:
+        st.error(snap.error)
+    if was_running and not alive:
+        st.rerun()   # once: the whole page shows the final state, and polling stops
+
+
+def finished_view(job: jobs.TrainingJob) -> None:
+    snap = job.snapshot()
+    result = snap.result
+    if snap.status == "error":
+        return   # live_view showed the message
+    if result is not None:
+        best = (f"best validation loss {result.best_val_loss / charts.LN2:.3f} bits/char, "
+                if result.best_val_loss is not None else "")
+        text = (f"{best}{result.steps:,} steps, {result.chars_seen:,} characters in "
+                f"{training.format_duration(result.elapsed_s)}.")
+        if snap.status == "stopped":
+            st.info(f"Stopped: {text}")
+            if result.message and not state.stop_requested():   # stopped for a reason of its own (divergence)
+                st.warning(result.message)
+        else:
+            st.success(f"Finished: {text}")
+    best_path = job.best_checkpoint()
+    if best_path is None:
+        return
+    c1, c2 = st.columns(2)
+    with c1:
+        stem = Path(job.corpus.name).stem or "corpus"
+        st.download_button("Download the model (.pt)", data=models.download_bytes(best_path),
+                           file_name=f"charlm-{stem}-{job.preset}.pt", mime="application/octet-stream",
+                           icon=":material/download:", key="download_model")
+    with c2:
+        st.page_link("app/generate_page.py", label="Write with this model", icon=":material/edit_note:")
+
+
+def resume_controls(job: jobs.TrainingJob) -> None:
+    last = last_path_for(job.out)
+    if not last.exists():
+        return
+    with st.container(border=True):
+        st.markdown(f"**Continue training** this model on *{charts.escape_markdown(job.corpus.name)}* "
+                    "from where it stopped.")
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        extra = c1.number_input("Extra minutes", min_value=0.05, value=min(1.0, settings.max_train_minutes),
+                                step=0.5, key="resume_minutes", persist_state="session")
+        if c2.button("Resume", icon=":material/play_arrow:", key="resume"):
+            if extra > settings.max_train_minutes:
+                st.error(f"A run may last at most {settings.max_train_minutes:g} minutes on this server "
+                         "(CHARLM_MAX_TRAIN_MINUTES).")
+                return
+            start_job(job.corpus, job.preset, None,
+                      {"minutes": float(extra), "epochs": None, "eval_interval_s": eval_interval_s(extra)},
+                      resume=last, workdir=job.workdir)
+
+
+def upload_section() -> None:
+    st.subheader("Bring a checkpoint")
+    st.caption("A .pt file downloaded from this app or written by `python -m charlm train`. It is loaded safely "
+               "(weights and plain data only; nothing in it can run code) and appears in Generate's model list.")
+    upload = st.file_uploader("Checkpoint file", key="checkpoint_upload", label_visibility="collapsed")
+    if upload is None:
+        return
+    done = st.session_state.get("checkpoint_upload_done")
+    if done is None or done[0] != upload.file_id:
+        try:
+            loaded = models.add_upload(upload.name, upload.getvalue())
+            done = (upload.file_id, None, f"Loaded {charts.escape_markdown(upload.name)}: {loaded.summary}.")
+        except ValueError as err:   # CheckpointError, or over the size caps
+            done = (upload.file_id, str(err), None)
+        st.session_state["checkpoint_upload_done"] = done
+    if done[1]:
+        st.error(done[1])
+    else:
+        st.success(done[2])
+        st.page_link("app/generate_page.py", label="Write with it", icon=":material/edit_note:")
+
+
+settings = settings_mod.get()
+training.share_cores()
+device = pick_device("auto")
+st.title("Train")
+st.caption(f"Device: **{describe(device)}**. Training runs in the background: you can switch to Generate and "
+           "use the best model so far while it trains.")
+
+chosen = state.corpus()
+job = state.job()
+running = state.is_running(job)
+
+if chosen is None and job is None:
+    st.info("First choose a text to learn from on the Corpus page: upload a file, paste text or pick a built-in one.")
+    st.page_link("app/corpus_page.py", label="Choose a text", icon=":material/description:")
+else:
+    if chosen is not None:
+        st.markdown(f"**Text:** {charts.escape_markdown(chosen.source)} · {chosen.stats.chars:,} characters "
+                    f"({chosen.stats.train_chars:,} for training, {chosen.stats.val_chars:,} for validation)")
+        names = list(PRESETS)
+        preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET), format_func=preset_label,
+                              key="train_preset", persist_state="session", disabled=running)
+        st.caption(PRESETS[preset].description)
+        model_overrides, train_overrides, errors = choose_settings(
+            preset, chosen.stats.train_chars, len(chosen.corpus.vocab), disabled=running)
+        if not running:
+            for error in errors:
+                st.error(error)
+            if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors),
+                         key="start"):
+                start_job(chosen.corpus, preset, model_overrides, train_overrides)
+    if running:
+        st.button("Stop", icon=":material/stop:", on_click=state.request_stop, key="stop",
+                  disabled=state.stop_requested())
+
+    if job is not None:
+        st.divider()
+        st.subheader(f"Training on {charts.escape_markdown(job.corpus.name)} ({job.preset})")
+        st.fragment(run_every=training.POLL_S if running else None)(live_view)(running)
+        if not running:
+            finished_view(job)
+            resume_controls(job)
+
+st.divider()
+upload_section()

@@ -1,0 +1,11 @@
+"""charlm's web app: the router only. Pages live in app/, one module each; Generate opens first."""
+
+import streamlit as st
+
+st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
+st.navigation([
+    st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",
+            default=True),
+    st.Page("app/corpus_page.py", title="Corpus", icon=":material/description:", url_path="corpus"),
+    st.Page("app/train_page.py", title="Train", icon=":material/model_training:", url_path="train"),
+]).run()

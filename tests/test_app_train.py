@@ -1,0 +1,228 @@
+"""App tests (AppTest) for the Train page: a short run with live progress, Stop, Resume, download and re-upload,
+the server's caps, its job limit, and a job abandoned by a closed tab."""
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit.runtime.memory_media_file_storage as media_storage
+from streamlit.testing.v1 import AppTest
+
+from charlm import checkpoint
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
+
+
+def new_visitor() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
+    at.switch_page("app/corpus_page.py").run()
+    at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
+    at.run()
+    assert not at.error and "corpus" in at.session_state
+    at.switch_page("app/train_page.py").run()
+    assert not at.exception
+    return at
+
+
+def start(at: AppTest, minutes: float = 1.0) -> AppTest:
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="budget_minutes").set_value(minutes)
+    at.button(key="start").click().run()
+    assert not at.exception
+    return at
+
+
+def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Rerun the page (as the polling fragment would) until done(at) or the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for the training page")
+
+
+def job_of(at: AppTest):
+    return at.session_state["job"] if "job" in at.session_state else None
+
+
+@pytest.fixture
+def visitors(tmp_path, monkeypatch):
+    """Make visitors; their jobs are stopped afterwards so no test leaves a training thread behind."""
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite (conftest); the app would share cores
+    made = []
+
+    def make() -> AppTest:
+        at = new_visitor()
+        made.append(at)
+        return at
+
+    yield make
+    for at in made:
+        job = job_of(at)
+        if job is not None:
+            job.stop()
+            job.join(30)
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Bytes handed to the browser for download buttons, by file name."""
+    saved = {}
+    original = media_storage.MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        if filename:
+            saved[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(media_storage.MemoryMediaFileStorage, "load_and_get_id", keep)
+    return saved
+
+
+def test_without_a_text_the_page_points_to_the_corpus_page(visitors):
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    assert "First choose a text" in at.info[0].value
+    assert at.get("page_link")
+    assert "Device:" in at.caption[0].value
+
+
+def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
+    at = choose_text(visitors())
+    start(at, minutes=2.0)
+    assert at.button(key="stop")
+
+    def progressed(at):
+        progress = at.progress
+        return progress and progress[0].value > 0 and at.get("vega_lite_chart")
+
+    poll_until(at, progressed)
+    first = at.progress[0].value
+    poll_until(at, lambda at: at.progress and at.progress[0].value > first)   # progress advances
+
+    at.button(key="stop").click().run()
+    job_of(at).join(30)
+    at.run()
+    snap = job_of(at).snapshot()
+    assert snap.status == "stopped"
+    assert any(i.value.startswith("Stopped:") for i in at.info)
+    assert snap.samples and snap.checkpoints
+
+    # Download the model, load it safely, upload it again and write with it.
+    assert at.download_button(key="download_model")
+    data = downloads["charlm-fox-tiny.pt"]
+    ckpt = checkpoint.load(data)
+    assert ckpt.vocab == list(job_of(at).corpus.vocab.chars)
+    at.file_uploader(key="checkpoint_upload").set_value(("my-model.pt", data, "application/octet-stream"))
+    at.run()
+    assert not at.error and at.success[0].value.startswith("Loaded my\\-model\\.pt")   # a file name, escaped
+
+    at.switch_page("app/generate_page.py").run()
+    options = at.selectbox(key="gen_model").options   # labels as shown
+    assert "Trained here: fox.txt" in options and "Uploaded: my-model.pt" in options
+    options = list(at.session_state["uploaded_models"]) + ["trained", "shipped"]
+    assert at.selectbox(key="gen_model").value == "trained"   # this session's model comes first
+    at.slider(key="gen_length").set_value(40)
+    at.button(key="write").click().run()
+    assert not at.exception and len(at.code[0].value) == len("he ") + 40   # it never saw "T": left out
+    assert any("never saw these characters of the prime" in i.value for i in at.info)
+    assert set(at.code[0].value) <= set(TEXT)   # it writes the characters it learnt
+    at.text_area(key="gen_prime").set_value("the ")
+
+    upload_key = next(k for k in options if k.startswith("upload:"))
+    at.selectbox(key="gen_model").set_value(upload_key)
+    at.button(key="write").click().run()
+    assert not at.exception and "Uploaded: my-model.pt" in " ".join(c.value for c in at.caption).replace("\\", "")
+
+    at.selectbox(key="gen_model").set_value("trained")
+    at.segmented_control(key="gen_mode").set_value("Step").run()
+    at.button(key="step_next").click().run()
+    assert not at.exception and len(at.code[0].value) == len("the ") + 2   # one character and the cursor
+
+
+def test_resume_continues_the_same_model(visitors):
+    at = choose_text(visitors())
+    start(at, minutes=0.05)
+    job_of(at).join(60)
+    at.run()
+    first_run = job_of(at).snapshot()
+    assert first_run.status == "done"
+    steps = first_run.result.steps
+    at.number_input(key="resume_minutes").set_value(0.05)
+    at.button(key="resume").click().run()
+    job_of(at).join(60)
+    at.run()
+    second_run = job_of(at).snapshot()
+    assert second_run.status == "done", second_run.error
+    assert second_run.result.steps > steps   # it counts on from the first run
+    assert at.session_state["earlier_runs"].losses == first_run.losses   # the chart starts where it left off
+
+
+def test_a_bad_checkpoint_upload_gets_a_clear_error(visitors):
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    at.file_uploader(key="checkpoint_upload").set_value(("notes.pt", b"these are my notes", "text/plain"))
+    at.run()
+    assert not at.exception
+    assert "not a charlm checkpoint" in at.error[0].value
+
+
+def test_a_checkpoint_over_the_servers_size_caps_is_refused(visitors, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_HIDDEN", "64")
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    shipped = (Path(APP).parent / "checkpoints" / "demo.pt").read_bytes()   # 128 units per layer
+    at.file_uploader(key="checkpoint_upload").set_value(("demo.pt", shipped, "application/octet-stream"))
+    at.run()
+    assert "larger than this server allows: 128 units per layer" in at.error[0].value
+    assert "uploaded_models" not in at.session_state
+
+
+def test_settings_over_the_servers_caps_are_refused(visitors, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_HIDDEN", "64")
+    monkeypatch.setenv("CHARLM_MAX_TRAIN_MINUTES", "1")
+    at = choose_text(visitors())
+    at.selectbox(key="train_preset").set_value("tiny").run()   # 128 units per layer
+    assert any("larger than this server allows: 128 units" in e.value for e in at.error)
+    assert at.button(key="start").disabled
+    at.number_input(key="hidden_tiny").set_value(64).run()
+    assert not at.error and not at.button(key="start").disabled
+    at.number_input(key="budget_minutes").set_value(5).run()
+    assert "at most 1 minutes" in at.error[0].value
+
+
+def test_two_visitors_have_their_own_text_and_job_and_the_server_limits_jobs(visitors, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_JOBS", "1")
+    alice = start(choose_text(visitors()), minutes=2.0)
+    bob = visitors()
+    bob.switch_page("app/train_page.py").run()
+    assert "First choose a text" in bob.info[0].value   # Alice's text is not Bob's
+    choose_text(bob, TEXT.upper())
+    start(bob)
+    assert "The server is busy" in bob.warning[0].value
+    assert job_of(bob) is None and job_of(alice).is_alive()
+    alice.button(key="stop").click().run()
+    job_of(alice).join(30)
+    bob.button(key="start").click().run()
+    assert not bob.warning and job_of(bob).is_alive()
+    assert job_of(bob) is not job_of(alice)
+    assert job_of(bob).workdir != job_of(alice).workdir
+
+
+def test_a_job_nobody_watches_stops_by_itself(visitors, monkeypatch):
+    monkeypatch.setenv("CHARLM_ABANDON_AFTER_S", "1")
+    at = start(choose_text(visitors()), minutes=2.0)
+    job = job_of(at)
+    job.join(60)   # nobody polls: the tab was closed
+    assert not job.is_alive()
+    assert "nobody was watching" in " ".join(job.snapshot().messages)
