@@ -257,6 +257,12 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
             generator.set_state(state_ckpt.rng["batches"])
         if state_ckpt.carry:
             carry = (state_ckpt.carry[0].to(device), state_ckpt.carry[1].to(device))
+    else:
+        # Start the head at the text's character frequencies, so the first steps learn context rather
+        # than counts (the loss starts at the unigram entropy instead of log(vocab size)).
+        counts = np.bincount(train_ids, minlength=model_cfg.vocab_size)[: model_cfg.vocab_size] + 1.0
+        with torch.no_grad():
+            model.head.bias.copy_(torch.from_numpy(np.log(counts / counts.sum())))
     if device.type == "cuda":
         model.lstm.flatten_parameters()
     batches = _Batches(train_ids, cfg, generator, progress.get("position", {}))
