@@ -9,12 +9,11 @@ import streamlit as st
 from app import charts, state, training
 from app import settings as settings_mod
 from charlm import datasets, estimate
-from charlm.corpus import CorpusError, load_corpus
+from charlm.corpus import MAX_BYTES_PER_CHAR, CorpusError, load_corpus
 from charlm.device import describe, pick_device
 from charlm.model import ModelConfig
 from charlm.presets import DEFAULT_PRESET, PRESETS
 
-_BYTES_PER_CHAR = 4   # load_corpus refuses raw uploads over 4 bytes per allowed character before decoding
 _DONE = "corpus_upload_done"   # (file_id, error or None): an upload is read once, not on every rerun
 
 PYTHON_DOCS = "Python reference documentation (always available)"
@@ -34,7 +33,7 @@ def use_text(data: bytes | str, name: str, source: str) -> None:
 
 def upload_tab() -> None:
     limit_mb = min(int(st.get_option("server.maxUploadSize")),
-                   math.ceil(_BYTES_PER_CHAR * settings.max_corpus_mb) + 1)
+                   math.ceil(MAX_BYTES_PER_CHAR * settings.max_corpus_mb) + 1)
     upload = st.file_uploader(
         "A plain-text file (.txt, .md, .py, .csv …) in any common encoding", key="corpus_upload",
         max_upload_size=limit_mb,

@@ -21,7 +21,7 @@ DEFAULT_MAX_CHARS = 200_000_000  # size cap; callers (e.g. the hosted app) pass 
 DEFAULT_MAX_VOCAB = 1_024  # distinct characters kept; rarer ones map to UNKNOWN
 UNKNOWN = "\ufffd"  # the symbol standing for characters outside the vocabulary
 
-_BYTES_PER_CHAR_LIMIT = 4  # raw uploads over 4 bytes per allowed character are refused undecoded
+MAX_BYTES_PER_CHAR = 4  # raw uploads over 4 bytes per allowed character are refused undecoded
 _CHUNK_CHARS = 1 << 22  # text is turned into code points this many characters at a time (bounded memory)
 _CONTROL_SHARE_LIMIT = 0.10  # more control characters than this share means binary data
 _CONTROL_SAMPLE_CHARS = 1_000_000  # the share is measured on the start of the text; binary is binary throughout
@@ -297,7 +297,7 @@ def load_corpus(
         text, encoding, notices = _normalise(data), "text", []
         _refuse_empty_or_binary(text)
     else:
-        if len(data) > _BYTES_PER_CHAR_LIMIT * max_chars:  # refuse cheaply, before decoding
+        if len(data) > MAX_BYTES_PER_CHAR * max_chars:  # refuse cheaply, before decoding
             raise CorpusError(f"The file is {len(data):,} bytes; {_limit(max_chars)}")
         text, encoding, notice = decode_bytes(bytes(data))
         notices = [notice]

@@ -80,8 +80,20 @@ def choose(logits: torch.Tensor, cfg: DecodeConfig, generator: torch.Generator |
     """(batch, vocab) raw logits -> (batch,) chosen ids. Temperature 0 and greedy are argmax."""
     if cfg.strategy in ("greedy", "beam") or cfg.temperature == 0:
         return logits.argmax(-1)
-    probs = transform(logits, cfg).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return draw(transform(logits, cfg), generator)
+
+
+def draw(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """(batch, vocab) logits -> (batch,) ids drawn from softmax(logits), by inverting the cumulative sum.
+
+    Characters filtered to -inf have zero width in the cumulative sum and are never drawn. At batch 1
+    this is several times cheaper than torch.multinomial, which was a third of top-p's time per character.
+    """
+    cdf = logits.softmax(-1).cumsum(-1)                                  # (batch, vocab)
+    # u < total strictly: the 2**-23 margin outweighs float rounding, so the search never runs off the end
+    # (it costs the last character a ten-millionth of its probability).
+    u = torch.rand((cdf.shape[0], 1), generator=generator, device=cdf.device) * (cdf[:, -1:] * (1 - 2 ** -23))
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1)
 
 
 class Stepper:

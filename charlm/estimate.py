@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .device import pick_device
 from .model import CharLSTM, ModelConfig
 from .presets import get_preset
-from .train import TrainConfig, _make_optimizer
+from .train import TrainConfig, make_optimizer
 
 _PROBE_SEQ_CPU = 16      # an LSTM step costs the same at every position, so a short probe scales to seq_len ...
 _PROBE_BATCH_CPU = 32    # ... and on a CPU about the same per sequence (a little less in big batches: pessimistic)
@@ -55,7 +55,7 @@ def _measure(preset: str, model_overrides: dict, train_overrides: dict, device: 
     model_cfg = ModelConfig(vocab_size=_VOCAB, **{**p.model, **model_overrides})
     cfg = TrainConfig(**{**p.train, **train_overrides})
     model = CharLSTM(model_cfg).to(device).train()
-    optimizer = _make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg)
     # On a GPU a full step is cheap; on a CPU a slice of one keeps the probe to a second or two.
     full = device.type == "cuda"
     probe_seq = cfg.seq_len if full else min(cfg.seq_len, _PROBE_SEQ_CPU)

@@ -159,7 +159,7 @@ def _lr_at(cfg: TrainConfig, step: int, fraction: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * fraction)))
 
 
-def _make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
@@ -236,7 +236,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     device = pick_device(cfg.device)
     generator = seed_everything(cfg.seed)
     model = CharLSTM(model_cfg).to(device)
-    optimizer = _make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg)
     train_ids, val_ids = corpus.split()
     if len(train_ids) < cfg.seq_len + 2:
         raise ValueError(f"the training text ({len(train_ids):,} characters) is shorter than one sequence "

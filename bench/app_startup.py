@@ -1,0 +1,80 @@
+"""Cold start of the app: seconds from `streamlit run` to generated text on the page, median of a few runs.
+
+Needs Debian's chromium and the playwright package (as the browser tests do). Run by hand:
+
+    python bench/app_startup.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHARLM_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_cold_start(chromium) -> dict:
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+                               str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        healthy = time.perf_counter() - started
+        page = chromium.new_context().new_page()
+        page.goto(url)
+        page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]')
+        button = page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Write")
+        button.wait_for()
+        ready = time.perf_counter() - started
+        button.click()
+        page.wait_for_function("() => (document.querySelector('[data-testid=stCode]') || {innerText: ''})"
+                               ".innerText.length > 40", timeout=60_000)
+        text = time.perf_counter() - started
+        page.context.close()
+        return {"server_up_s": healthy, "write_button_s": ready, "text_s": text}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        runs = [one_cold_start(chromium) for _ in range(args.runs)]
+        chromium.close()
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        print(f"{key:15s} median {statistics.median(values):5.2f} s   runs: {', '.join(f'{v:.2f}' for v in values)}")
+
+
+if __name__ == "__main__":
+    main()
