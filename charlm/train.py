@@ -260,7 +260,9 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     else:
         # Start the head at the text's character frequencies, so the first steps learn context rather
         # than counts (the loss starts at the unigram entropy instead of log(vocab size)).
-        counts = np.bincount(train_ids, minlength=model_cfg.vocab_size)[: model_cfg.vocab_size] + 1.0
+        # In chunks: bincount widens its input to int64, 8 bytes per character of a whole corpus at once.
+        counts = sum(np.bincount(train_ids[i:i + 2**20], minlength=model_cfg.vocab_size)
+                     for i in range(0, len(train_ids), 2**20))[: model_cfg.vocab_size] + 1.0
         with torch.no_grad():
             model.head.bias.copy_(torch.from_numpy(np.log(counts / counts.sum())))
     if device.type == "cuda":
@@ -273,6 +275,10 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     use_amp = cfg.amp and device.type == "cuda"
     train_chars = max(1, len(train_ids))
     eval_chars = min(cfg.eval_chars, len(val_ids))
+    if window:
+        # A window model reads `window` characters per scored one: score a fixed, evenly spread sample
+        # (about the same work as a stateful model's evaluation) so evaluations do not eat its budget.
+        eval_chars = max(1, min(eval_chars, cfg.eval_chars // window * 2))
 
     def fraction_done(elapsed: float) -> float:
         parts = []

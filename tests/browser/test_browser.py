@@ -137,7 +137,8 @@ def upload_text(page, name: str, text: str) -> None:
     settle(page)
 
 
-def start_training(page, minutes: str = "1") -> None:
+def start_training(page, minutes: str = "5") -> None:
+    """Start a run long enough to still be going when the test stops it, however slow the machine."""
     go_to(page, "Train")
     choose(page, "Preset", "tiny (1 × 128)")
     minutes_box = page.get_by_label("Minutes of training")
