@@ -17,6 +17,16 @@ from charlm.train import TrainResult, last_path_for, train
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
 
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """An app test's surroundings: its own download cache, and one torch thread as in the rest of the suite."""
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHARLM_THREADS", "1")
+
+
 PERIOD = "the cat sat on the mat. "
 PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
 

@@ -4,21 +4,18 @@ import functools
 import http.server
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from charlm import datasets
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+from conftest import APP
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite (conftest); the app would share cores
+def at(app_env):
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     app.switch_page("app/corpus_page.py").run()

@@ -1,19 +1,16 @@
 """App tests (AppTest) for the Generate page: the shipped model, every strategy, Write and Step modes."""
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from charlm.decoding import STRATEGIES
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+from conftest import APP
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite (conftest); the app would share cores
+def at(app_env):
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
