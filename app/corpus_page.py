@@ -123,9 +123,10 @@ def show_estimate(train_chars: int) -> None:
             except (ValueError, RuntimeError) as err:   # e.g. out of memory on a small GPU
                 lines.append(f"- **{name}**: could not be measured ({err})")
                 continue
-            lines.append(f"- **{name}** ({model.num_layers} × {model.hidden_size}): about "
-                         f"{training.format_duration(rate.seconds_per_epoch(train_chars))} per pass over the "
-                         f"training text ({rate.chars_per_sec:,.0f} characters/s)")
+            per_pass = training.format_duration(rate.seconds_per_epoch(train_chars))
+            per_pass = per_pass if per_pass.startswith("under") else f"about {per_pass}"
+            lines.append(f"- **{name}** ({model.num_layers} × {model.hidden_size}): {per_pass} per pass over "
+                         f"the training text ({rate.chars_per_sec:,.0f} characters/s)")
     st.markdown(f"**Rough training time on this device** ({describe(device)})")
     st.markdown("\n".join(lines))
     st.caption("Measured from a few steps on random data; a server shared with other visitors may be slower. "
