@@ -107,9 +107,15 @@ def load(source: str | Path | bytes) -> Checkpoint:
         raise CheckpointError(f"{name} was written by a newer charlm (format {payload['version']}); upgrade charlm")
     try:
         ckpt = Checkpoint(**{k: payload[k] for k in Checkpoint.__dataclass_fields__ if k in payload})
+        if not (isinstance(ckpt.model_config, dict) and isinstance(ckpt.vocab, list)
+                and isinstance(ckpt.state_dict, dict)
+                and all(isinstance(v, torch.Tensor) for v in ckpt.state_dict.values())):
+            raise ValueError("its parts have the wrong types")
+        if ckpt.window is not None and not (isinstance(ckpt.window, int) and ckpt.window > 0):
+            raise ValueError("its window is not a positive number")
         ModelConfig.from_dict(ckpt.model_config)
         vocab = ckpt.get_vocab()
-    except (TypeError, ValueError, KeyError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{name} is a damaged charlm checkpoint ({err})") from None
     if len(vocab) != ckpt.model_config.get("vocab_size"):
         raise CheckpointError(f"{name} is damaged: its vocabulary does not match its model")

@@ -48,7 +48,13 @@ def cmd_train(args) -> int:
         overrides["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
-    out = Path(args.out) if args.out else Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:   # carry on beside the run being resumed, never over another preset's model
+        resumed = Path(args.resume)
+        out = resumed.with_name(resumed.name.replace(".last.pt", ".pt")) if resumed.name.endswith(".last.pt") else resumed
+    else:
+        out = Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())   # Ctrl-C stops cleanly and still saves
     tty = sys.stderr.isatty()

@@ -65,7 +65,8 @@ def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
     """Logits after the strategy's temperature and filter: what is sampled from (and what a UI shows)."""
     logits = logits.float()
     if cfg.strategy in ("greedy", "beam") or cfg.temperature == 0:
-        return logits
+        # One character per step is the most likely one: all the mass sits there.
+        return logits.masked_fill(logits < logits.max(-1, keepdim=True).values, float("-inf"))
     logits = logits / cfg.temperature
     if cfg.strategy == "top-k":
         logits = top_k_filter(logits, cfg.top_k)

@@ -36,7 +36,12 @@ def describe(device: torch.device) -> str:
 def set_threads(num: int | None = None) -> None:
     """Use every core the process may run on unless told otherwise (CHARLM_THREADS)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    num = num or int(os.environ.get("CHARLM_THREADS", "0")) or cores
+    if not num:
+        try:
+            num = int(os.environ.get("CHARLM_THREADS", "0"))
+        except ValueError:   # a mistyped setting must not stop the app; fall back to every core
+            num = 0
+    num = num or cores
     torch.set_num_threads(max(1, num))
 
 

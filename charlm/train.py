@@ -222,7 +222,11 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
             extra["minutes"] += state_ckpt.progress.get("elapsed_s", 0.0) / 60
         if extra.get("epochs"):
             extra["epochs"] += state_ckpt.progress.get("chars_seen", 0) / max(1, len(corpus.split()[0]))
-        cfg = TrainConfig.from_dict({**state_ckpt.train_config, **extra})
+        saved = dict(state_ckpt.train_config)
+        if any(extra.get(k) for k in ("minutes", "epochs", "max_steps")):
+            # The new budget replaces the old plan: an old step limit must not end the extra minutes at once.
+            saved.update(minutes=None, epochs=None, max_steps=None)
+        cfg = TrainConfig.from_dict({**saved, **extra})
     else:
         p = get_preset(preset)
         preset_name = p.name

@@ -191,3 +191,17 @@ def test_checkpoint_is_plain_data(trained):
     last = ckpt_io.load(trained.last_path)
     for name in Checkpoint.__dataclass_fields__:
         walk(getattr(last, name))
+
+
+@pytest.mark.parametrize("field, bad", [("model_config", [1, 2]), ("state_dict", [1]), ("vocab", "abc"),
+                                        ("window", "x")])
+def test_parts_of_the_wrong_type_are_refused_with_a_message(trained, tmp_path, field, bad):
+    damaged = replace(trained.checkpoint, **{field: bad})
+    path = ckpt_io.save(damaged, tmp_path / "damaged.pt") if field != "state_dict" else None
+    if path is None:   # save() copies the state_dict's tensors, so write this one by hand
+        payload = {"format": ckpt_io.FORMAT, "version": ckpt_io.VERSION,
+                   **{k: getattr(trained.checkpoint, k) for k in Checkpoint.__dataclass_fields__}, field: bad}
+        path = tmp_path / "damaged.pt"
+        torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="damaged"):
+        ckpt_io.load(path)

@@ -185,3 +185,15 @@ def test_evaluate_on_text_with_unseen_characters_is_a_clean_error(trained, charl
 
 def test_missing_checkpoint_is_a_clean_error(charlm_here, tmp_path):
     assert_clean_error(charlm_here("info", tmp_path / "nowhere.pt"), "no checkpoint file")
+
+
+def test_resume_without_out_writes_beside_the_resumed_run_not_over_another_model(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "cat.txt"
+    corpus.write_text(PERIODIC_TEXT, encoding="utf-8")
+    resumed = tmp_path / "mine.last.pt"
+    resumed.write_bytes(trained.last_path.read_bytes())
+    steps_before = ckpt_io.load(resumed).progress["step"]
+    assert main(["train", str(corpus), "--resume", str(resumed), "--epochs", "0.2", "--device", "cpu"]) == 0
+    assert ckpt_io.load(resumed).progress["step"] > steps_before   # the run went on in its own files
+    assert not (tmp_path / "runs").exists()                         # nothing written under the default name

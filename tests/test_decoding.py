@@ -365,3 +365,10 @@ def test_step_session_on_a_window_model_rereads_the_window():
         session.step()
     whole = generate(model, vocab, prime="abcdefg", length=8, cfg=DecodeConfig("greedy"), window=3)
     assert session.text == whole.texts[0]
+
+
+def test_greedy_shows_all_its_mass_on_the_characters_it_will_pick():
+    logits = torch.tensor([[0.5, 2.0, -1.0, 1.0]])
+    for cfg in (DecodeConfig("greedy"), DecodeConfig("beam"), DecodeConfig("top-p", temperature=0)):
+        after = transform(logits, cfg).softmax(-1)
+        assert after.tolist() == [[0.0, 1.0, 0.0, 0.0]]

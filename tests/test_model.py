@@ -1,5 +1,7 @@
 """Tests for charlm.model: shapes, state, the fast stepper, the 2017 input mode, config validation."""
 
+import os
+
 import pytest
 import torch
 
@@ -116,3 +118,14 @@ def test_model_is_rebuilt_from_its_config_dict_alone():
 def test_model_config_refuses_bad_values_with_a_message(bad, words):
     with pytest.raises(ValueError, match=words):
         ModelConfig(**{"vocab_size": VOCAB, **bad})
+
+
+def test_a_mistyped_thread_setting_falls_back_to_every_core(monkeypatch):
+    from charlm.device import set_threads
+    before = torch.get_num_threads()
+    monkeypatch.setenv("CHARLM_THREADS", "abc")
+    try:
+        set_threads()
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(before)
