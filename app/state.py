@@ -24,12 +24,22 @@ _RUNS = "earlier_runs"
 _STOPPING = "stop_requested_for"
 
 
+def _remove_visitor_dir(path: str, jobs: list[TrainingJob]) -> None:
+    # A job still stopping would write its last checkpoint after the folder went, and so recreate it.
+    for running in jobs:
+        running.stop()
+    for running in jobs:
+        running.join(timeout=60)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class _VisitorDir:
     """A temp folder that is deleted when the session's state is dropped (or the server exits)."""
 
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="charlm-visitor-"))
-        weakref.finalize(self, shutil.rmtree, str(self.path), ignore_errors=True)
+        self.jobs: list[TrainingJob] = []   # this visitor's training jobs, stopped before the folder goes
+        weakref.finalize(self, _remove_visitor_dir, str(self.path), self.jobs)
 
 
 def visitor_dir() -> Path:
@@ -77,6 +87,8 @@ def job() -> TrainingJob | None:
 
 def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
     """Make new_job this visitor's job; a resumed run keeps the earlier runs' curves, a new one starts afresh."""
+    visitor_dir()
+    st.session_state[_DIR].jobs.append(new_job)
     previous = job()
     if continues_previous and previous is not None:
         runs = earlier_runs()

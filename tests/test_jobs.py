@@ -150,3 +150,4 @@ def test_a_job_holds_its_slot_before_its_thread_starts(periodic_corpus):
     assert not first.is_alive()
     with pytest.raises(ServerBusy):
         slots.acquire(TrainingJob(periodic_corpus, "tiny", train_overrides={"max_steps": 1}))
+
