@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from charlm import checkpoint  # noqa: E402
-from charlm.decoding import DecodeConfig, StepSession, Stepper, generate  # noqa: E402
+from charlm.decoding import DecodeConfig, StepSession, generate  # noqa: E402
 from charlm.presets import DEFAULT_PRESET  # noqa: E402
 
 LN2 = math.log(2)

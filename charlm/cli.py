@@ -80,7 +80,7 @@ def cmd_train(args) -> int:
         elif event.kind == "warning":
             print(f"\nwarning: {event.message}", file=sys.stderr)
 
-    result = train(corpus, args.preset if not args.resume else DEFAULT_PRESET, out=out, resume=args.resume,
+    result = train(corpus, args.preset, out=out, resume=args.resume,   # a resumed run keeps its own preset
                    train_overrides=overrides, on_progress=show, stop=stop)
     if tty:
         print(file=sys.stderr)

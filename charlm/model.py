@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, hidden_size)
 
