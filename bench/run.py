@@ -73,10 +73,14 @@ def time_to(history: list[dict], target: float) -> float | None:
     return None
 
 
-def chars_per_sec(fn, chars: int) -> float:
-    start = time.perf_counter()
-    fn()
-    return chars / (time.perf_counter() - start)
+def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
+    """Median over a few runs: this machine is shared and noisy."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        rates.append(chars / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 def generation_speeds(path: Path, length: int, device: str = "cpu") -> dict:

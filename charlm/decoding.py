@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,63 +39,109 @@ class DecodeConfig:
             raise ValueError("beam width must be at least 1")
 
 
-# Each filter takes logits (..., vocab) and returns logits with the excluded characters at -inf.
+# Each filter takes logits (batch, vocab) as a float numpy array and returns them with the excluded
+# characters at -inf. They run in numpy because at batch 1 a torch call costs 5-10 microseconds of
+# dispatch on a small CPU, and sampling a character takes a dozen calls (bench/run.py, BENCHMARKS.md).
 
-def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    k = min(k, logits.shape[-1])
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
-
-
-def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    probs = sorted_logits.softmax(-1)
-    # Drop a character when the mass before it already reaches p; the most likely one always stays.
-    drop_sorted = (probs.cumsum(-1) - probs) >= p
-    drop = drop_sorted.scatter(-1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
+def top_k_filter(logits: np.ndarray, k: int) -> np.ndarray:
+    """Keep the k most likely characters (and any tied with the k-th)."""
+    vocab = logits.shape[-1]
+    k = min(k, vocab)
+    kth = np.partition(logits, vocab - k, axis=-1)[:, vocab - k:vocab - k + 1]
+    return np.where(logits < kth, -np.inf, logits)
 
 
-def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
-    probs = logits.softmax(-1)
-    threshold = min_p * probs.max(dim=-1, keepdim=True).values
-    return logits.masked_fill(probs < threshold, float("-inf"))
+def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
+    """Keep the fewest most likely characters whose probabilities sum to p (the best one always stays)."""
+    ranked = np.sort(logits, axis=-1)[:, ::-1]                             # best first
+    probs = np.exp(ranked - ranked[:, :1])                                  # unnormalised, best = 1
+    mass = np.cumsum(probs, axis=-1)
+    # Drop a character when the mass before it already reaches p of the total.
+    keep = mass - probs < p * mass[:, -1:]
+    lowest_kept = np.where(keep, ranked, np.inf).min(axis=-1, keepdims=True)
+    return np.where(logits < lowest_kept, -np.inf, logits)
+
+
+def min_p_filter(logits: np.ndarray, min_p: float) -> np.ndarray:
+    """Keep characters at least min_p times as likely as the best one."""
+    if min_p == 0:
+        return logits
+    floor = logits.max(axis=-1, keepdims=True) + math.log(min_p)
+    return np.where(logits < floor, -np.inf, logits)
+
+
+def _greedy(cfg: DecodeConfig) -> bool:
+    return cfg.strategy in ("greedy", "beam") or cfg.temperature == 0
+
+
+def filtered(logits: np.ndarray, cfg: DecodeConfig) -> np.ndarray:
+    """(batch, vocab) raw logits -> the logits sampling draws from: temperature, then the strategy's filter."""
+    if _greedy(cfg):
+        # One character per step is the most likely one: all the mass sits there.
+        return np.where(logits < logits.max(axis=-1, keepdims=True), -np.inf, logits)
+    logits = logits / cfg.temperature
+    if cfg.strategy == "top-k":
+        return top_k_filter(logits, cfg.top_k)
+    if cfg.strategy == "top-p":
+        return top_p_filter(logits, cfg.top_p)
+    if cfg.strategy == "min-p":
+        return min_p_filter(logits, cfg.min_p)
+    return logits
 
 
 def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
     """Logits after the strategy's temperature and filter: what is sampled from (and what a UI shows)."""
-    logits = logits.float()
-    if cfg.strategy in ("greedy", "beam") or cfg.temperature == 0:
-        # One character per step is the most likely one: all the mass sits there.
-        return logits.masked_fill(logits < logits.max(-1, keepdim=True).values, float("-inf"))
-    logits = logits / cfg.temperature
-    if cfg.strategy == "top-k":
-        logits = top_k_filter(logits, cfg.top_k)
-    elif cfg.strategy == "top-p":
-        logits = top_p_filter(logits, cfg.top_p)
-    elif cfg.strategy == "min-p":
-        logits = min_p_filter(logits, cfg.min_p)
-    return logits
+    return torch.from_numpy(filtered(_as_numpy(logits), cfg)).to(logits.device)
+
+
+def pick(logits: np.ndarray, cfg: DecodeConfig, u: np.ndarray | None) -> np.ndarray:
+    """(batch, vocab) raw logits and (batch, 1) uniforms in [0, 1) -> (batch,) ids: the strategy's choice.
+
+    Greedy, beam and temperature 0 take the argmax and need no uniforms.
+    """
+    if _greedy(cfg):
+        return logits.argmax(-1)
+    return draw(filtered(logits, cfg), u)
 
 
 def choose(logits: torch.Tensor, cfg: DecodeConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """(batch, vocab) raw logits -> (batch,) chosen ids. Temperature 0 and greedy are argmax."""
-    if cfg.strategy in ("greedy", "beam") or cfg.temperature == 0:
+    """pick() for tensors: (batch, vocab) raw logits -> (batch,) chosen ids, drawing uniforms from `generator`."""
+    if _greedy(cfg):
         return logits.argmax(-1)
-    return draw(transform(logits, cfg), generator)
+    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device)
+    return torch.from_numpy(pick(_as_numpy(logits), cfg, _as_numpy(u))).to(logits.device)
 
 
-def draw(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """(batch, vocab) logits -> (batch,) ids drawn from softmax(logits), by inverting the cumulative sum.
+def uniforms(generator: torch.Generator, rows: int, block: int = 256):
+    """Yield (rows, 1) uniforms forever, drawn `block` steps at a time.
 
-    Characters filtered to -inf have zero width in the cumulative sum and are never drawn. At batch 1
-    this is several times cheaper than torch.multinomial, which was a third of top-p's time per character.
+    On the CPU the numbers come out in the same order as one torch.rand((rows, 1)) per step, so a
+    whole text and a step-by-step session with the same seed write the same characters.
     """
-    cdf = logits.softmax(-1).cumsum(-1)                                  # (batch, vocab)
-    # u < total strictly: the 2**-23 margin outweighs float rounding, so the search never runs off the end
-    # (it costs the last character a ten-millionth of its probability).
-    u = torch.rand((cdf.shape[0], 1), generator=generator, device=cdf.device) * (cdf[:, -1:] * (1 - 2 ** -23))
-    return torch.searchsorted(cdf, u, right=True).squeeze(-1)
+    while True:
+        yield from _as_numpy(torch.rand((block, rows, 1), generator=generator, device=generator.device))
+
+
+def draw(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(batch, vocab) logits and (batch, 1) uniforms in [0, 1) -> (batch,) ids drawn from softmax(logits).
+
+    Inverts the cumulative sum: the id is how many cumulative masses lie at or below u x total.
+    A character filtered to -inf has zero width and is never drawn; since u < 1 and the sums are in
+    float64, u x total stays below the total, so the draw never runs past the last allowed character.
+    """
+    weights = np.exp((logits - logits.max(axis=-1, keepdims=True)).astype(np.float64))
+    cdf = np.cumsum(weights, axis=-1)
+    return (cdf <= u * cdf[:, -1:]).sum(axis=-1)
+
+
+def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A float32 (or int) CPU view of a tensor: no copy for a CPU tensor; an array passes through."""
+    if isinstance(t, np.ndarray):
+        return t
+    t = t.detach()
+    if t.is_floating_point() and t.dtype != torch.float32:
+        t = t.float()
+    return t.cpu().numpy()
 
 
 class Stepper:
@@ -172,23 +219,29 @@ def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, 
         return Generation(texts, missing, scores)
     generator = torch.Generator(device=stepper.device)
     generator.manual_seed(seed if seed is not None else torch.seed())
-    history = [list(prime_ids) for _ in range(num_samples)]
+    us = None if _greedy(cfg) else uniforms(generator, num_samples)
     logits, state = stepper.start(prime_ids, num_samples)
+    # On the CPU the loop runs on numpy arrays end to end: at batch 1 a character costs about as much
+    # as the Python calls it makes, and a tensor made per character would double that.
+    on_arrays = stepper.window is None and stepper.fast.on_cpu
+    if on_arrays:
+        state = [(h.numpy(), c.numpy()) for h, c in state]
+    history = [list(prime_ids) for _ in range(num_samples)]
     out = [[] for _ in range(num_samples)]
-    pending = []        # chosen ids not yet copied into `out`: (batch,) tensors, moved to Python in bulk
     for i in range(length):
-        chosen = choose(logits, cfg, generator)
-        if stepper.window:
-            for h, c in zip(history, chosen.tolist()):
-                h.append(c)
-        pending.append(chosen)
+        chosen = pick(_as_numpy(logits), cfg, None if us is None else next(us))      # (batch,)
+        for row, c in zip(out, chosen.tolist()):
+            row.append(c)
         if i + 1 < length:
-            logits, state = stepper.advance(chosen, state, history)
-        if len(pending) == 32 or i + 1 == length:
-            for row, ids in zip(out, torch.stack(pending, 1).tolist()):
-                row.extend(ids)
-            pending = []
-            if on_text is not None and on_text([vocab.decode(r) for r in out]) is False:
+            if on_arrays:
+                logits, state = stepper.fast.step_arrays(chosen, state)
+            else:
+                if stepper.window:
+                    for h, c in zip(history, chosen.tolist()):
+                        h.append(c)
+                logits, state = stepper.advance(torch.from_numpy(chosen), state, history)
+        if on_text is not None and ((i + 1) % 32 == 0 or i + 1 == length):
+            if on_text([vocab.decode(r) for r in out]) is False:
                 break
     return Generation([vocab.decode(r) for r in out], missing)
 

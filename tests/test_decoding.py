@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,7 @@ from charlm.decoding import (
     DecodeConfig,
     StepSession,
     choose,
+    draw,
     generate,
     min_p_filter,
     sequence_log_prob,
@@ -29,7 +31,7 @@ def random_logits(batch: int = 4, vocab: int = 30, seed: int = 0) -> torch.Tenso
     return torch.randn(batch, vocab, generator=torch.Generator().manual_seed(seed)) * 2
 
 
-def draw(logits: torch.Tensor, cfg: DecodeConfig, draws: int = DRAWS) -> torch.Tensor:
+def draws_of(logits: torch.Tensor, cfg: DecodeConfig, draws: int = DRAWS) -> torch.Tensor:
     """(batch, vocab) logits -> (draws, batch) chosen ids."""
     generator = torch.Generator().manual_seed(0)
     return torch.stack([choose(logits, cfg, generator) for _ in range(draws)])
@@ -53,14 +55,14 @@ def test_greedy_is_argmax():
 @pytest.mark.parametrize("strategy", SAMPLING)
 def test_temperature_zero_is_greedy(strategy):
     logits = random_logits()
-    chosen = draw(logits, DecodeConfig(strategy, temperature=0.0), draws=50)
+    chosen = draws_of(logits, DecodeConfig(strategy, temperature=0.0), draws=50)
     assert (chosen == logits.argmax(-1)).all()
 
 
 def test_top_k_never_leaves_the_k_best():
     logits = random_logits()
     k = 3
-    chosen = draw(logits, DecodeConfig("top-k", temperature=1.5, top_k=k))
+    chosen = draws_of(logits, DecodeConfig("top-k", temperature=1.5, top_k=k))
     best = torch.topk(logits, k, dim=-1).indices              # (batch, k)
     for row in range(logits.shape[0]):
         assert set(chosen[:, row].tolist()) == set(best[row].tolist())   # all k appear, nothing else
@@ -68,13 +70,13 @@ def test_top_k_never_leaves_the_k_best():
 
 def test_top_k_larger_than_the_vocabulary_keeps_everything():
     logits = random_logits(vocab=5)
-    assert torch.equal(top_k_filter(logits, 50), logits)
+    np.testing.assert_array_equal(top_k_filter(logits.numpy(), 50), logits.numpy())
 
 
 def test_top_p_keeps_the_smallest_set_whose_mass_reaches_p():
     probs = torch.tensor([0.15, 0.5, 0.05, 0.3])                # best first: 1 (0.5), 3 (0.3), 0 (0.15), 2 (0.05)
-    logits = probs.log()[None]
-    kept = lambda p: set(torch.isfinite(top_p_filter(logits, p))[0].nonzero().flatten().tolist())
+    logits = probs.log()[None].numpy()
+    kept = lambda p: set(np.isfinite(top_p_filter(logits, p))[0].nonzero()[0].tolist())
     assert kept(0.4) == {1}
     assert kept(0.6) == {1, 3}
     assert kept(0.9) == {1, 3, 0}
@@ -88,7 +90,7 @@ def test_top_p_keeps_the_smallest_set_whose_mass_reaches_p():
 def test_top_p_sampled_ids_stay_in_the_nucleus():
     logits = random_logits()
     cfg = DecodeConfig("top-p", temperature=1.0, top_p=0.7)
-    chosen = draw(logits, cfg)
+    chosen = draws_of(logits, cfg)
     probs = logits.softmax(-1)
     for row in range(logits.shape[0]):
         order = probs[row].argsort(descending=True)
@@ -102,19 +104,34 @@ def test_top_p_sampled_ids_stay_in_the_nucleus():
 def test_min_p_never_chooses_below_min_p_times_the_best_probability():
     logits = random_logits()
     min_p = 0.2
-    chosen = draw(logits, DecodeConfig("min-p", temperature=1.0, min_p=min_p))
+    chosen = draws_of(logits, DecodeConfig("min-p", temperature=1.0, min_p=min_p))
     probs = logits.softmax(-1)
     threshold = min_p * probs.max(-1).values                    # (batch,)
     picked = probs.gather(1, chosen.T)                          # (batch, draws)
     assert (picked >= threshold[:, None]).all()
     # The filter itself drops exactly the characters under the threshold.
-    kept = torch.isfinite(min_p_filter(logits, min_p))
+    kept = torch.from_numpy(np.isfinite(min_p_filter(logits.numpy(), min_p)))
     assert torch.equal(kept, probs >= threshold[:, None])
+
+
+def test_draw_never_lands_on_a_filtered_character_even_at_the_ends_of_the_uniform_range():
+    inf = np.inf
+    logits = np.array([[-inf, 0.0, -inf, 2.0, -inf]] * 3, dtype=np.float32)
+    u = np.array([[0.0], [0.5], [np.nextafter(np.float32(1), np.float32(0))]], dtype=np.float32)   # 0, 1/2, 1 - 2**-24
+    ids = draw(logits, u)
+    assert ids.tolist()[0] == 1 and ids.tolist()[2] == 3
+    assert set(ids.tolist()) <= {1, 3}
+
+
+def test_draw_inverts_the_cumulative_distribution():
+    logits = np.log(np.array([[0.2, 0.3, 0.5]]))
+    pick = lambda u: int(draw(logits, np.array([[u]]))[0])
+    assert [pick(0.1), pick(0.19), pick(0.21), pick(0.49), pick(0.51), pick(0.99)] == [0, 0, 1, 1, 2, 2]
 
 
 def test_sampling_follows_the_softmax_probabilities():
     logits = torch.tensor([[0.0, math.log(3.0)]])               # probabilities 0.25 and 0.75
-    chosen = draw(logits, DecodeConfig("sample", temperature=1.0), draws=4000)
+    chosen = draws_of(logits, DecodeConfig("sample", temperature=1.0), draws=4000)
     assert abs(chosen.float().mean().item() - 0.75) < 0.03
 
 

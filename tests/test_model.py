@@ -59,11 +59,13 @@ def test_detach_state_keeps_values_and_cuts_the_graph():
 
 
 @pytest.mark.parametrize("input_mode", ["embedding", "scaled_index"])
-def test_fast_stepper_matches_forward_step_by_step(input_mode):
-    model = make_model(input_mode=input_mode)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])   # float32 on the CPU steps in numpy; others in torch
+def test_fast_stepper_matches_forward_step_by_step(input_mode, dtype):
+    model = make_model(input_mode=input_mode).to(dtype)
     ids = random_ids(3, 12)
     expected, _ = model(ids)                           # (batch, seq, vocab)
     stepper = FastStepper(model)
+    assert stepper.on_cpu == (dtype == torch.float32)
     state = model.init_state(3)
     for t in range(ids.shape[1]):
         logits, state = stepper.step(ids[:, t], state)
