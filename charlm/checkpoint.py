@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from . import arrays
 from .corpus import Vocab
 from .model import CharLSTM, ModelConfig
 
@@ -120,3 +121,13 @@ def load(source: str | Path | bytes) -> Checkpoint:
     if len(vocab) != ckpt.model_config.get("vocab_size"):
         raise CheckpointError(f"{name} is damaged: its vocabulary does not match its model")
     return ckpt
+
+
+def export_arrays(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write the checkpoint's model as a .npz of plain arrays (charlm.arrays loads it without torch)."""
+    if ckpt.window:
+        raise CheckpointError("a window model (the 2017 preset) re-reads its window through torch at every step; "
+                              "only models that carry their state can be exported")
+    weights = {name: value.detach().float().cpu().numpy() for name, value in ckpt.state_dict.items()}
+    info = {"preset": ckpt.preset, "best_val_loss": ckpt.best_val_loss, "corpus": ckpt.info.get("corpus")}
+    return arrays.save_npz(path, ckpt.model_config, list(ckpt.vocab), weights, info)

@@ -181,6 +181,14 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .checkpoint import export_arrays
+    ckpt = _load(args.checkpoint)
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".npz")
+    print(f"wrote {export_arrays(ckpt, out)}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):   # argparse's usage errors also exit 2, with one clear line (not the whole usage)
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("corpus")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a checkpoint's model as a .npz of plain arrays (loads without torch)")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", help="default: the checkpoint's path with .npz")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", help="describe a checkpoint")
     p.add_argument("checkpoint")

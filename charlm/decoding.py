@@ -1,4 +1,6 @@
-"""Decoding: one small pure function per strategy, and a Stepper that writes one character at a time."""
+"""Decoding with a torch model: the Stepper that carries its state, whole texts, beam search, step sessions.
+
+The strategies themselves are small numpy functions in sampling.py."""
 
 from __future__ import annotations
 
@@ -11,82 +13,7 @@ import torch.nn.functional as F
 
 from .corpus import Vocab
 from .model import CharLSTM, FastStepper, select_rows
-
-STRATEGIES = ("greedy", "sample", "top-k", "top-p", "min-p", "beam")
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    strategy: str = "top-p"    # one of STRATEGIES
-    temperature: float = 0.8   # 0 means greedy whatever the strategy
-    top_k: int = 20            # top-k: keep the k most likely characters
-    top_p: float = 0.9         # top-p: keep the smallest set holding this much probability
-    min_p: float = 0.05        # min-p: keep characters at least this fraction of the best one's probability
-    beam_width: int = 5        # beam: hypotheses kept
-
-    def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
-        if self.temperature < 0:
-            raise ValueError("temperature must be 0 or more")
-        if self.top_k < 1:
-            raise ValueError("top-k must be at least 1")
-        if not 0 < self.top_p <= 1:
-            raise ValueError("top-p must be in (0, 1]")
-        if not 0 <= self.min_p <= 1:
-            raise ValueError("min-p must be in [0, 1]")
-        if self.beam_width < 1:
-            raise ValueError("beam width must be at least 1")
-
-
-# Each filter takes logits (batch, vocab) as a float numpy array and returns them with the excluded
-# characters at -inf. They run in numpy because at batch 1 a torch call costs 5-10 microseconds of
-# dispatch on a small CPU, and sampling a character takes a dozen calls (bench/run.py, BENCHMARKS.md).
-
-def top_k_filter(logits: np.ndarray, k: int) -> np.ndarray:
-    """Keep the k most likely characters (and any tied with the k-th)."""
-    vocab = logits.shape[-1]
-    k = min(k, vocab)
-    kth = np.partition(logits, vocab - k, axis=-1)[:, vocab - k:vocab - k + 1]
-    return np.where(logits < kth, -np.inf, logits)
-
-
-def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
-    """Keep the fewest most likely characters whose probabilities sum to p (the best one always stays)."""
-    ranked = np.sort(logits, axis=-1)[:, ::-1]                             # best first
-    probs = np.exp(ranked - ranked[:, :1])                                  # unnormalised, best = 1
-    mass = np.cumsum(probs, axis=-1)
-    # Drop a character when the mass before it already reaches p of the total.
-    keep = mass - probs < p * mass[:, -1:]
-    lowest_kept = np.where(keep, ranked, np.inf).min(axis=-1, keepdims=True)
-    return np.where(logits < lowest_kept, -np.inf, logits)
-
-
-def min_p_filter(logits: np.ndarray, min_p: float) -> np.ndarray:
-    """Keep characters at least min_p times as likely as the best one."""
-    if min_p == 0:
-        return logits
-    floor = logits.max(axis=-1, keepdims=True) + math.log(min_p)
-    return np.where(logits < floor, -np.inf, logits)
-
-
-def _greedy(cfg: DecodeConfig) -> bool:
-    return cfg.strategy in ("greedy", "beam") or cfg.temperature == 0
-
-
-def filtered(logits: np.ndarray, cfg: DecodeConfig) -> np.ndarray:
-    """(batch, vocab) raw logits -> the logits sampling draws from: temperature, then the strategy's filter."""
-    if _greedy(cfg):
-        # One character per step is the most likely one: all the mass sits there.
-        return np.where(logits < logits.max(axis=-1, keepdims=True), -np.inf, logits)
-    logits = logits / cfg.temperature
-    if cfg.strategy == "top-k":
-        return top_k_filter(logits, cfg.top_k)
-    if cfg.strategy == "top-p":
-        return top_p_filter(logits, cfg.top_p)
-    if cfg.strategy == "min-p":
-        return min_p_filter(logits, cfg.min_p)
-    return logits
+from .sampling import STRATEGIES, DecodeConfig, filtered, pick, write_ids  # noqa: F401  (STRATEGIES: for callers)
 
 
 def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
@@ -94,44 +21,12 @@ def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
     return torch.from_numpy(filtered(_as_numpy(logits), cfg)).to(logits.device)
 
 
-def pick(logits: np.ndarray, cfg: DecodeConfig, u: np.ndarray | None) -> np.ndarray:
-    """(batch, vocab) raw logits and (batch, 1) uniforms in [0, 1) -> (batch,) ids: the strategy's choice.
-
-    Greedy, beam and temperature 0 take the argmax and need no uniforms.
-    """
-    if _greedy(cfg):
+def choose(logits: torch.Tensor, cfg: DecodeConfig, rng: np.random.Generator) -> torch.Tensor:
+    """pick() for tensors: (batch, vocab) raw logits -> (batch,) chosen ids, drawing uniforms from `rng`."""
+    if cfg.greedy:
         return logits.argmax(-1)
-    return draw(filtered(logits, cfg), u)
-
-
-def choose(logits: torch.Tensor, cfg: DecodeConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """pick() for tensors: (batch, vocab) raw logits -> (batch,) chosen ids, drawing uniforms from `generator`."""
-    if _greedy(cfg):
-        return logits.argmax(-1)
-    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device)
-    return torch.from_numpy(pick(_as_numpy(logits), cfg, _as_numpy(u))).to(logits.device)
-
-
-def uniforms(generator: torch.Generator, rows: int, block: int = 256):
-    """Yield (rows, 1) uniforms forever, drawn `block` steps at a time.
-
-    On the CPU the numbers come out in the same order as one torch.rand((rows, 1)) per step, so a
-    whole text and a step-by-step session with the same seed write the same characters.
-    """
-    while True:
-        yield from _as_numpy(torch.rand((block, rows, 1), generator=generator, device=generator.device))
-
-
-def draw(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """(batch, vocab) logits and (batch, 1) uniforms in [0, 1) -> (batch,) ids drawn from softmax(logits).
-
-    Inverts the cumulative sum: the id is how many cumulative masses lie at or below u x total.
-    A character filtered to -inf has zero width and is never drawn; since u < 1 and the sums are in
-    float64, u x total stays below the total, so the draw never runs past the last allowed character.
-    """
-    weights = np.exp((logits - logits.max(axis=-1, keepdims=True)).astype(np.float64))
-    cdf = np.cumsum(weights, axis=-1)
-    return (cdf <= u * cdf[:, -1:]).sum(axis=-1)
+    u = rng.random((logits.shape[0], 1))
+    return torch.from_numpy(pick(_as_numpy(logits), cfg, u)).to(logits.device)
 
 
 def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -170,13 +65,19 @@ class Stepper:
         """Read the prime; -> (logits (batch, vocab) for the next character, state)."""
         if self.window:
             return self._window_logits([list(prime_ids)] * batch), None
+        if self.fast.arrays is not None:
+            logits, state = self.start_arrays(prime_ids, batch)
+            return torch.from_numpy(logits), [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in state]
         state = self.model.init_state(batch)
-        if not prime_ids:
-            prime_ids = [self._default_start()]
-        ids = torch.tensor([prime_ids] * batch, device=self.device)
-        if len(prime_ids) > 1:
+        ids = torch.tensor([prime_ids or [self._default_start()]] * batch, device=self.device)
+        if ids.shape[1] > 1:
             _, state = self.model(ids[:, :-1], state)
         return self.fast.step(ids[:, -1], state)
+
+    def start_arrays(self, prime_ids: list[int], batch: int = 1):
+        """start() on the CPU's numpy arrays: the prime is read one character at a time, as generation
+        steps, so every CPU path (whole text, step mode, the app's first sample) computes the same numbers."""
+        return self.fast.arrays.read(prime_ids or [self._default_start()], batch)
 
     @torch.no_grad()
     def advance(self, chosen: torch.Tensor, state, history: list[list[int]] | None = None):
@@ -211,38 +112,34 @@ def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, 
     """Write `length` characters after `prime`, `num_samples` times. on_text(list_of_texts) streams progress."""
     if length < 0 or num_samples < 1:
         raise ValueError("length must be 0 or more and the number of samples at least 1")
+    if seed is not None and seed < 0:
+        raise ValueError("the seed must be 0 or more")
     stepper = Stepper(model, vocab, window)
     prime_ids, missing = stepper.encode_prime(prime)
     if cfg.strategy == "beam":
         # The best n texts need at least n beams.
         texts, scores = beam_search(stepper, prime_ids, length, max(cfg.beam_width, num_samples), num_samples)
         return Generation(texts, missing, scores)
-    generator = torch.Generator(device=stepper.device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
-    us = None if _greedy(cfg) else uniforms(generator, num_samples)
-    logits, state = stepper.start(prime_ids, num_samples)
-    # On the CPU the loop runs on numpy arrays end to end: at batch 1 a character costs about as much
-    # as the Python calls it makes, and a tensor made per character would double that.
-    on_arrays = stepper.window is None and stepper.fast.on_cpu
-    if on_arrays:
-        state = [(h.numpy(), c.numpy()) for h, c in state]
-    history = [list(prime_ids) for _ in range(num_samples)]
-    out = [[] for _ in range(num_samples)]
-    for i in range(length):
-        chosen = pick(_as_numpy(logits), cfg, None if us is None else next(us))      # (batch,)
-        for row, c in zip(out, chosen.tolist()):
-            row.append(c)
-        if i + 1 < length:
-            if on_arrays:
-                logits, state = stepper.fast.step_arrays(chosen, state)
-            else:
-                if stepper.window:
-                    for h, c in zip(history, chosen.tolist()):
-                        h.append(c)
-                logits, state = stepper.advance(torch.from_numpy(chosen), state, history)
-        if on_text is not None and ((i + 1) % 32 == 0 or i + 1 == length):
-            if on_text([vocab.decode(r) for r in out]) is False:
-                break
+    rng = np.random.default_rng(seed)
+    if stepper.window is None and stepper.fast.arrays is not None:
+        # On the CPU the loop runs on numpy arrays end to end: a tensor made per character would
+        # double the cost of a character at batch 1.
+        logits, state = stepper.start_arrays(prime_ids, num_samples)
+        step = stepper.fast.arrays.step
+    else:
+        logits, state = stepper.start(prime_ids, num_samples)
+        logits = _as_numpy(logits)
+        history = [list(prime_ids) for _ in range(num_samples)]
+
+        def step(chosen: np.ndarray, state):
+            if stepper.window:
+                for h, c in zip(history, chosen.tolist()):
+                    h.append(c)
+            logits, state = stepper.advance(torch.from_numpy(chosen), state, history)
+            return _as_numpy(logits), state
+
+    on_ids = None if on_text is None else (lambda out: on_text([vocab.decode(r) for r in out]))
+    out = write_ids(step, logits, state, length, cfg, rng, on_ids)
     return Generation([vocab.decode(r) for r in out], missing)
 
 
@@ -301,12 +198,11 @@ class StepSession:
         self.stepper = Stepper(model, vocab, window)
         prime_ids, self.missing = self.stepper.encode_prime(prime)
         self.prime = vocab.decode(prime_ids)
-        self.generator = torch.Generator(device=self.stepper.device)
-        self.generator.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
         self.history = list(prime_ids)
         self.chosen: list[int] = []
         logits, state = self.stepper.start(prime_ids, 1)
-        self._stack = [(logits, state, self.generator.get_state())]
+        self._stack = [(logits, state, self.rng.bit_generator.state)]
 
     @property
     def text(self) -> str:
@@ -325,7 +221,7 @@ class StepSession:
         """Add one character: the strategy's choice, or `char` if given (it must be in the vocabulary)."""
         logits, state, _ = self._stack[-1]
         if char is None:
-            chosen = choose(logits, self.cfg, self.generator)
+            chosen = choose(logits, self.cfg, self.rng)
         else:
             if len(char) != 1 or char not in self.vocab.chars:
                 raise ValueError(f"the model does not know the character {char!r}; pick one from its vocabulary")
@@ -333,7 +229,7 @@ class StepSession:
         self.chosen.append(int(chosen[0]))
         self.history.append(int(chosen[0]))
         logits, state = self.stepper.advance(chosen, state, [self.history])
-        self._stack.append((logits, state, self.generator.get_state()))
+        self._stack.append((logits, state, self.rng.bit_generator.state))
         return self.vocab.chars[self.chosen[-1]]
 
     def undo(self) -> bool:
@@ -343,5 +239,5 @@ class StepSession:
         self._stack.pop()
         self.chosen.pop()
         self.history.pop()
-        self.generator.set_state(self._stack[-1][2])
+        self.rng.bit_generator.state = self._stack[-1][2]
         return True

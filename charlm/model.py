@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import torch
 import torch.nn as nn
+
+from .arrays import ArrayLSTM
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, hidden_size)
 
@@ -104,49 +105,36 @@ def detach_state(state: State) -> State:
 class FastStepper:
     """One character at a time for inference, without nn.LSTM's per-call overhead.
 
-    The embedding is folded into the first layer's input weights (a table of vocab x 4H rows), so a
-    step costs one row lookup plus one (H x 4H) matrix-vector product per layer and the head. On the
-    CPU the step runs in numpy: at batch 1 its calls cost about a microsecond each against torch's
-    5-10, which halves the time per character (BENCHMARKS.md). The numbers are those of
-    CharLSTM.forward up to float rounding.
+    On the CPU it steps the numpy ArrayLSTM (about half the time per character of the same step in
+    torch at batch 1). Elsewhere (a GPU) it folds the embedding into layer 0's input weights the same
+    way and steps in torch. The numbers are those of CharLSTM.forward up to float rounding.
     """
 
     def __init__(self, model: CharLSTM):
         cfg = model.config
         self.config = cfg
+        weights = {name: value.detach() for name, value in model.state_dict().items()}
+        head = weights["head.weight"]
+        self.arrays: ArrayLSTM | None = None
+        if head.device.type == "cpu" and head.dtype == torch.float32:
+            self.arrays = ArrayLSTM.from_weights(cfg.to_dict(), {k: v.numpy() for k, v in weights.items()})
+            return
         lstm = model.lstm
-        H = cfg.hidden_size
         with torch.no_grad():
             w_ih0 = lstm.weight_ih_l0
             bias0 = lstm.bias_ih_l0 + lstm.bias_hh_l0
             if model.embed is not None:
                 # (vocab, 4H): every character's contribution to layer 0's gates, biases included.
-                table = model.embed.weight @ w_ih0.T + bias0
+                self.table = (model.embed.weight @ w_ih0.T + bias0).contiguous()
             else:
                 ids = torch.arange(cfg.vocab_size, dtype=w_ih0.dtype, device=w_ih0.device)
-                table = (ids / cfg.vocab_size)[:, None] @ w_ih0.T + bias0
-            w_hh = [getattr(lstm, f"weight_hh_l{k}").T for k in range(cfg.num_layers)]
-            w_ih = [None] + [getattr(lstm, f"weight_ih_l{k}").T for k in range(1, cfg.num_layers)]
-            bias = [None] + [getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")
-                             for k in range(1, cfg.num_layers)]
-            self.on_cpu = table.device.type == "cpu" and table.dtype == torch.float32
-            if self.on_cpu:
-                # sigmoid(x) = (tanh(x / 2) + 1) / 2: with the i, f and o columns halved, one tanh over
-                # all four gates serves as three sigmoids and the cell candidate's tanh.
-                half = torch.full((4 * H,), 0.5)
-                half[2 * H:3 * H] = 1.0
-                scaled = lambda w: None if w is None else (w * half).contiguous().numpy()
-                self.table, self.w_hh = scaled(table), [scaled(w) for w in w_hh]
-                self.w_ih, self.bias = [scaled(w) for w in w_ih], [scaled(b) for b in bias]
-                self.head_w = model.head.weight.T.contiguous().numpy()
-                self.head_b = model.head.bias.detach().numpy().copy()
-            else:
-                self.table = table.contiguous()
-                self.w_hh = [w.contiguous() for w in w_hh]
-                self.w_ih = [None if w is None else w.contiguous() for w in w_ih]
-                self.bias = [None if b is None else b.contiguous() for b in bias]
-                self.head_w = model.head.weight.T.contiguous()
-                self.head_b = model.head.bias.detach().clone()
+                self.table = ((ids / cfg.vocab_size)[:, None] @ w_ih0.T + bias0).contiguous()
+            self.w_hh = [getattr(lstm, f"weight_hh_l{k}").T.contiguous() for k in range(cfg.num_layers)]
+            self.w_ih = [None] + [getattr(lstm, f"weight_ih_l{k}").T.contiguous() for k in range(1, cfg.num_layers)]
+            self.bias = [None] + [(getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).contiguous()
+                                  for k in range(1, cfg.num_layers)]
+            self.head_w = model.head.weight.T.contiguous()
+            self.head_b = model.head.bias.detach().clone()
 
     def step(self, ids: torch.Tensor, state: "State | LayerStates") -> tuple[torch.Tensor, "LayerStates"]:
         """(batch,) ids -> logits (batch, vocab), per-layer state for the next character.
@@ -156,8 +144,9 @@ class FastStepper:
         """
         if isinstance(state, tuple):
             state = list(zip(state[0].unbind(0), state[1].unbind(0)))
-        if self.on_cpu:
-            return self._step_numpy(ids, state)
+        if self.arrays is not None:
+            logits, arrays = self.arrays.step(ids.numpy(), [(h.numpy(), c.numpy()) for h, c in state])
+            return torch.from_numpy(logits), [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in arrays]
         H = self.config.hidden_size
         new_state = []
         x = None
@@ -172,37 +161,6 @@ class FastStepper:
             x = s[:, 3 * H:] * c.tanh()
             new_state.append((x, c))
         return torch.addmm(self.head_b, x, self.head_w), new_state
-
-    def _step_numpy(self, ids: torch.Tensor, state: "LayerStates") -> tuple[torch.Tensor, "LayerStates"]:
-        logits, arrays = self.step_arrays(ids.numpy(), [(h.numpy(), c.numpy()) for h, c in state])
-        return torch.from_numpy(logits), [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in arrays]
-
-    def step_arrays(self, ids: np.ndarray, state: list[tuple[np.ndarray, np.ndarray]]):
-        """The CPU step on numpy arrays: (batch,) ids, [(h, c)] per layer -> logits (batch, vocab), new state.
-
-        Whole-text generation loops on this directly, so no tensor is made per character.
-        """
-        H = self.config.hidden_size
-        new_state = []
-        x = None
-        for k, (h, c) in enumerate(state):
-            if k == 0:
-                t = h @ self.w_hh[0]
-                t += self.table[ids]                                            # (batch, 4H)
-            else:
-                t = x @ self.w_ih[k]
-                t += h @ self.w_hh[k]
-                t += self.bias[k]
-            np.tanh(t, out=t)        # tanh(g) for the candidate, tanh(z / 2) for the three gates
-            s = t * 0.5
-            s += 0.5                 # the gates' sigmoids (the candidate's quarter goes unused)
-            c = s[:, H:2 * H] * c
-            c += s[:, :H] * t[:, 2 * H:3 * H]
-            x = s[:, 3 * H:] * np.tanh(c)
-            new_state.append((x, c))
-        logits = x @ self.head_w
-        logits += self.head_b
-        return logits, new_state
 
 
 LayerStates = list[tuple[torch.Tensor, torch.Tensor]]   # FastStepper's state: (h, c) per layer, each (batch, H)

@@ -48,7 +48,15 @@ def test_no_charlm_module_imports_streamlit(path):
 def test_model_imports_nothing_from_corpus_decoding_or_train():
     imports = imported_modules(PACKAGE / "model.py")
     assert not imports & {"charlm.corpus", "charlm.decoding", "charlm.train", "charlm.checkpoint", "charlm.jobs"}
-    assert not any(name.startswith("charlm") for name in imports)
+    # Only its numpy twin, which knows no text either.
+    assert {name for name in imports if name.startswith("charlm")} <= {"charlm.arrays"}
+
+
+@pytest.mark.parametrize("name", ["arrays", "sampling"])
+def test_the_numpy_modules_import_no_torch_and_nothing_else_of_charlm(name):
+    imports = imported_modules(PACKAGE / f"{name}.py")
+    assert not any(n.split(".")[0] in ("torch", "streamlit") for n in imports)
+    assert not any(n.startswith("charlm") for n in imports)
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in ("cli", "__main__")], ids=lambda p: p.name)

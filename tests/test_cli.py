@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from charlm import checkpoint as ckpt_io
+from charlm.arrays import load_npz
 from charlm.cli import main
 from charlm.decoding import STRATEGIES, DecodeConfig, generate
+from charlm.sampling import write_ids
 from charlm.train import evaluate
 
 from conftest import PERIODIC_TEXT
@@ -144,6 +147,19 @@ def test_info_describes_the_checkpoint(trained):
     assert f"best validation loss: {trained.result.best_val_loss:.4f} nats/char" in run.stdout
 
 
+def test_export_writes_arrays_that_write_the_same_text_as_the_checkpoint(trained, charlm_here, tmp_path):
+    out = tmp_path / "model.npz"
+    run = charlm_here("export", trained.path, "--out", out)
+    assert run.returncode == 0, run.stderr
+    assert str(out) in run.stdout
+    arrays, chars, info = load_npz(out)
+    assert chars == list(trained.vocab.chars) and info["preset"] == "tiny"
+    prime = [chars.index(c) for c in "the "]
+    ids = write_ids(arrays.step, *arrays.read(prime), 80, DecodeConfig(), np.random.default_rng(4))[0]
+    expected = generate(trained.model, trained.vocab, prime="the ", length=80, seed=4).texts[0]
+    assert "".join(chars[i] for i in ids) == expected
+
+
 # --- errors speak to the user -------------------------------------------------------------------
 
 
@@ -172,6 +188,7 @@ def test_bad_strategy_is_a_clean_error(trained):
     (["--top-p", "1.5"], ["top-p"]),
     (["--length", "many"], ["--length", "many"]),
     (["--length", "-5"], ["length"]),
+    (["--seed", "-3"], ["seed", "0 or more"]),
 ])
 def test_bad_generate_option_is_a_clean_error(trained, charlm_here, args, words):
     assert_clean_error(charlm_here("generate", trained.path, *args), *words)

@@ -11,7 +11,6 @@ import torch
 from charlm.corpus import (
     MIN_CHARS,
     UNKNOWN,
-    Corpus,
     CorpusError,
     Vocab,
     decode_bytes,

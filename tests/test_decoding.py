@@ -8,19 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from charlm.corpus import Vocab
-from charlm.decoding import (
-    STRATEGIES,
-    DecodeConfig,
-    StepSession,
-    choose,
-    draw,
-    generate,
-    min_p_filter,
-    sequence_log_prob,
-    top_k_filter,
-    top_p_filter,
-    transform,
-)
+from charlm.decoding import StepSession, choose, generate, sequence_log_prob, transform
+from charlm.sampling import STRATEGIES, DecodeConfig, draw, min_p_filter, top_k_filter, top_p_filter
 from charlm.model import CharLSTM, ModelConfig
 
 SAMPLING = ["sample", "top-k", "top-p", "min-p"]
@@ -33,8 +22,8 @@ def random_logits(batch: int = 4, vocab: int = 30, seed: int = 0) -> torch.Tenso
 
 def draws_of(logits: torch.Tensor, cfg: DecodeConfig, draws: int = DRAWS) -> torch.Tensor:
     """(batch, vocab) logits -> (draws, batch) chosen ids."""
-    generator = torch.Generator().manual_seed(0)
-    return torch.stack([choose(logits, cfg, generator) for _ in range(draws)])
+    rng = np.random.default_rng(0)
+    return torch.stack([choose(logits, cfg, rng) for _ in range(draws)])
 
 
 def random_model(vocab_size: int, input_mode: str = "embedding") -> CharLSTM:
@@ -48,7 +37,7 @@ def random_model(vocab_size: int, input_mode: str = "embedding") -> CharLSTM:
 
 def test_greedy_is_argmax():
     logits = random_logits()
-    chosen = choose(logits, DecodeConfig("greedy"), torch.Generator().manual_seed(0))
+    chosen = choose(logits, DecodeConfig("greedy"), np.random.default_rng(0))
     assert torch.equal(chosen, logits.argmax(-1))
 
 

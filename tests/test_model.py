@@ -65,7 +65,7 @@ def test_fast_stepper_matches_forward_step_by_step(input_mode, dtype):
     ids = random_ids(3, 12)
     expected, _ = model(ids)                           # (batch, seq, vocab)
     stepper = FastStepper(model)
-    assert stepper.on_cpu == (dtype == torch.float32)
+    assert (stepper.arrays is not None) == (dtype == torch.float32)
     state = model.init_state(3)
     for t in range(ids.shape[1]):
         logits, state = stepper.step(ids[:, t], state)
