@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import altair as alt
-import pandas as pd
+if TYPE_CHECKING:
+    import altair as alt
+
+# altair and pandas are imported inside the chart functions: together they take most of a second to
+# import, and the Generate page's first view draws no chart.
 
 LN2 = math.log(2)
 MAX_POINTS = 400   # a curve is thinned to about this many points: the browser redraws it every second
@@ -32,6 +36,9 @@ def escape_markdown(text: str) -> str:
 
 
 def frequency_chart(frequencies: list[tuple[str, int]], total: int) -> alt.Chart:
+    import altair as alt
+    import pandas as pd
+
     data = pd.DataFrame({
         "character": [show_char(c) for c, _ in frequencies],
         "count": [n for _, n in frequencies],
@@ -54,6 +61,9 @@ def _thin(rows: list, limit: int = MAX_POINTS) -> list:
 
 def loss_chart(losses: list[tuple[int, float | None, float | None]]) -> alt.Chart | None:
     """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char."""
+    import altair as alt
+    import pandas as pd
+
     train = [(step, loss / LN2) for step, loss, _ in losses if loss is not None]
     val = [(step, loss / LN2) for step, _, loss in losses if loss is not None]
     if not train and not val:
@@ -76,6 +86,9 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]]) -> alt.Char
 def candidates_chart(candidates: list[tuple[str, float, float]], chosen: str | None = None,
                      title: str | None = None) -> alt.Chart:
     """Probabilities of the top candidates before and after the strategy; the chosen one stands out."""
+    import altair as alt
+    import pandas as pd
+
     rows = []
     for rank, (char, before, after) in enumerate(candidates):
         label = show_char(char)

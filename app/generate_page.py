@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import random
-import time
-from dataclasses import dataclass, field
-
 import streamlit as st
 
-from app import charts, models, state, training
-from charlm.checkpoint import CheckpointError
-from charlm.decoding import STRATEGIES, DecodeConfig, StepSession, Stepper, generate
-from charlm.model import CharLSTM
+from app import writing
 
-STRATEGY_NAMES = {
-    "greedy": "greedy",
-    "sample": "temperature",
-    "top-k": "top-k",
-    "top-p": "top-p (nucleus)",
-    "min-p": "min-p",
-    "beam": "beam search",
-}
+# A visitor's first view opens with a sample from the shipped model, drawn before anything here
+# imports torch (about two seconds on a cold start): see app/writing.py.
+st.title("Generate")
+controls, canvas = st.columns([2, 3], gap="large")
+intro = writing.open_with_a_sample(canvas)
+
+import random  # noqa: E402  (the imports below load torch; they come after the first sample on purpose)
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from app import charts, models, state, training  # noqa: E402
+from app.writing import WRITE, WriteState, plain_text  # noqa: E402
+from charlm.checkpoint import CheckpointError  # noqa: E402
+from charlm.decoding import STRATEGIES, DecodeConfig, StepSession, Stepper, generate  # noqa: E402
+from charlm.model import CharLSTM  # noqa: E402
+
 STRATEGY_HELP = {
     "greedy": "Always the single most likely character. Predictable, and prone to loops.",
     "sample": "Draw from the whole distribution, sharpened (temperature < 1) or flattened (> 1).",
@@ -29,21 +30,9 @@ STRATEGY_HELP = {
     "min-p": "Draw among characters at least min-p times as likely as the best one.",
     "beam": "Keep the most probable whole continuations, not just the best next character.",
 }
-WRITE, STEP = "gen_write_state", "gen_step_state"   # session_state keys of the two modes' state
+STEP = "gen_step_state"   # session_state key of step mode's state
 RENDER_EVERY_S = 0.08   # streaming redraws at most this often (each redraw sends the text so far)
 CURSOR = "▌"            # step mode: where the next character goes (a trailing space or newline stays visible)
-
-
-@dataclass
-class WriteState:
-    """The latest Write run, kept so a Stop click (which interrupts the run) keeps what was written."""
-    prime: str
-    texts: list[str]
-    caption: str
-    running: bool = True
-    stopped: bool = False
-    missing: list[str] = field(default_factory=list)
-    scores: list[float] | None = None
 
 
 @dataclass
@@ -118,22 +107,23 @@ def model_card(loaded: models.LoadedModel) -> None:
 
 def strategy_controls(vocab_size: int) -> tuple[DecodeConfig, int | None]:
     c1, c2 = st.columns(2)
-    strategy = c1.selectbox("Strategy", STRATEGIES, index=STRATEGIES.index("top-p"),
-                            format_func=STRATEGY_NAMES.get, key="gen_strategy", persist_state="session")
+    strategy = c1.selectbox("Strategy", STRATEGIES, index=STRATEGIES.index(writing.DEFAULTS.strategy),
+                            format_func=writing.STRATEGY_NAMES.get, key="gen_strategy", persist_state="session")
     seed = c2.number_input("Seed", min_value=0, value=None, step=1, placeholder="random", key="gen_seed",
                            persist_state="session",
                            help="The same seed, model, prime and settings give the same text.")
     knobs = {}
     c1, c2 = st.columns(2)
     if strategy in ("sample", "top-k", "top-p", "min-p"):
-        knobs["temperature"] = c1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature",
-                                         persist_state="session",
+        knobs["temperature"] = c1.slider("Temperature", 0.0, 2.0, writing.DEFAULTS.temperature, 0.05,
+                                         key="gen_temperature", persist_state="session",
                                          help="Below 1 sharpens the distribution, above 1 flattens it; 0 is greedy.")
     if strategy == "top-k":
         knobs["top_k"] = c2.slider("k", 1, min(100, vocab_size), min(20, vocab_size), key="gen_top_k",
                                    persist_state="session")
     elif strategy == "top-p":
-        knobs["top_p"] = c2.slider("p", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", persist_state="session")
+        knobs["top_p"] = c2.slider("p", 0.05, 1.0, writing.DEFAULTS.top_p, 0.05, key="gen_top_p",
+                                   persist_state="session")
     elif strategy == "min-p":
         knobs["min_p"] = c2.slider("min-p", 0.0, 1.0, 0.05, 0.01, key="gen_min_p", persist_state="session")
     elif strategy == "beam":
@@ -142,29 +132,13 @@ def strategy_controls(vocab_size: int) -> tuple[DecodeConfig, int | None]:
     return DecodeConfig(strategy, **knobs), (None if seed is None else int(seed))
 
 
-def describe_cfg(cfg: DecodeConfig) -> str:
-    knob = {"top-k": f", k {cfg.top_k}", "top-p": f", p {cfg.top_p:g}", "min-p": f", min-p {cfg.min_p:g}",
-            "beam": f", width {cfg.beam_width}"}.get(cfg.strategy, "")
-    temperature = "" if cfg.strategy in ("greedy", "beam") else f", temperature {cfg.temperature:g}"
-    return f"{STRATEGY_NAMES[cfg.strategy]}{knob}{temperature}"
-
-
-def plain_text(slot, text: str) -> None:
-    """Text exactly as written: a code block, so markdown never touches it (st.code drops one newline each end)."""
-    slot.code("\n" + text + "\n", language=None, wrap_lines=True)
-
-
-def show_written(write: WriteState, slots) -> None:
-    for slot, text in zip(slots, write.texts):
-        plain_text(slot, write.prime + text)
-
-
 def write_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None,
-               controls, canvas) -> None:
+               controls, canvas, intro) -> None:
     """Settings and the Write / Stop buttons in the controls column; the text streams into the canvas."""
     with controls:
         c1, c2 = st.columns(2)
-        length = c1.slider("Length (characters)", 10, 2000, 500, 10, key="gen_length", persist_state="session")
+        length = c1.slider("Length (characters)", 10, 2000, writing.DEFAULT_LENGTH, 10, key="gen_length",
+                           persist_state="session")
         samples = int(c2.number_input("Samples", 1, 5, 1, key="gen_samples", persist_state="session",
                                       help="Several texts from the same prime, written in one batch "
                                            "(beam search: its most probable ones)."))
@@ -177,18 +151,21 @@ def write_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: 
         write.running, write.stopped = False, True
 
     with canvas:
-        write_output(loaded, prime, cfg, seed, write, go, stop_slot, length, samples)
+        write_output(loaded, prime, cfg, seed, write, go, stop_slot, length, samples, intro)
 
 
 def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None,
-                 write: WriteState | None, go: bool, stop_slot, length: int, samples: int) -> None:
-    """Write when asked (streaming, with a Stop button), else show the latest text."""
-    status = st.empty()
+                 write: WriteState | None, go: bool, stop_slot, length: int, samples: int, intro) -> None:
+    """Write when asked (streaming, with a Stop button), else show the latest text.
+
+    `intro`: the placeholders the first view's sample was drawn in; it is redrawn there, in place.
+    """
+    status, intro_slots = intro if intro else (st.empty(), None)
     if go:
         seed = seed if seed is not None else random.randrange(2**31)
         prime_ids, _ = Stepper(loaded.model, loaded.vocab, loaded.window).encode_prime(prime)
         write = WriteState(prime=loaded.vocab.decode(prime_ids), texts=[""] * samples,   # the prime as read
-                           caption=f"{charts.escape_markdown(loaded.label)} · {describe_cfg(cfg)} · seed {seed}")
+                           caption=writing.caption(loaded.label, cfg, seed))
         st.session_state[WRITE] = write
         stop_slot.button("Stop", icon=":material/stop:", key="stop_writing")
         slots = [st.empty() for _ in range(samples)]
@@ -201,7 +178,8 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
             if now - last[0] >= RENDER_EVERY_S:
                 last[0] = now
                 status.caption(f"Writing… {len(texts[0]):,} / {length:,} characters")
-                show_written(write, slots)
+                for slot, text in zip(slots, write.texts):
+                    plain_text(slot, write.prime + text)
 
         if cfg.strategy == "beam":
             status.caption("Searching for the most probable continuations…")
@@ -221,11 +199,8 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
         status.caption("Press Write: the model writes one character at a time, each chosen by the strategy.")
         return
     else:
-        slots = [st.empty() for _ in write.texts]
-    done = len(write.texts[0]) if write.texts else 0
-    note = f" · stopped after {done:,} characters" if write.stopped else f" · {done:,} characters"
-    status.caption(write.caption + note)
-    show_written(write, slots)
+        slots = intro_slots or [st.empty() for _ in write.texts]
+    writing.show(write, status, slots)
     if write.scores:
         st.caption("Beam log-probabilities (nats, higher is more probable): "
                    + ", ".join(f"{s:.1f}" for s in write.scores))
@@ -340,19 +315,20 @@ def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
 
 
 training.share_cores()
-st.title("Generate")
 choices = available_models()
 if not choices:
+    if intro:
+        intro[0].empty()
+        intro[1][0].empty()
     st.info("No model yet: train one on the Train page or upload a checkpoint there.")
     st.page_link("app/train_page.py", label="Go to Train", icon=":material/model_training:")
     training.sidebar_badge()
     st.stop()
 
-controls, canvas = st.columns([2, 3], gap="large")
 with controls:
     loaded = model_panel(choices)
-    prime = st.text_area("Prime text (the model reads it, then continues)", value="The ", height=68,
-                         key="gen_prime", persist_state="session", max_chars=2000)
+    prime = st.text_area("Prime text (the model reads it, then continues)", value=writing.DEFAULT_PRIME,
+                         height=68, key="gen_prime", persist_state="session", max_chars=2000)
     mode = st.segmented_control("Mode", ["Write", "Step"], default="Write", required=True, key="gen_mode",
                                 persist_state="session",
                                 help="Write: a whole text at once, as it is generated. Step: one character "
@@ -362,7 +338,7 @@ if mode == "Step":
     with canvas:
         step_mode(loaded, prime, cfg, seed)
 else:
-    write_mode(loaded, prime, cfg, seed, controls, canvas)
+    write_mode(loaded, prime, cfg, seed, controls, canvas, intro)
 with controls:
     model_card(loaded)
 training.sidebar_badge()

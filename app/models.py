@@ -15,6 +15,7 @@ from charlm.jobs import TrainingJob
 from charlm.model import CharLSTM
 
 from . import settings as settings_mod
+from .writing import SHIPPED_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_PATH = REPO / "checkpoints" / "demo.pt"
@@ -55,7 +56,7 @@ def summary(ckpt: checkpoint.Checkpoint, model: CharLSTM) -> str:
 @st.cache_resource(show_spinner="Loading the demo model…")
 def shipped() -> LoadedModel:
     """The demo model in checkpoints/, loaded once per server; raises CheckpointError if it is missing or bad."""
-    return _from_checkpoint(checkpoint.load(SHIPPED_PATH), "shipped", "Demo model (shipped, Nietzsche)")
+    return _from_checkpoint(checkpoint.load(SHIPPED_PATH), "shipped", SHIPPED_LABEL)
 
 
 def model_card() -> str | None:

@@ -1,5 +1,6 @@
 """App tests (AppTest) for the Generate page: the shipped model, every strategy, Write and Step modes."""
 
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -28,6 +29,19 @@ def test_first_open_shows_the_shipped_model_ready_to_write(at):
     card = " ".join(m.value for m in at.markdown)
     assert "Model card" in card or "Nietzsche" in card   # the card, or the note standing in for it
     assert at.button(key="write").label == "Write"
+
+
+def test_first_open_shows_a_sample_the_write_button_gives_again_with_its_seed(at):
+    sample = written(at)
+    assert sample.startswith("The ") and len(sample) == len("The ") + 500
+    line = next(c.value for c in at.caption if "written as the page opened" in c.value)
+    assert "top-p (nucleus), p 0.9, temperature 0.8" in line
+    seed = int(re.search(r"seed (\d+)", line).group(1))
+    at.number_input(key="gen_seed").set_value(seed)
+    at.button(key="write").click().run()
+    assert not at.exception
+    assert written(at) == sample                  # numpy's first sample is the torch model's Write
+    assert not any("written as the page opened" in c.value for c in at.caption)
 
 
 def test_write_uses_the_defaults_and_shows_plain_text(at):
@@ -172,5 +186,6 @@ def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch)
         assert not at.exception
         assert "could not be loaded" in at.warning[0].value
         assert "No model yet" in at.info[0].value
+        assert not at.code                         # the first view's sample went with the model
     finally:
         models.shipped.clear()

@@ -1,0 +1,123 @@
+"""Write mode's record of a text and how it is shown, and the sample a visitor's first view opens with.
+
+Nothing here imports torch: on a cold start torch takes about two seconds to import, so the first
+sample is written by the numpy twin of the shipped model (checkpoints/demo.npz) and is on the page
+while the rest of it loads.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app import charts
+from charlm.arrays import ArrayLSTM, load_npz
+from charlm.sampling import DecodeConfig, write_ids
+
+SHIPPED_ARRAYS = Path(__file__).resolve().parent.parent / "checkpoints" / "demo.npz"
+SHIPPED_LABEL = "Demo model (shipped, Nietzsche)"
+WRITE = "gen_write_state"    # session_state key of the latest Write
+DEFAULT_PRIME = "The "
+DEFAULT_LENGTH = 500
+DEFAULTS = DecodeConfig()    # the page's initial strategy and knobs: top-p 0.9, temperature 0.8
+
+STRATEGY_NAMES = {
+    "greedy": "greedy",
+    "sample": "temperature",
+    "top-k": "top-k",
+    "top-p": "top-p (nucleus)",
+    "min-p": "min-p",
+    "beam": "beam search",
+}
+
+
+@dataclass
+class WriteState:
+    """The latest Write run, kept so a Stop click (which interrupts the run) keeps what was written."""
+    prime: str
+    texts: list[str]
+    caption: str
+    running: bool = True
+    stopped: bool = False
+    missing: list[str] = field(default_factory=list)
+    scores: list[float] | None = None
+
+
+def describe_cfg(cfg: DecodeConfig) -> str:
+    knob = {"top-k": f", k {cfg.top_k}", "top-p": f", p {cfg.top_p:g}", "min-p": f", min-p {cfg.min_p:g}",
+            "beam": f", width {cfg.beam_width}"}.get(cfg.strategy, "")
+    temperature = "" if cfg.strategy in ("greedy", "beam") else f", temperature {cfg.temperature:g}"
+    return f"{STRATEGY_NAMES[cfg.strategy]}{knob}{temperature}"
+
+
+def caption(label: str, cfg: DecodeConfig, seed: int) -> str:
+    return f"{charts.escape_markdown(label)} · {describe_cfg(cfg)} · seed {seed}"
+
+
+def plain_text(slot, text: str) -> None:
+    """Text exactly as written: a code block, so markdown never touches it (st.code drops one newline each end)."""
+    slot.code("\n" + text + "\n", language=None, wrap_lines=True)
+
+
+def show(write: WriteState, status, slots) -> None:
+    """The caption line and the texts of a finished (or stopped) Write."""
+    done = len(write.texts[0]) if write.texts else 0
+    note = f" · stopped after {done:,} characters" if write.stopped else f" · {done:,} characters"
+    status.caption(write.caption + note)
+    for slot, text in zip(slots, write.texts):
+        plain_text(slot, write.prime + text)
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_arrays() -> tuple[ArrayLSTM, list[str]] | None:
+    """The shipped model as numpy arrays, loaded once per server; None if the export is missing or bad."""
+    try:
+        model, vocab, _ = load_npz(SHIPPED_ARRAYS)
+    except ValueError:
+        return None
+    return model, vocab
+
+
+def first_sample(seed: int | None = None) -> WriteState | None:
+    """What Write with the page's defaults gives on the shipped model, written without torch.
+
+    The same seed, prime and settings give the same text as the Write button (tested).
+    """
+    loaded = shipped_arrays()
+    if loaded is None:
+        return None
+    model, chars = loaded
+    index = {c: i for i, c in enumerate(chars)}
+    if any(c not in index for c in DEFAULT_PRIME):
+        return None
+    seed = seed if seed is not None else random.randrange(2**31)
+    started = time.perf_counter()
+    logits, state = model.read([index[c] for c in DEFAULT_PRIME])
+    ids = write_ids(model.step, logits, state, DEFAULT_LENGTH, DEFAULTS, np.random.default_rng(seed))[0]
+    text = "".join(chars[i] for i in ids)
+    return WriteState(prime=DEFAULT_PRIME, texts=[text], running=False,
+                      caption=caption(SHIPPED_LABEL, DEFAULTS, seed) + f" · {time.perf_counter() - started:.1f} s"
+                      + " · written as the page opened")
+
+
+def open_with_a_sample(canvas) -> tuple | None:
+    """On a visitor's first view of Write: a sample from the shipped model, drawn into the canvas at once.
+
+    -> the (status, [text]) placeholders it was drawn in, for the page to redraw in place; None when
+    nothing was drawn (not a first view, or no shipped export).
+    """
+    if WRITE in st.session_state or st.session_state.get("gen_mode", "Write") != "Write":
+        return None
+    write = first_sample()
+    if write is None:
+        return None
+    st.session_state[WRITE] = write
+    with canvas:
+        placeholders = (st.empty(), [st.empty()])
+    show(write, *placeholders)
+    return placeholders
