@@ -20,7 +20,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     # plateau for hundreds of steps.
     Preset("cpu-fast", "Default: the best validation loss per minute on a laptop CPU (1 x 384 units).",
            model=dict(hidden_size=384, num_layers=1, embed_dim=64, dropout=0.1),
-           train=dict(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.01, grad_clip=5.0)),
+           train=dict(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.1, grad_clip=5.0)),
     Preset("tiny", "Seconds to train; for the hosted demo and classroom walk-throughs.",
            model=dict(hidden_size=128, num_layers=1, embed_dim=32, dropout=0.0),
            train=dict(seq_len=64, batch_size=32, lr=1e-2, warmup_steps=20, weight_decay=0.0)),
