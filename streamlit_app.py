@@ -1,5 +1,6 @@
 """charlm's web app: the router only. Pages live in app/, one module each; Generate opens first."""
 
+import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anything loads numpy; see there)
 import streamlit as st
 
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")

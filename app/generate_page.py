@@ -316,10 +316,15 @@ def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
 
 training.share_cores()
 choices = available_models()
-if not choices:
+first_view = st.session_state.get(WRITE)
+if first_view is not None and first_view.first_view and not any(m.key == "shipped" for m in choices):
+    # The sample came from the shipped model's numpy export, but the model itself is not available.
+    st.session_state.pop(WRITE)
     if intro:
         intro[0].empty()
         intro[1][0].empty()
+        intro = None
+if not choices:
     st.info("No model yet: train one on the Train page or upload a checkpoint there.")
     st.page_link("app/train_page.py", label="Go to Train", icon=":material/model_training:")
     training.sidebar_badge()

@@ -7,6 +7,7 @@ while the rest of it loads.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ WRITE = "gen_write_state"    # session_state key of the latest Write
 DEFAULT_PRIME = "The "
 DEFAULT_LENGTH = 500
 DEFAULTS = DecodeConfig()    # the page's initial strategy and knobs: top-p 0.9, temperature 0.8
+_LOG = logging.getLogger(__name__)
 
 STRATEGY_NAMES = {
     "greedy": "greedy",
@@ -46,6 +48,7 @@ class WriteState:
     stopped: bool = False
     missing: list[str] = field(default_factory=list)
     scores: list[float] | None = None
+    first_view: bool = False   # the shipped model's sample a first view opens with
 
 
 def describe_cfg(cfg: DecodeConfig) -> str:
@@ -100,7 +103,7 @@ def first_sample(seed: int | None = None) -> WriteState | None:
     logits, state = model.read([index[c] for c in DEFAULT_PRIME])
     ids = write_ids(model.step, logits, state, DEFAULT_LENGTH, DEFAULTS, np.random.default_rng(seed))[0]
     text = "".join(chars[i] for i in ids)
-    return WriteState(prime=DEFAULT_PRIME, texts=[text], running=False,
+    return WriteState(prime=DEFAULT_PRIME, texts=[text], running=False, first_view=True,
                       caption=caption(SHIPPED_LABEL, DEFAULTS, seed) + f" · {time.perf_counter() - started:.1f} s"
                       + " · written as the page opened")
 
@@ -113,7 +116,11 @@ def open_with_a_sample(canvas) -> tuple | None:
     """
     if WRITE in st.session_state or st.session_state.get("gen_mode", "Write") != "Write":
         return None
-    write = first_sample()
+    try:
+        write = first_sample()
+    except Exception:   # a nicety, never a reason for the page to fail: it opens without a sample
+        _LOG.exception("the first view's sample could not be written")
+        return None
     if write is None:
         return None
     st.session_state[WRITE] = write

@@ -17,11 +17,11 @@ for candidate in ../shared/data/nietzsche.txt .data/nietzsche.txt; do
 done
 [ -n "$corpus" ] || { echo "no Nietzsche corpus found; set CORPUS=path" >&2; exit 2; }
 if [ "$device" = "cpu" ]; then
-  minutes="${MINUTES:-0.2}"; gen_length=300
+  minutes="${MINUTES:-0.2}"; gen_length=300; repeats=1
 else
-  minutes="${MINUTES:-2.5}"; gen_length=2000
+  minutes="${MINUTES:-2.5}"; gen_length=2000; repeats=3
   python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print(torch.cuda.get_device_name())"
 fi
 mkdir -p runs
 python3 bench/run.py --corpus "$corpus" --device "$device" --gen-device "$device" --minutes "$minutes" \
-  --presets "cpu-fast,gpu-large" --gen-length "$gen_length" --json "runs/gpu-$device.json"
+  --presets "cpu-fast,gpu-large" --gen-length "$gen_length" --gen-repeats "$repeats" --json "runs/gpu-$device.json"

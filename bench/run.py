@@ -83,7 +83,7 @@ def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
     return statistics.median(rates)
 
 
-def generation_speeds(path: Path, length: int, device: str = "cpu") -> dict:
+def generation_speeds(path: Path, length: int, device: str = "cpu", repeats: int = 5) -> dict:
     torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
     ckpt = checkpoint.load(path)
     model, vocab = ckpt.build_model(device), ckpt.get_vocab()
@@ -91,16 +91,16 @@ def generation_speeds(path: Path, length: int, device: str = "cpu") -> dict:
     speeds = {}
     window = ckpt.window
     speeds["greedy"] = chars_per_sec(lambda: generate(model, vocab, prime, length, DecodeConfig("greedy"),
-                                                       window=window), length)
+                                                       window=window), length, repeats)
     speeds["top_p"] = chars_per_sec(lambda: generate(model, vocab, prime, length, DecodeConfig("top-p"), seed=0,
-                                                      window=window), length)
+                                                      window=window), length, repeats)
     beam_len = max(50, length // 5)
     speeds["beam5"] = chars_per_sec(lambda: generate(model, vocab, prime, beam_len, DecodeConfig("beam", beam_width=5),
-                                                      window=window), beam_len)
+                                                      window=window), beam_len, repeats)
     # The 2017 way for the same model: re-read a 100-character window for every new character.
     reread_len = max(50, length // 10)
-    speeds["greedy_reread100"] = chars_per_sec(lambda: generate(model, vocab, prime, reread_len,
-                                                                 DecodeConfig("greedy"), window=100), reread_len)
+    speeds["greedy_reread100"] = chars_per_sec(
+        lambda: generate(model, vocab, prime, reread_len, DecodeConfig("greedy"), window=100), reread_len, repeats)
     session = StepSession(model, vocab, prime, DecodeConfig("top-p"), window=window)
     latencies = []
     for _ in range(50):
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--gen-length", type=int, default=2000)
     parser.add_argument("--gen-device", default="cpu", help="where generation is timed (a GPU model loads on CPU too)")
+    parser.add_argument("--gen-repeats", type=int, default=5, help="generation timings are the median of this many")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -162,7 +163,7 @@ def main() -> None:
         cfg = ckpt.model_config
         cps = full["chars_seen"] / max(full["history"][-1]["train_s"], 1e-9)
         flops = train_flops_per_char(cfg) * cps / 1e9
-        speeds = generation_speeds(out, args.gen_length, args.gen_device)
+        speeds = generation_speeds(out, args.gen_length, args.gen_device, args.gen_repeats)
         row = {
             "preset": preset, "params": sum(v.numel() for v in ckpt.state_dict.values()),
             "val_loss": full["best_val_loss"], "chars_per_sec": cps, "gflops": flops,

@@ -8,6 +8,7 @@ sample with it from `checkpoints/demo.npz` while torch is still importing.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def load_npz(path: str | Path) -> tuple[ArrayLSTM, list[str], dict]:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             weights = {name[2:]: data[name] for name in data.files if name.startswith("w:")}
-        return ArrayLSTM.from_weights(meta["model_config"], weights), list(meta["vocab"]), meta.get("info", {})
-    except (OSError, KeyError, ValueError, TypeError) as err:
+        model, vocab = ArrayLSTM.from_weights(meta["model_config"], weights), list(meta["vocab"])
+        if len(vocab) != model.vocab_size or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+            raise ValueError(f"its vocabulary ({len(vocab)} entries) does not fit its head ({model.vocab_size})")
+        return model, vocab, meta.get("info", {})
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"{Path(path).name} is not a usable charlm model export ({err})") from None

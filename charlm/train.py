@@ -62,6 +62,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if self.seed < 0:
+            raise ValueError("the seed must be 0 or more")
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":

@@ -187,5 +187,6 @@ def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch)
         assert "could not be loaded" in at.warning[0].value
         assert "No model yet" in at.info[0].value
         assert not at.code                         # the first view's sample went with the model
+        assert "gen_write_state" not in at.session_state
     finally:
         models.shipped.clear()

@@ -1,6 +1,7 @@
 """Tests for charlm.arrays: the numpy LSTM matches CharLSTM, the .npz export round-trips, and no torch is needed."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,13 +73,28 @@ def test_checkpoint_export_refuses_a_window_model(tmp_path):
         ckpt_io.export_arrays(ckpt, tmp_path / "w.npz")
 
 
-@pytest.mark.parametrize("content", [b"not a zip at all", None])
-def test_a_file_that_is_not_an_export_gives_a_clear_message(tmp_path, content):
+def exported(tmp_path, vocab=None) -> Path:
+    model = make_model()
+    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    return save_npz(tmp_path / "good.npz", model.config.to_dict(), vocab or list("abcdefghij\n"), weights)
+
+
+@pytest.mark.parametrize("damage", ["not a zip", "empty", "truncated", "cut short", "foreign npz", "vocab too short"])
+def test_a_file_that_is_not_a_usable_export_gives_a_clear_message(tmp_path, damage):
     path = tmp_path / "bad.npz"
-    if content is None:   # a real .npz, but not one of ours (no meta)
+    good = exported(tmp_path).read_bytes()
+    if damage == "not a zip":
+        path.write_bytes(b"not a zip at all")
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(good[:1000])
+    elif damage == "cut short":
+        path.write_bytes(good[:-100])
+    elif damage == "foreign npz":   # a real .npz, but not one of ours (no meta)
         np.savez(path, x=np.zeros(3))
     else:
-        path.write_bytes(content)
+        path = exported(tmp_path, vocab=list("abc"))
     with pytest.raises(ValueError, match="not a usable charlm model export"):
         load_npz(path)
 
@@ -93,12 +109,24 @@ def test_the_shipped_export_is_the_shipped_checkpoint():
     np.testing.assert_array_equal(arrays.table, expected.table)
     np.testing.assert_array_equal(arrays.w_hh[0], expected.w_hh[0])
     np.testing.assert_array_equal(arrays.head_w, expected.head_w)
+    np.testing.assert_array_equal(arrays.head_b, expected.head_b)
 
 
-def test_arrays_and_sampling_load_without_torch(tmp_path):
-    """The app's first sample relies on this: torch takes seconds to import."""
-    code = ("import sys; import charlm.arrays, charlm.sampling; "
+@pytest.mark.parametrize("modules", ["charlm.arrays, charlm.sampling", "app.writing"])
+def test_the_first_sample_loads_without_torch(modules):
+    """The app's first view relies on this: torch takes seconds to import."""
+    code = (f"import sys; import {modules}; "
             "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          cwd=REPO, check=True)
-    assert json.loads(out.stdout) == []
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "2")])
+def test_importing_charlm_caps_blas_threads_unless_told_otherwise(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    out = subprocess.run([sys.executable, "-c", "import charlm, os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
+                         capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    assert out.stdout.strip() == expected

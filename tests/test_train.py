@@ -217,6 +217,7 @@ def test_too_short_a_text_for_the_sequence_length_is_refused(periodic_corpus):
     (dict(epochs=0.0), "epochs"),
     (dict(minutes=-1.0), "minutes"),
     (dict(max_steps=0), "max_steps"),
+    (dict(seed=-1), "seed must be 0 or more"),
 ])
 def test_train_config_refuses_bad_values_with_a_message(bad, words):
     with pytest.raises(ValueError, match=words):
