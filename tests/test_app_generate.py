@@ -190,3 +190,22 @@ def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch)
         assert "gen_write_state" not in at.session_state
     finally:
         models.shipped.clear()
+
+
+def test_a_damaged_export_of_the_shipped_model_only_costs_the_first_sample(tmp_path, monkeypatch, app_env):
+    from app import writing
+
+    damaged = tmp_path / "demo.npz"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    monkeypatch.setattr(writing, "SHIPPED_ARRAYS", damaged)
+    writing.shipped_arrays.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        assert not at.exception and not at.error
+        assert not at.code                                   # no sample, and no traceback either
+        assert at.button(key="write").label == "Write"       # the page itself works
+        at.slider(key="gen_length").set_value(30)
+        at.button(key="write").click().run()
+        assert len(written(at)) == len("The ") + 30
+    finally:
+        writing.shipped_arrays.clear()
