@@ -1,34 +1,30 @@
-"""Checkpoints: one file holding a state_dict plus plain data, written atomically, loaded safely."""
+"""Checkpoints: a state_dict plus plain data, written atomically; loaded through modelfile's checked reader."""
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from . import arrays
+from . import arrays, modelfile
+from .config import Limits
 from .corpus import Vocab
 from .model import CharLSTM, ModelConfig
 
-FORMAT = "charlm-checkpoint"
+FORMAT = modelfile.FORMAT
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A file that cannot be used as a charlm checkpoint; the message says why."""
+CheckpointError = modelfile.ModelFileError   # one error type for every way a model file can be wrong
 
 
 @dataclass
 class Checkpoint:
     model_config: dict                 # ModelConfig fields
     vocab: list[str]                   # index -> character
-    state_dict: dict                   # the model's weights (on the CPU when loaded)
+    state_dict: dict                   # the model's weights: torch tensors, or float32 numpy arrays when loaded
     preset: str = "custom"
     train_config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)   # one row per evaluation
@@ -41,11 +37,9 @@ class Checkpoint:
     info: dict = field(default_factory=dict)            # corpus name, device, notes
 
     def build_model(self, device: torch.device | str = "cpu") -> CharLSTM:
+        """The model, built only after load() has checked every weight's shape against the config."""
         model = CharLSTM(ModelConfig.from_dict(self.model_config))
-        try:
-            model.load_state_dict(self.state_dict)
-        except RuntimeError as err:
-            raise CheckpointError(f"the checkpoint's weights do not fit its own configuration ({err})") from None
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in self.state_dict.items()})
         model.to(device).eval()
         if torch.device(device).type == "cuda":
             model.lstm.flatten_parameters()
@@ -54,13 +48,16 @@ class Checkpoint:
     def get_vocab(self) -> Vocab:
         return Vocab.from_list(self.vocab)
 
+    def num_parameters(self) -> int:
+        return sum(int(np.prod(v.shape)) for v in self.state_dict.values())
+
 
 def save(ckpt: Checkpoint, path: str | Path) -> Path:
     """Write to a temporary file beside `path`, then rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **{k: getattr(ckpt, k) for k in Checkpoint.__dataclass_fields__}}
-    payload["state_dict"] = {k: v.detach().cpu() for k, v in ckpt.state_dict.items()}
+    payload["state_dict"] = {k: torch.as_tensor(v).detach().cpu() for k, v in ckpt.state_dict.items()}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -79,48 +76,50 @@ def to_bytes(ckpt: Checkpoint) -> bytes:
         return save(ckpt, Path(tmp) / "model.pt").read_bytes()
 
 
-def load(source: str | Path | bytes) -> Checkpoint:
-    """Load from a path or raw bytes with weights_only=True: nothing in the file can run code."""
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-        name = "the uploaded file"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise CheckpointError(f"no checkpoint file at {path}")
-        data = path.read_bytes()
-        name = str(path)
-    if not data:
-        raise CheckpointError(f"{name} is empty, not a checkpoint")
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise CheckpointError(f"{name} is not a charlm checkpoint (not a PyTorch file; is it truncated?)")
+def load(source: str | Path | bytes, limits: Limits = Limits(), for_resume: bool = False) -> Checkpoint:
+    """Check and load a checkpoint from a path or bytes; nothing in the file can run code or exceed `limits`.
+
+    The optimizer, random and carried state are read only `for_resume` (the trainer); a model to write with
+    never allocates them.
+    """
+    read = modelfile.read(source, limits)
+    meta = read.meta
+    resume = {"optimizer": None, "rng": None, "carry": None}
+    if for_resume:
+        budget = [len(source) if isinstance(source, (bytes, bytearray)) else Path(source).stat().st_size]
+        resume = {k: _tensors(meta.get(k), budget) for k in resume}
     try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(f"{name} holds Python objects a safe loader refuses (it could run code); "
-                              "it was not loaded. Only checkpoints written by charlm can be opened.") from None
-    except Exception as err:  # truncated archives and foreign formats fail in many ways
-        raise CheckpointError(f"{name} could not be read as a checkpoint ({type(err).__name__}); "
-                              "it may be truncated or from another program") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{name} is a PyTorch file but not a charlm checkpoint")
-    if payload.get("version", 0) > VERSION:
-        raise CheckpointError(f"{name} was written by a newer charlm (format {payload['version']}); upgrade charlm")
-    try:
-        ckpt = Checkpoint(**{k: payload[k] for k in Checkpoint.__dataclass_fields__ if k in payload})
-        if not (isinstance(ckpt.model_config, dict) and isinstance(ckpt.vocab, list)
-                and isinstance(ckpt.state_dict, dict)
-                and all(isinstance(v, torch.Tensor) for v in ckpt.state_dict.values())):
-            raise ValueError("its parts have the wrong types")
-        if ckpt.window is not None and not (isinstance(ckpt.window, int) and ckpt.window > 0):
-            raise ValueError("its window is not a positive number")
-        ModelConfig.from_dict(ckpt.model_config)
-        vocab = ckpt.get_vocab()
-    except (TypeError, ValueError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"{name} is a damaged charlm checkpoint ({err})") from None
-    if len(vocab) != ckpt.model_config.get("vocab_size"):
-        raise CheckpointError(f"{name} is damaged: its vocabulary does not match its model")
-    return ckpt
+        return Checkpoint(model_config=read.config.to_dict(), vocab=read.vocab, state_dict=read.weights,
+                          preset=meta["preset"], train_config=_plain(meta.get("train_config")),
+                          history=meta["history"], progress=_plain(meta.get("progress")),
+                          best_val_loss=meta["best_val_loss"], window=read.window, info=meta["info"], **resume)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"the checkpoint is damaged ({err})") from None
+
+
+def _plain(value) -> dict:
+    """A dict of plain data from a file, with any tensor references left out."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if not isinstance(v, modelfile.TensorRef)}
+
+
+def _tensors(value, budget: list[int]):
+    """A file's nested resume state with each tensor reference read as a torch tensor.
+
+    Tensors may share a storage, so the bytes read are counted against the file's size: a file cannot make
+    the reader allocate more than it holds.
+    """
+    if isinstance(value, modelfile.TensorRef):
+        budget[0] -= len(value.buffer)
+        if budget[0] < 0:
+            raise CheckpointError("the checkpoint's resume state refers to more data than the file holds")
+        return torch.from_numpy(value.read())
+    if isinstance(value, dict):
+        return type(value)((k, _tensors(v, budget)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensors(v, budget) for v in value)
+    return value
 
 
 def export_arrays(ckpt: Checkpoint, path: str | Path) -> Path:
@@ -128,6 +127,6 @@ def export_arrays(ckpt: Checkpoint, path: str | Path) -> Path:
     if ckpt.window:
         raise CheckpointError("a window model (the 2017 preset) re-reads its window through torch at every step; "
                               "only models that carry their state can be exported")
-    weights = {name: value.detach().float().cpu().numpy() for name, value in ckpt.state_dict.items()}
+    weights = {name: torch.as_tensor(value).detach().float().cpu().numpy() for name, value in ckpt.state_dict.items()}
     info = {"preset": ckpt.preset, "best_val_loss": ckpt.best_val_loss, "corpus": ckpt.info.get("corpus")}
     return arrays.save_npz(path, ckpt.model_config, list(ckpt.vocab), weights, info)

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn as nn
 
 from .arrays import ArrayLSTM
+from .config import ModelConfig
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, hidden_size)
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int                  # number of distinct characters the model reads and writes
-    hidden_size: int = 512           # LSTM units per layer
-    num_layers: int = 2              # stacked LSTM layers
-    embed_dim: int = 64              # width of the character embedding (ignored for "scaled_index")
-    dropout: float = 0.1             # on the embedding, between layers and before the head
-    input_mode: str = "embedding"    # "embedding", or "scaled_index": the 2017 tutorial's id / vocab_size as one float
-
-    def __post_init__(self):
-        if self.vocab_size < 2:
-            raise ValueError("a model needs a vocabulary of at least 2 characters")
-        if self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError("hidden size and number of layers must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
-        if self.input_mode not in ("embedding", "scaled_index"):
-            raise ValueError(f"unknown input mode {self.input_mode!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class CharLSTM(nn.Module):

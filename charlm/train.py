@@ -212,7 +212,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     """Train a model on `corpus` with a preset (plus overrides), or resume a checkpoint; report through on_progress."""
     emit = on_progress or (lambda event: None)
     stop = stop or threading.Event()
-    state_ckpt = ckpt_io.load(resume) if resume else None
+    state_ckpt = ckpt_io.load(resume, for_resume=True) if resume else None
     if state_ckpt is not None:
         if state_ckpt.vocab != corpus.vocab.to_list():
             raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same corpus")
@@ -252,7 +252,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
     best_val = None
     carry = None
     if state_ckpt is not None:
-        model.load_state_dict(state_ckpt.state_dict)
+        model.load_state_dict({name: torch.as_tensor(v) for name, v in state_ckpt.state_dict.items()})
         if state_ckpt.optimizer:
             optimizer.load_state_dict(state_ckpt.optimizer)
         progress = dict(state_ckpt.progress)

@@ -110,9 +110,9 @@ def test_model_is_rebuilt_from_its_config_dict_alone():
 
 
 @pytest.mark.parametrize("bad, words", [
-    (dict(vocab_size=1), "at least 2 characters"),
-    (dict(hidden_size=0), "hidden size"),
-    (dict(num_layers=0), "number of layers"),
+    (dict(vocab_size=1), "vocab_size must be at least 2"),
+    (dict(hidden_size=0), "hidden_size must be at least 1"),
+    (dict(num_layers=0), "num_layers must be at least 1"),
     (dict(dropout=1.0), "dropout"),
     (dict(dropout=-0.1), "dropout"),
     (dict(input_mode="one-hot"), "input mode"),

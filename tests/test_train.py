@@ -198,7 +198,7 @@ def test_stop_flag_is_honoured_within_one_step(periodic_corpus, tmp_path):
     assert result.stopped and result.steps in (3, 4)
     assert result.message == "stopped on request"
     assert events[-1].kind == "stopped"
-    last = ckpt_io.load(result.last_path)
+    last = ckpt_io.load(result.last_path, for_resume=True)
     assert result.last_path == last_path_for(tmp_path / "m.pt")
     assert last.progress["step"] == result.steps and last.optimizer is not None
     assert result.history[-1]["step"] == result.steps     # a stopped run is still evaluated
@@ -249,8 +249,8 @@ def test_best_checkpoint_holds_the_lowest_validation_loss(periodic_corpus, tmp_p
     _, val_ids = periodic_corpus.split()
     rescored, _ = real_evaluate(best.build_model(), val_ids, SMALL_RUN["eval_chars"])
     assert rescored == pytest.approx(best.best_val_loss, rel=1e-5)
-    last = ckpt_io.load(result.last_path)
-    assert not torch.equal(last.state_dict["head.weight"], best.state_dict["head.weight"])
+    last = ckpt_io.load(result.last_path, for_resume=True)
+    assert not np.array_equal(last.state_dict["head.weight"], best.state_dict["head.weight"])
 
 
 # --- divergence guard ------------------------------------------------------------------------------
@@ -281,8 +281,8 @@ def test_a_nan_loss_is_rolled_back_with_a_warning_and_training_goes_on(periodic_
     assert "rolled back to step 0" in warnings[0].message and "halved the learning rate" in warnings[0].message
     assert not result.stopped and result.steps == 8
     assert math.isfinite(result.final_val_loss)
-    for name, tensor in ckpt_io.load(result.last_path).state_dict.items():
-        assert torch.isfinite(tensor).all(), name
+    for name, tensor in ckpt_io.load(result.last_path, for_resume=True).state_dict.items():
+        assert np.isfinite(tensor).all(), name
     # After the rollback the steps start again from the good state, at half the learning rate.
     steps = [e for e in events if e.kind == "step"]
     assert [e.step for e in steps] == [1, 2, 3] + list(range(1, 9))
@@ -296,8 +296,8 @@ def test_a_loss_that_stays_nan_stops_the_run_with_a_message(periodic_corpus, tmp
     assert result.stopped and "diverged" in result.message
     assert len([e for e in events if e.kind == "warning"]) == 3
     assert events[-1].kind == "stopped"
-    for tensor in ckpt_io.load(result.last_path).state_dict.values():
-        assert torch.isfinite(tensor).all()
+    for tensor in ckpt_io.load(result.last_path, for_resume=True).state_dict.values():
+        assert np.isfinite(tensor).all()
 
 
 # --- resume -----------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def test_resume_continues_the_same_curve(periodic_corpus, tmp_path, preset):
                  train_overrides={**SMALL_RUN, **settings}, stop=stop,
                  on_progress=lambda e: e.kind == "step" and e.step == 10 and stop.set())
     assert half.stopped and half.steps == 10
-    saved = ckpt_io.load(half.last_path)
+    saved = ckpt_io.load(half.last_path, for_resume=True)
     assert saved.optimizer and saved.rng and saved.progress["position"]
     assert (saved.carry is not None) == (preset == "tiny")
     resumed = train(periodic_corpus, out=tmp_path / "resumed.pt", resume=half.last_path)
@@ -330,8 +330,9 @@ def test_resume_continues_the_same_curve(periodic_corpus, tmp_path, preset):
     assert resumed.chars_seen == whole.chars_seen
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
     assert resumed.history[-1]["train_loss"] is not None
-    assert_same_weights(ckpt_io.load(resumed.last_path).state_dict, ckpt_io.load(whole.last_path).state_dict)
-    end_whole, end_resumed = ckpt_io.load(whole.last_path), ckpt_io.load(resumed.last_path)
+    end_whole = ckpt_io.load(whole.last_path, for_resume=True)
+    end_resumed = ckpt_io.load(resumed.last_path, for_resume=True)
+    assert_same_weights(end_resumed.state_dict, end_whole.state_dict)
     assert end_resumed.progress["position"] == end_whole.progress["position"]
     if preset == "tiny":
         torch.testing.assert_close(end_resumed.carry[0], end_whole.carry[0], rtol=1e-5, atol=1e-6)
@@ -349,7 +350,8 @@ def test_resume_with_a_larger_step_budget_matches_one_long_run(periodic_corpus, 
                     train_overrides={"max_steps": 20})
     assert resumed.steps == 20 and resumed.chars_seen == whole.chars_seen
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
-    assert_same_weights(ckpt_io.load(resumed.last_path).state_dict, ckpt_io.load(whole.last_path).state_dict)
+    assert_same_weights(ckpt_io.load(resumed.last_path, for_resume=True).state_dict,
+                        ckpt_io.load(whole.last_path, for_resume=True).state_dict)
     # The resumed run keeps the first run's history and adds to it.
     assert resumed.history[: len(first.history)] == first.history
     assert resumed.history[-1]["step"] == 20
