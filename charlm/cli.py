@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import math
+import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .presets import DEFAULT_PRESET, PRESETS
@@ -34,13 +38,54 @@ def _format_duration(seconds: float | None) -> str:
     return f"{seconds // 60:d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _out_path(args) -> Path:
+    if args.out:
+        return Path(args.out)
+    if args.resume:   # carry on beside the run being resumed, never over another preset's model
+        resumed = Path(args.resume)
+        return resumed.with_name(resumed.name.replace(".last.pt", ".pt")) if resumed.name.endswith(".last.pt") else resumed
+    return Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
+
+
+def _check_writable(out: Path) -> None:
+    """Find out now, not after the training it would lose, that the checkpoint cannot be written."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Named like checkpoint.save's temporaries, so a run killed right here leaves nothing the next one keeps.
+        fd, probe = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"cannot write the checkpoint in {out.parent} ({err.strerror or err}); "
+                        "choose another --out") from None
+
+
+def _remove_stale_temporaries(out: Path, last: Path) -> None:
+    """checkpoint.save writes NAME.<random>.tmp beside its target and renames it; a killed run leaves it behind."""
+    for name in (out.name, last.name):
+        for stale in out.parent.glob(glob.escape(name) + ".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event):
+    """Ctrl-C (SIGINT) and SIGTERM (a shell's kill, a job scheduler) stop cleanly and the run still saves."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(sig, lambda *_: stop.set()) for sig in signals]
+    try:
+        yield
+    finally:   # the caller's own handlers come back (cli.main also runs inside other programs and tests)
+        for sig, handler in zip(signals, previous):
+            signal.signal(sig, handler)
+
+
 def cmd_train(args) -> int:
     from .device import describe, pick_device, set_threads
-    from .train import train
+    from .train import last_path_for, train
     set_threads()
     corpus = _read_corpus(args.corpus)
-    if corpus.notice:
-        print(f"note: {corpus.notice}", file=sys.stderr)
     overrides = {"device": args.device}
     if args.minutes is not None:
         overrides["minutes"] = args.minutes
@@ -48,21 +93,21 @@ def cmd_train(args) -> int:
         overrides["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.out:
-        out = Path(args.out)
-    elif args.resume:   # carry on beside the run being resumed, never over another preset's model
-        resumed = Path(args.resume)
-        out = resumed.with_name(resumed.name.replace(".last.pt", ".pt")) if resumed.name.endswith(".last.pt") else resumed
-    else:
-        out = Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
+    preset = _load(args.resume).preset if args.resume else args.preset   # a resumed run keeps its own preset
+    out = _out_path(args)
+    _check_writable(out)
+    _remove_stale_temporaries(out, last_path_for(out))
+    header = [f"note: {corpus.notice}"] if corpus.notice else []
+    header.append(f"training {preset} on {corpus.name} ({len(corpus.text):,} characters, {len(corpus.vocab)} distinct) "
+                  f"on {describe(pick_device(args.device))}")
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())   # Ctrl-C stops cleanly and still saves
     tty = sys.stderr.isatty()
     last_print = [0.0]
-    print(f"training {args.preset} on {corpus.name} ({len(corpus.text):,} characters, {len(corpus.vocab)} distinct) "
-          f"on {describe(pick_device(args.device))}", file=sys.stderr)
 
     def show(event):
+        if header:   # said once training has begun, so a refused run prints its one error line alone
+            print("\n".join(header), file=sys.stderr)
+            header.clear()
         now = time.monotonic()
         if event.kind == "step" and now - last_print[0] < (0.5 if tty else 10.0):
             return
@@ -80,8 +125,9 @@ def cmd_train(args) -> int:
         elif event.kind == "warning":
             print(f"\nwarning: {event.message}", file=sys.stderr)
 
-    result = train(corpus, args.preset, out=out, resume=args.resume,   # a resumed run keeps its own preset
-                   train_overrides=overrides, on_progress=show, stop=stop)
+    with _stopping_on_signals(stop):
+        result = train(corpus, args.preset, out=out, resume=args.resume,
+                       train_overrides=overrides, on_progress=show, stop=stop)
     if tty:
         print(file=sys.stderr)
     if result.message:
@@ -99,31 +145,48 @@ def _load(path: str):
     return load(path)
 
 
+def _check_generate_size(args) -> None:
+    """Refuse, before loading anything, work that could not fit: every text is held whole until it is written."""
+    if args.length < 0:
+        raise UserError(f"--length must be 0 or more; got {args.length}")
+    if args.num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1; got {args.num_samples}")
+    beam = args.strategy == "beam"
+    beams = max(args.beam_width, args.num_samples)   # beam search keeps at least one beam per sample asked for
+    if beam and beams > args.max_beam_width:
+        raise UserError(f"beam search with {beams:,} beams is over the cap of {args.max_beam_width:,}; "
+                        "lower --beam-width (and --num-samples), or raise the cap with --max-beam-width N")
+    texts, what = (beams, "beams") if beam else (args.num_samples, "samples")
+    if texts * args.length > args.max_chars:
+        raise UserError(f"{texts:,} {what} x {args.length:,} characters = {texts * args.length:,} characters is over "
+                        f"the cap of {args.max_chars:,}; write less, or raise the cap with --max-chars N")
+
+
 def cmd_generate(args) -> int:
+    _check_generate_size(args)
+    from .sampling import DecodeConfig
+    cfg = DecodeConfig(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                       min_p=args.min_p, beam_width=args.beam_width)
     import torch
-    from .decoding import DecodeConfig, generate
+    from .decoding import generate
     torch.set_num_threads(1)   # one character at a time is latency-bound; threads only add overhead
     ckpt = _load(args.checkpoint)
     model, vocab = ckpt.build_model("cpu"), ckpt.get_vocab()
-    cfg = DecodeConfig(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                       min_p=args.min_p, beam_width=args.beam_width)
     stream = args.num_samples == 1 and args.strategy != "beam" and not ckpt.window
-    written = [0]
 
-    def on_text(texts):
+    def on_new_text(pieces):
         # Print as the text grows, so the first characters appear at once.
-        sys.stdout.write(texts[0][written[0]:])
+        sys.stdout.write(pieces[0])
         sys.stdout.flush()
-        written[0] = len(texts[0])
 
     result = generate(model, vocab, prime=args.prime, length=args.length, cfg=cfg, num_samples=args.num_samples,
-                      seed=args.seed, window=ckpt.window, on_text=on_text if stream else None)
+                      seed=args.seed, window=ckpt.window, on_new_text=on_new_text if stream else None)
     if result.missing:
         shown = "".join(result.missing)
         what = "were replaced by the unknown symbol" if vocab.unknown_id is not None else "were left out"
         print(f"note: characters the model never saw in the prime {what}: {shown!r}", file=sys.stderr)
     if stream:
-        sys.stdout.write(result.texts[0][written[0]:] + "\n")
+        sys.stdout.write("\n")   # the text itself is out already
     else:
         sep = "\n" + "-" * 40 + "\n"
         sys.stdout.write(sep.join(result.texts) + "\n")
@@ -158,9 +221,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_info(args) -> int:
     ckpt = _load(args.checkpoint)
-    from .model import CharLSTM, ModelConfig
+    from .model import ModelConfig
     cfg = ModelConfig.from_dict(ckpt.model_config)
-    params = CharLSTM(cfg).num_parameters()
+    # Counted from the weights in the file (torch tensors or numpy arrays): building the model to count them
+    # would allocate whatever size the file's config claims.
+    params = ckpt.num_parameters()
     progress = ckpt.progress
     print(f"preset: {ckpt.preset}")
     print(f"model: {cfg.num_layers} x LSTM({cfg.hidden_size}), input {cfg.input_mode}"
@@ -223,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-width", type=int, default=5)
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--seed", type=int)
+    p.add_argument("--max-chars", type=int, default=1_000_000, metavar="N",
+                   help="most characters held at once: samples (beam: beams) x length; raise it on your own machine")
+    p.add_argument("--max-beam-width", type=int, default=64, metavar="N",
+                   help="most beams beam search may keep; raise it on your own machine")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("evaluate", help="validation loss of a checkpoint on a text's last 10%%")
@@ -245,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:   # the reader went away (`| head`): stop quietly, as other command-line tools do
+        # What is still buffered for stdout would fail again in the interpreter's last flush; send it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UserError, ValueError, OSError) as err:   # CorpusError and CheckpointError are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0

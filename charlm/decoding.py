@@ -108,8 +108,15 @@ class Generation:
 
 @torch.no_grad()
 def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, cfg: DecodeConfig = DecodeConfig(),
-             num_samples: int = 1, seed: int | None = None, window: int | None = None, on_text=None) -> Generation:
-    """Write `length` characters after `prime`, `num_samples` times. on_text(list_of_texts) streams progress."""
+             num_samples: int = 1, seed: int | None = None, window: int | None = None, on_text=None,
+             on_new_text=None) -> Generation:
+    """Write `length` characters after `prime`, `num_samples` times.
+
+    Streaming, every 32 characters: on_text(texts) gets the full texts so far, one str per sample (for a page
+    that redraws them); on_new_text(pieces) gets only what each text gained since the last call (for output
+    that appends: handing over full texts copies them every time, quadratic in the length). Either one
+    returning False stops early.
+    """
     if length < 0 or num_samples < 1:
         raise ValueError("length must be 0 or more and the number of samples at least 1")
     if seed is not None and seed < 0:
@@ -138,9 +145,28 @@ def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, 
             logits, state = stepper.advance(torch.from_numpy(chosen), state, history)
             return _as_numpy(logits), state
 
-    on_ids = None if on_text is None else (lambda out: on_text([vocab.decode(r) for r in out]))
+    on_ids = None if on_text is None and on_new_text is None else _streamer(vocab, on_text, on_new_text)
     out = write_ids(step, logits, state, length, cfg, rng, on_ids)
     return Generation([vocab.decode(r) for r in out], missing)
+
+
+def _streamer(vocab: Vocab, on_text, on_new_text):
+    """write_ids' on_ids for generate's two callbacks. It decodes only the ids added since the last call:
+    decoding every id on every call made streaming quadratic in the length."""
+    texts: list[str] = []
+    decoded = 0   # ids per row decoded so far (the rows grow together)
+
+    def on_ids(out: list[list[int]]):
+        nonlocal texts, decoded
+        pieces = [vocab.decode(row[decoded:]) for row in out]
+        decoded = len(out[0])
+        if on_new_text is not None and on_new_text(pieces) is False:
+            return False
+        if on_text is not None:
+            # A new list each time: a caller may keep the one it was given (the app does).
+            texts = [text + piece for text, piece in zip(texts, pieces)] if texts else pieces
+            return on_text(texts)
+    return on_ids
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ Randomness comes from an explicit numpy Generator, so a seed gives the same text
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -29,6 +30,10 @@ class DecodeConfig:
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        for label, value in (("temperature", self.temperature), ("top-p", self.top_p), ("min-p", self.min_p)):
+            _check_finite(label, value)
+        for label, value in (("top-k", self.top_k), ("beam width", self.beam_width)):
+            _check_whole(label, value)
         if self.temperature < 0:
             raise ValueError("temperature must be 0 or more")
         if self.top_k < 1:
@@ -44,6 +49,18 @@ class DecodeConfig:
     def greedy(self) -> bool:
         """True when every step takes the most likely character (greedy, beam, or temperature 0)."""
         return self.strategy in ("greedy", "beam") or self.temperature == 0
+
+
+def _check_finite(label: str, value) -> None:
+    """A real, finite number: nan slips through a check like `value < 0` (its comparisons are all False)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{label} must be a finite number; got {value!r}")
+
+
+def _check_whole(label: str, value) -> None:
+    """A whole number; True is an int to Python but not a count to a person."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{label} must be a whole number; got {value!r}")
 
 
 # Each filter takes logits (batch, vocab) and returns them with the excluded characters at -inf.

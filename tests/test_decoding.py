@@ -143,10 +143,21 @@ def test_temperature_sharpens_and_flattens_the_distribution():
     (dict(top_p=1.5), "top-p"),
     (dict(min_p=2.0), "min-p"),
     (dict(beam_width=0), "beam width"),
+    (dict(temperature=float("nan")), "temperature must be a finite number; got nan"),
+    (dict(temperature=float("inf")), "temperature must be a finite number; got inf"),
+    (dict(top_p=float("nan")), "top-p must be a finite number; got nan"),
+    (dict(min_p=float("nan")), "min-p must be a finite number; got nan"),
+    (dict(top_k=True), "top-k must be a whole number; got True"),
+    (dict(beam_width=2.5), "beam width must be a whole number; got 2.5"),
 ])
 def test_decode_config_refuses_bad_values_with_a_message(bad, words):
     with pytest.raises(ValueError, match=words):
         DecodeConfig(**bad)
+
+
+def test_decode_config_takes_numpy_numbers():
+    cfg = DecodeConfig("top-k", temperature=np.float32(0.5), top_k=np.int64(3), min_p=0)
+    assert cfg.top_k == 3 and cfg.temperature == 0.5
 
 
 # --- generation with a trained model ----------------------------------------------------------
@@ -222,6 +233,33 @@ def test_on_text_streams_growing_text_and_can_stop_early(trained):
     assert len(seen) == 2                                     # it stopped when on_text returned False
     assert 0 < len(seen[0]) < len(seen[1]) < 100 and seen[1].startswith(seen[0])
     assert result.texts[0] == seen[1]
+
+
+def test_streaming_decodes_each_character_once_and_hands_over_growing_full_texts(trained, monkeypatch):
+    decoded = []
+    decode = Vocab.decode
+    monkeypatch.setattr(Vocab, "decode", lambda self, ids: decoded.append(len(ids)) or decode(self, ids))
+    seen = []
+    result = generate(trained.model, trained.vocab, length=1000, num_samples=2, cfg=DecodeConfig("sample"), seed=0,
+                      on_text=seen.append)
+    # Once while streaming, once more for the result: decoding everything on every call was quadratic.
+    assert sum(decoded) == 2 * 2 * 1000
+    # Every call got the full texts so far, in a list of its own that later calls left as it was.
+    assert [len(texts[0]) for texts in seen] == list(range(32, 1000, 32)) + [1000]
+    assert all(text.startswith(t) for texts in seen for text, t in zip(result.texts, texts))
+    assert seen[-1] == result.texts
+
+
+def test_on_new_text_streams_only_what_each_text_gained(trained, monkeypatch):
+    decoded = []
+    decode = Vocab.decode
+    monkeypatch.setattr(Vocab, "decode", lambda self, ids: decoded.append(len(ids)) or decode(self, ids))
+    seen = []
+    result = generate(trained.model, trained.vocab, length=1000, num_samples=2, cfg=DecodeConfig("sample"), seed=0,
+                      on_new_text=seen.append)
+    assert sum(decoded) == 2 * 2 * 1000
+    assert [len(pieces[0]) for pieces in seen] == [32] * 31 + [8]
+    assert ["".join(pieces[row] for pieces in seen) for row in range(2)] == result.texts
 
 
 # --- beam search --------------------------------------------------------------------------------
