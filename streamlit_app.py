@@ -3,7 +3,10 @@
 import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anything loads numpy; see there)
 import streamlit as st
 
+from app import visitors
+
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
+visitors.track()   # a closed tab's session is swept after the grace period (app/visitors.py)
 st.navigation([
     st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",
             default=True),

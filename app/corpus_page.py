@@ -25,7 +25,7 @@ def use_text(data: bytes | str, name: str, source: str) -> None:
     try:
         corpus = load_corpus(data, name=name, max_chars=settings.max_corpus_chars)
     except CorpusError as err:
-        st.error(str(err))
+        st.error(charts.escape_markdown(str(err)))
         return
     state.set_corpus(corpus, source)
     st.toast(f"Using {charts.escape_markdown(source)}.", icon=":material/check_circle:")
@@ -50,7 +50,7 @@ def upload_tab() -> None:
             done = (upload.file_id, str(err))
         st.session_state[_DONE] = done
     if done[1]:
-        st.error(done[1])
+        st.error(charts.escape_markdown(done[1]))
 
 
 def paste_tab() -> None:
@@ -73,13 +73,13 @@ def builtin_tab() -> None:
         try:
             use_text(datasets.python_docs(), "python-docs.txt", "the Python reference documentation")
         except datasets.DatasetError as err:
-            st.error(str(err))
+            st.error(charts.escape_markdown(str(err)))
         return
     with st.spinner("Downloading the Nietzsche text…"):
         try:
             data = datasets.nietzsche(settings.cache_path)
         except datasets.DatasetError as err:
-            st.error(str(err))
+            st.error(charts.escape_markdown(str(err)))
             return
     use_text(data, "nietzsche.txt", "Nietzsche (2017 tutorial)")
 
@@ -97,7 +97,7 @@ def show_corpus(chosen: state.ChosenCorpus) -> None:
     st.markdown(f"**Encoding:** {encoding} · **Split:** the first {stats.train_chars:,} characters for training, "
                 f"the last {stats.val_chars:,} for validation (held out to measure how well it generalises).")
     if stats.notice:
-        st.info(stats.notice)
+        st.info(stats.notice)   # our words: encodings and counts
 
     st.markdown("**The most common characters**")
     st.altair_chart(charts.frequency_chart(stats.frequencies, stats.chars), width="stretch", height=300)
@@ -115,7 +115,7 @@ def show_estimate(train_chars: int) -> None:
     with st.spinner(f"Timing a few training steps on {describe(device)}…"):
         for name in names:
             model = ModelConfig(vocab_size=2, **PRESETS[name].model)   # the preset's shape, defaults filled in
-            if settings_mod.model_too_big(settings, model.hidden_size, model.num_layers):
+            if settings_mod.model_too_big(settings, model):
                 lines.append(f"- **{name}**: over this server's limits, so not measured")
                 continue
             try:

@@ -53,11 +53,12 @@ def available_models() -> list[models.LoadedModel]:
     try:
         choices.append(models.shipped())
     except CheckpointError as err:
-        st.warning(f"The shipped demo model could not be loaded: {err}. Train one on the Train page.")
+        st.warning(f"The shipped demo model could not be loaded: {charts.escape_markdown(str(err))}. "
+                   "Train one on the Train page.")
     try:
         trained = models.trained(state.job())
     except CheckpointError as err:
-        st.warning(f"This session's model could not be loaded: {err}")
+        st.warning(f"This session's model could not be loaded: {charts.escape_markdown(str(err))}")
         trained = None
     if trained is not None:
         choices.append(trained)
@@ -76,7 +77,7 @@ def model_panel(choices: list[models.LoadedModel]) -> models.LoadedModel:
     key = st.selectbox("Model", keys, format_func=lambda k: by_key[k].label, key="gen_model",
                        persist_state="session")
     loaded = by_key[key]
-    st.caption(loaded.summary)
+    st.text(loaded.summary)   # from the model file: plain text, never markdown
     if key == "trained" and state.is_running(job):
         st.caption("Training is still going on: this is the best checkpoint so far; a better one replaces it "
                    "when it is written.")
@@ -97,10 +98,10 @@ def model_card(loaded: models.LoadedModel) -> None:
                             "not in this copy of the project.")
         elif loaded.key == "trained":
             st.markdown(f"**Trained in this session** on *{charts.escape_markdown(state.job().corpus.name)}*.")
-            st.caption(loaded.summary)
+            st.text(loaded.summary)
         else:
-            st.markdown(f"**{charts.escape_markdown(loaded.label)}**")
-            st.caption(loaded.summary)
+            st.text(loaded.label)
+            st.text(loaded.summary)
         st.page_link("app/train_page.py", label="Train your own, or upload a checkpoint",
                      icon=":material/model_training:")
 
@@ -189,7 +190,7 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
         except ValueError as err:
             write.running = False
             stop_slot.empty()
-            st.error(str(err))
+            st.error(charts.escape_markdown(str(err)))
             return
         write.texts, write.missing, write.scores = result.texts, result.missing, result.scores
         write.running = False
@@ -301,7 +302,7 @@ def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
         c1.text_input("Or type your own character", max_chars=2, key="own_char", placeholder="x, or \\n")
         c2.form_submit_button("Add", on_click=on_own)
     if st.session_state.get("step_error"):
-        st.error(st.session_state.pop("step_error"))
+        st.error(charts.escape_markdown(st.session_state.pop("step_error")))
 
     if step.picks:
         top, chosen, who = step.picks[-1]

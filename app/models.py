@@ -33,12 +33,19 @@ class LoadedModel:
     model: CharLSTM           # on the CPU, in eval mode; shared read-only between visitors for "shipped"
     vocab: Vocab
     window: int | None        # the 2017 preset re-reads this many characters per step
-    summary: str              # preset, size, validation loss, for people
+    summary: str              # preset, size, validation loss, for people (plain text: escape it in markdown)
+    nbytes: int = 0           # memory its weights hold here (the torch model and the numpy engine's copy)
 
 
 def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str) -> LoadedModel:
     model = ckpt.build_model("cpu")   # one character at a time is latency-bound: the CPU serves it best
-    return LoadedModel(key, label, model, ckpt.get_vocab(), ckpt.window, summary(ckpt, model))
+    return LoadedModel(key, label, model, ckpt.get_vocab(), ckpt.window, summary(ckpt, model),
+                       memory_bytes(ckpt))
+
+
+def memory_bytes(ckpt: checkpoint.Checkpoint) -> int:
+    """What a loaded model holds: float32 weights twice (torch's model and the numpy engine's folded copy)."""
+    return 2 * 4 * ckpt.num_parameters()
 
 
 def summary(ckpt: checkpoint.Checkpoint, model: CharLSTM) -> str:
@@ -78,7 +85,8 @@ def trained(job: TrainingJob | None) -> LoadedModel | None:
     cached = st.session_state.get(_TRAINED)
     if cached is not None and cached[0] == (str(path), mtime):
         return cached[1]
-    ckpt = checkpoint.load(path)   # written atomically by the trainer, so never half a file
+    # Written atomically by the trainer, so never half a file; checked like any other.
+    ckpt = checkpoint.load(path, limits=settings_mod.get().limits())
     name = job.corpus.name
     loaded = _from_checkpoint(ckpt, "trained", f"Trained here: {name}")
     st.session_state[_TRAINED] = ((str(path), mtime), loaded)
@@ -86,17 +94,22 @@ def trained(job: TrainingJob | None) -> LoadedModel | None:
 
 
 def add_upload(name: str, data: bytes) -> LoadedModel:
-    """Load an uploaded checkpoint safely; CheckpointError or ValueError says what is wrong with it."""
-    ckpt = checkpoint.load(data)
-    cfg = ckpt.model_config
-    problem = settings_mod.model_too_big(settings_mod.get(), int(cfg.get("hidden_size", 0)),
-                                         int(cfg.get("num_layers", 0)))
-    if problem:
-        raise ValueError(problem + " Upload a smaller model.")
+    """Load an uploaded checkpoint safely, within the server's caps; CheckpointError says what is wrong with it.
+
+    The file's config is checked against the caps before any weight is read, and all of one visitor's
+    uploads together hold at most CHARLM_MAX_UPLOAD_MB: the oldest make room for a new one.
+    """
+    settings = settings_mod.get()
+    ckpt = checkpoint.load(data, limits=settings.limits())
+    need, budget = memory_bytes(ckpt), int(settings.max_upload_mb * 1e6)
+    if need > budget:
+        raise checkpoint.CheckpointError(
+            f"This model would hold about {need / 1e6:,.0f} MB here; a visitor's uploaded models may hold "
+            f"{budget / 1e6:,.0f} MB in all on this server (CHARLM_MAX_UPLOAD_MB). Upload a smaller model.")
     key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
     uploads = st.session_state.setdefault(_UPLOADS, {})
     if key not in uploads:
-        if len(uploads) >= MAX_UPLOADS:
+        while uploads and (len(uploads) >= MAX_UPLOADS or sum(m.nbytes for m in uploads.values()) + need > budget):
             uploads.pop(next(iter(uploads)))   # the oldest goes
         uploads[key] = _from_checkpoint(ckpt, key, f"Uploaded: {name}")
     return uploads[key]

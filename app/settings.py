@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from charlm.config import MAX_VOCAB, Limits, ModelConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -19,7 +21,13 @@ class Settings:
     max_train_minutes: float = 10.0       # budget cap for one training run (and for each resume)
     max_hidden: int = 512                 # LSTM units per layer, for trained and uploaded models
     max_layers: int = 3                   # LSTM layers, likewise
-    abandon_after_s: float = 120.0        # a job whose page stopped polling this long stops itself
+    max_embed: int = 256                  # embedding width, likewise
+    max_window: int = 512                 # characters a window model (2017) re-reads per character, likewise
+    max_batch_chars: int = 16_384         # batch size x sequence length of one training step (its memory)
+    max_upload_mb: float = 100.0          # memory all of one visitor's uploaded models may hold
+    abandon_after_s: float = 120.0        # a job whose page stopped polling this long stops itself; a closed
+                                          # tab's session, folder and jobs are swept this long after it closed
+    sweep_every_s: float = 15.0           # how often expired sessions are looked for
     cache_dir: str = "~/.cache/charlm"    # downloaded built-in corpora (shared, read-only data)
 
     @property
@@ -30,6 +38,11 @@ class Settings:
     def cache_path(self) -> Path:
         return Path(self.cache_dir).expanduser()
 
+    def limits(self) -> Limits:
+        """The caps every model on this server must fit: trained here, uploaded, or shipped."""
+        return Limits(max_hidden=self.max_hidden, max_layers=self.max_layers, max_embed=self.max_embed,
+                      max_vocab=MAX_VOCAB, max_window=self.max_window)
+
 
 # Setting name (environment variable and secrets.toml key) -> field.
 NAMES = {
@@ -38,7 +51,12 @@ NAMES = {
     "CHARLM_MAX_TRAIN_MINUTES": "max_train_minutes",
     "CHARLM_MAX_HIDDEN": "max_hidden",
     "CHARLM_MAX_LAYERS": "max_layers",
+    "CHARLM_MAX_EMBED": "max_embed",
+    "CHARLM_MAX_WINDOW": "max_window",
+    "CHARLM_MAX_BATCH_CHARS": "max_batch_chars",
+    "CHARLM_MAX_UPLOAD_MB": "max_upload_mb",
     "CHARLM_ABANDON_AFTER_S": "abandon_after_s",
+    "CHARLM_SWEEP_EVERY_S": "sweep_every_s",
     "CHARLM_CACHE_DIR": "cache_dir",
 }
 
@@ -76,13 +94,9 @@ def _secrets() -> dict:
     return {}
 
 
-def model_too_big(settings: Settings, hidden_size: int, num_layers: int) -> str | None:
+def model_too_big(settings: Settings, config: ModelConfig, window: int | None = None) -> str | None:
     """A message when a model is over this server's size caps, else None."""
-    over = []
-    if hidden_size > settings.max_hidden:
-        over.append(f"{hidden_size} units per layer (the most is {settings.max_hidden}, CHARLM_MAX_HIDDEN)")
-    if num_layers > settings.max_layers:
-        over.append(f"{num_layers} layers (the most is {settings.max_layers}, CHARLM_MAX_LAYERS)")
+    over = settings.limits().problems(config, window)
     if not over:
         return None
-    return f"This model is larger than this server allows: {' and '.join(over)}."
+    return f"This model is larger than this server allows: {'; '.join(over)}."

@@ -34,12 +34,23 @@ def _remove_visitor_dir(path: str, jobs: list[TrainingJob]) -> None:
 
 
 class _VisitorDir:
-    """A temp folder that is deleted when the session's state is dropped (or the server exits)."""
+    """A temp folder that is deleted when the session's state is dropped, released, or the server exits."""
 
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="charlm-visitor-"))
         self.jobs: list[TrainingJob] = []   # this visitor's training jobs, stopped before the folder goes
-        weakref.finalize(self, _remove_visitor_dir, str(self.path), self.jobs)
+        self.remove = weakref.finalize(self, _remove_visitor_dir, str(self.path), self.jobs)   # runs once
+
+
+def release(session_state) -> None:
+    """Free an expired session: stop its jobs, remove its folder, and drop everything it kept in memory."""
+    if _DIR in session_state:
+        session_state[_DIR].remove()
+    for key in list(session_state.filtered_state):
+        try:
+            del session_state[key]
+        except KeyError:   # a widget's value that went with the widget
+            pass
 
 
 def visitor_dir() -> Path:

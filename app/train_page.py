@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import streamlit as st
@@ -27,7 +28,7 @@ def eval_interval_s(minutes: float) -> float:
 def preset_label(name: str) -> str:
     p = PRESETS[name]
     model = {**_MODEL_DEFAULTS, **p.model}
-    big = settings_mod.model_too_big(settings, model["hidden_size"], model["num_layers"])
+    big = settings_mod.model_too_big(settings, ModelConfig(vocab_size=2, **p.model))
     shape = f"{model['num_layers']} × {model['hidden_size']}"
     return f"{name} ({shape}){'  — over this server’s limits' if big else ''}"
 
@@ -69,7 +70,7 @@ def choose_settings(preset: str, train_chars: int, vocab_size: int, disabled: bo
         seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
                                disabled=disabled)
         st.caption(f"Caps on this server: {settings.max_layers} layers, {settings.max_hidden} units per layer, "
-                   f"{cap:g} minutes per run.")
+                   f"{settings.max_batch_chars:,} characters per step (batch × sequence), {cap:g} minutes per run.")
 
     model_overrides = {"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)}
     train_overrides = {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
@@ -82,31 +83,38 @@ def choose_settings(preset: str, train_chars: int, vocab_size: int, disabled: bo
     train_overrides["eval_interval_s"] = eval_interval_s(minutes)
 
     errors = []
-    problem = settings_mod.model_too_big(settings, int(hidden), int(layers))
-    if problem:
-        errors.append(problem + " Lower it under Advanced settings, or pick a smaller preset.")
+    try:
+        config = ModelConfig(vocab_size=max(2, vocab_size), **{**p.model, **model_overrides})
+        TrainConfig(**{**p.train, **train_overrides})
+        problem = settings_mod.model_too_big(settings, config, int(seq_len) if p.window else None)
+        if problem:
+            errors.append(problem + " Lower it under Advanced settings, or pick a smaller preset.")
+    except ValueError as err:
+        errors.append(str(err).capitalize() + ".")
+    if int(seq_len) * int(batch_size) > settings.max_batch_chars:
+        errors.append(f"Batch size × sequence length is {int(batch_size) * int(seq_len):,}; this server allows "
+                      f"{settings.max_batch_chars:,} characters per step (CHARLM_MAX_BATCH_CHARS). Lower one of "
+                      "them under Advanced settings.")
     if budget_kind == "minutes" and minutes > cap:
         errors.append(f"A run may last at most {cap:g} minutes on this server (CHARLM_MAX_TRAIN_MINUTES); "
                       f"you asked for {minutes:g}.")
     if int(seq_len) + 2 > train_chars:
         errors.append(f"The sequence length ({int(seq_len)}) must be shorter than the training text "
                       f"({train_chars:,} characters). Lower it under Advanced settings.")
-    try:
-        ModelConfig(vocab_size=max(2, vocab_size), **{**p.model, **model_overrides})
-        TrainConfig(**{**p.train, **train_overrides})
-    except ValueError as err:
-        errors.append(str(err).capitalize() + ".")
     return model_overrides, train_overrides, errors
 
 
 def start_job(corpus, preset: str, model_overrides: dict, train_overrides: dict, resume: Path | None = None,
               workdir: Path | None = None) -> None:
+    fresh = workdir is None
     job = jobs.TrainingJob(corpus, preset, model_overrides, train_overrides, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
                            abandon_after_s=settings.abandon_after_s)
     try:
         job.start(training.slots())
     except jobs.ServerBusy as err:
+        if fresh:   # a refused Start leaves nothing behind
+            shutil.rmtree(job.workdir, ignore_errors=True)
         st.warning(str(err))
         return
     state.set_job(job, continues_previous=resume is not None)
@@ -168,7 +176,7 @@ def live_view(was_running: bool) -> None:
         if message != finished_message:   # the final summary below says it
             st.info(message)
     if snap.error:
-        st.error(snap.error)
+        st.error(charts.escape_markdown(snap.error))
     if was_running and not alive:
         st.rerun()   # once: the whole page shows the final state, and polling stops
 
@@ -233,14 +241,15 @@ def upload_section() -> None:
     if done is None or done[0] != upload.file_id:
         try:
             loaded = models.add_upload(upload.name, upload.getvalue())
-            done = (upload.file_id, None, f"Loaded {charts.escape_markdown(upload.name)}: {loaded.summary}.")
+            done = (upload.file_id, None, f"{upload.name}: {loaded.summary}")
         except ValueError as err:   # CheckpointError, or over the size caps
             done = (upload.file_id, str(err), None)
         st.session_state["checkpoint_upload_done"] = done
     if done[1]:
-        st.error(done[1])
+        st.error(charts.escape_markdown(done[1]))
     else:
-        st.success(done[2])
+        st.success("Loaded the model. It is in Generate's model list.")
+        st.text(done[2])   # from the file: plain text, never markdown
         st.page_link("app/generate_page.py", label="Write with it", icon=":material/edit_note:")
 
 
@@ -280,7 +289,7 @@ else:
 
     if job is not None:
         st.divider()
-        st.subheader(f"Training on {charts.escape_markdown(job.corpus.name)} ({job.preset})")
+        st.subheader(f"Training on {charts.escape_markdown(job.corpus.name)} ({charts.escape_markdown(job.preset)})")
         st.fragment(run_every=training.POLL_S if running else None)(live_view)(running)
         if not running:
             finished_view(job)

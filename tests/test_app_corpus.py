@@ -57,7 +57,7 @@ def test_a_bad_upload_gets_a_clear_error_and_the_app_keeps_working(at, name, dat
     upload(at, "fox.txt", TEXT.encode("utf-8"))
     upload(at, name, data)
     assert not at.exception
-    assert message in at.error[0].value
+    assert message in at.error[0].value.replace("\\", "")   # shown escaped: no markdown from the file
     assert at.session_state["corpus"].corpus.name == "fox.txt"   # the good text is still the one in use
     at.switch_page("app/generate_page.py").run()
     assert not at.exception and at.title[0].value == "Generate"

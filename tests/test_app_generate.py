@@ -25,7 +25,7 @@ def written(at) -> str:
 def test_first_open_shows_the_shipped_model_ready_to_write(at):
     assert at.title[0].value == "Generate"
     assert at.selectbox(key="gen_model").value == "shipped"
-    assert "parameters" in at.caption[0].value
+    assert "parameters" in at.text[0].value   # the summary, as plain text
     card = " ".join(m.value for m in at.markdown)
     assert "Model card" in card or "Nietzsche" in card   # the card, or the note standing in for it
     assert at.button(key="write").label == "Write"

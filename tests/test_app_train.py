@@ -1,6 +1,7 @@
 """App tests (AppTest) for the Train page: a short run with live progress, Stop, Resume, download and re-upload,
 the server's caps, its job limit, and a job abandoned by a closed tab."""
 
+import resource
 import time
 from pathlib import Path
 
@@ -8,12 +9,18 @@ import pytest
 import streamlit.runtime.memory_media_file_storage as media_storage
 from streamlit.testing.v1 import AppTest
 
+import hostile_files as hostile
+from app import models as models_mod
 from app.state import _remove_visitor_dir
 from charlm import checkpoint, jobs
 from conftest import SMALL_MODEL, SMALL_RUN
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
+
+
+def ckpt_bytes(trained) -> bytes:
+    return checkpoint.to_bytes(trained.checkpoint)
 
 
 def new_visitor() -> AppTest:
@@ -127,7 +134,8 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
     assert ckpt.vocab == list(job_of(at).corpus.vocab.chars)
     at.file_uploader(key="checkpoint_upload").set_value(("my-model.pt", data, "application/octet-stream"))
     at.run()
-    assert not at.error and at.success[0].value.startswith("Loaded my\\-model\\.pt")   # a file name, escaped
+    assert not at.error and at.success[0].value == "Loaded the model. It is in Generate's model list."
+    assert any(t.value.startswith("my-model.pt: preset tiny") for t in at.text)   # plain text, not markdown
 
     at.switch_page("app/generate_page.py").run()
     options = at.selectbox(key="gen_model").options   # labels as shown
@@ -176,7 +184,75 @@ def test_a_bad_checkpoint_upload_gets_a_clear_error(visitors):
     at.file_uploader(key="checkpoint_upload").set_value(("notes.pt", b"these are my notes", "text/plain"))
     at.run()
     assert not at.exception
-    assert "not a charlm checkpoint" in at.error[0].value
+    assert "The uploaded file is not a charlm model file" in at.error[0].value
+
+
+HOSTILE_UPLOADS = {   # name -> (builder, the words of its message)
+    "zip bomb": (hostile.zip_bomb, "holds compressed data"),
+    "stride-0 giant": (hostile.stride_zero_giant, "repeats its data"),
+    "negative embed": (lambda c: hostile.with_fields(c, config={"embed_dim": -5}), "embed_dim must be at least 1"),
+    "fractional hidden": (lambda c: hostile.with_fields(c, config={"hidden_size": 128.5}),
+                          "hidden_size must be a whole number"),
+    "odd-typed layers": (lambda c: hostile.with_fields(c, config={"num_layers": [1]}),
+                         "num_layers must be a whole number"),
+    "nan weights": (hostile.nan_weights, "holds NaN or infinite numbers"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_UPLOADS))
+def test_a_hostile_upload_gets_a_message_and_memory_stays_flat(visitors, trained, name):
+    build, words = HOSTILE_UPLOADS[name]
+    data = build(trained.checkpoint)
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    at.file_uploader(key="checkpoint_upload").set_value((f"{name}.pt", data, "application/octet-stream"))
+    at.run()
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    assert not at.exception
+    assert words in at.error[0].value.replace("\\", "")
+    assert "uploaded_models" not in at.session_state
+    assert grew < 100, f"{name}: peak memory grew {grew:.0f} MB"
+    at.switch_page("app/generate_page.py").run()   # the app keeps working
+    assert not at.exception and at.button(key="write")
+
+
+def test_markdown_in_an_uploaded_models_fields_reaches_the_page_as_plain_text(visitors, trained):
+    data = hostile.with_fields(trained.checkpoint, preset=hostile.MARKDOWN_PRESET)
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    at.file_uploader(key="checkpoint_upload").set_value(("fields.pt", data, "application/octet-stream"))
+    at.run()
+    at.switch_page("app/generate_page.py").run()
+    at.selectbox(key="gen_model").set_value(next(iter(at.session_state["uploaded_models"]))).run()
+    assert sum(hostile.MARKDOWN_PRESET in t.value for t in at.text) == 2   # the summary, and the card
+    markdown = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
+    assert not any("example.com" in value for value in markdown)
+
+
+def test_uploads_beyond_a_visitors_memory_budget_push_out_the_oldest(visitors, trained, monkeypatch):
+    per_model = models_mod.memory_bytes(trained.checkpoint)
+    monkeypatch.setenv("CHARLM_MAX_UPLOAD_MB", str(2.5 * per_model / 1e6))   # room for two
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    for i in range(3):
+        data = hostile.with_fields(trained.checkpoint, preset=f"copy{i}")
+        at.file_uploader(key="checkpoint_upload").set_value((f"m{i}.pt", data, "application/octet-stream"))
+        at.run()
+        assert not at.error
+    kept = at.session_state["uploaded_models"]
+    assert [m.label for m in kept.values()] == ["Uploaded: m1.pt", "Uploaded: m2.pt"]
+    assert sum(m.nbytes for m in kept.values()) <= 2.5 * per_model
+
+
+def test_an_upload_larger_than_the_whole_budget_is_refused(visitors, trained, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_UPLOAD_MB", "0.1")
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    at.file_uploader(key="checkpoint_upload").set_value(("m.pt", ckpt_bytes(trained), "application/octet-stream"))
+    at.run()
+    assert "may hold 0 MB in all on this server" in at.error[0].value.replace("\\", "")
+    assert "uploaded_models" not in at.session_state
 
 
 def test_a_checkpoint_over_the_servers_size_caps_is_refused(visitors, monkeypatch):
@@ -187,7 +263,7 @@ def test_a_checkpoint_over_the_servers_size_caps_is_refused(visitors, monkeypatc
     hidden = checkpoint.load(shipped).model_config["hidden_size"]   # over the cap of 64
     at.file_uploader(key="checkpoint_upload").set_value(("demo.pt", shipped, "application/octet-stream"))
     at.run()
-    assert f"larger than this server allows: {hidden} units per layer" in at.error[0].value
+    assert f"larger than allowed here: {hidden} units per layer" in at.error[0].value.replace("\\", "")
     assert "uploaded_models" not in at.session_state
 
 

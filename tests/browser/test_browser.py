@@ -7,6 +7,7 @@ of every page go to tests/screenshots/ (gitignored) for a person to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -41,13 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run streamlit_app.py` as a visitor's server would run it, on a free port."""
+@contextlib.contextmanager
+def streamlit_server(folder: Path, **env: str):
+    """`streamlit run streamlit_app.py` as a visitor's server would run it, on a free port; -> (url, process)."""
     port = free_port()
-    env = {**os.environ, "CHARLM_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "CHARLM_MAX_JOBS": "2",
-           "CHARLM_ABANDON_AFTER_S": "60"}
-    log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
+    env = {**os.environ, "CHARLM_CACHE_DIR": str(folder / "cache"), **env}
+    log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -65,13 +65,22 @@ def server(tmp_path_factory):
             process.kill()
             raise RuntimeError(f"streamlit did not start; see {log.name}")
         time.sleep(0.3)
-    yield url
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_server(tmp_path_factory.mktemp("server"), CHARLM_MAX_JOBS="2",
+                          CHARLM_ABANDON_AFTER_S="60") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
