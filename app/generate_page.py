@@ -319,7 +319,7 @@ training.share_cores()
 choices = available_models()
 first_view = st.session_state.get(WRITE)
 if first_view is not None and first_view.first_view and not any(m.key == "shipped" for m in choices):
-    # The sample came from the shipped model's numpy export, but the model itself is not available.
+    # The sample came from the shipped model file read by numpy, but torch could not load the model.
     st.session_state.pop(WRITE)
     if intro:
         intro[0].empty()

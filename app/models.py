@@ -18,7 +18,7 @@ from . import settings as settings_mod
 from .writing import SHIPPED_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED_PATH = REPO / "checkpoints" / "demo.pt"
+SHIPPED_PATH = REPO / "checkpoints" / "demo.safetensors"
 MODEL_CARD_PATH = REPO / "checkpoints" / "MODEL_CARD.md"
 MAX_UPLOADS = 5   # uploaded models a visitor keeps at once (each holds its weights in memory)
 

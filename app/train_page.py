@@ -203,8 +203,8 @@ def finished_view(job: jobs.TrainingJob) -> None:
     c1, c2 = st.columns(2)
     with c1:
         stem = Path(job.corpus.name).stem or "corpus"
-        st.download_button("Download the model (.pt)", data=models.download_bytes(best_path),
-                           file_name=f"charlm-{stem}-{job.preset}.pt", mime="application/octet-stream",
+        st.download_button("Download the model (.safetensors)", data=models.download_bytes(best_path),
+                           file_name=f"charlm-{stem}-{job.preset}.safetensors", mime="application/octet-stream",
                            icon=":material/download:", key="download_model")
     with c2:
         st.page_link("app/generate_page.py", label="Write with this model", icon=":material/edit_note:")
@@ -232,7 +232,8 @@ def resume_controls(job: jobs.TrainingJob) -> None:
 
 def upload_section() -> None:
     st.subheader("Bring a checkpoint")
-    st.caption("A .pt file downloaded from this app or written by `python -m charlm train`. It is loaded safely "
+    st.caption("A model file downloaded from this app or written by `python -m charlm train` (.safetensors, or "
+               "a .pt from earlier versions). It is loaded safely "
                "(weights and plain data only; nothing in it can run code) and appears in Generate's model list.")
     upload = st.file_uploader("Checkpoint file", key="checkpoint_upload", label_visibility="collapsed")
     if upload is None:

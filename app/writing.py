@@ -1,8 +1,8 @@
 """Write mode's record of a text and how it is shown, and the sample a visitor's first view opens with.
 
 Nothing here imports torch: on a cold start torch takes about two seconds to import, so the first
-sample is written by the numpy twin of the shipped model (checkpoints/demo.npz) and is on the page
-while the rest of it loads.
+sample is written by numpy from the shipped model file (checkpoints/demo.safetensors, read by
+charlm.modelfile) and is on the page while the rest of it loads.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import numpy as np
 import streamlit as st
 
 from app import charts
-from charlm.arrays import ArrayLSTM, load_npz
+from charlm import modelfile
+from charlm.arrays import ArrayLSTM
 from charlm.sampling import DecodeConfig, write_ids
 
-SHIPPED_ARRAYS = Path(__file__).resolve().parent.parent / "checkpoints" / "demo.npz"
+SHIPPED_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "demo.safetensors"
 SHIPPED_LABEL = "Demo model (shipped, Nietzsche)"
 WRITE = "gen_write_state"    # session_state key of the latest Write
 DEFAULT_PRIME = "The "
@@ -78,12 +79,12 @@ def show(write: WriteState, status, slots) -> None:
 
 @st.cache_resource(show_spinner=False)
 def shipped_arrays() -> tuple[ArrayLSTM, list[str]] | None:
-    """The shipped model as numpy arrays, loaded once per server; None if the export is missing or bad."""
+    """The shipped model as numpy arrays, loaded once per server; None if the file is missing or bad."""
     try:
-        model, vocab, _ = load_npz(SHIPPED_ARRAYS)
-    except ValueError:
+        read = modelfile.read(SHIPPED_FILE)
+    except modelfile.ModelFileError:
         return None
-    return model, vocab
+    return ArrayLSTM.from_weights(read.config.to_dict(), read.weights), read.vocab
 
 
 def first_sample(seed: int | None = None) -> WriteState | None:
@@ -112,7 +113,7 @@ def open_with_a_sample(canvas) -> tuple | None:
     """On a visitor's first view of Write: a sample from the shipped model, drawn into the canvas at once.
 
     -> the (status, [text]) placeholders it was drawn in, for the page to redraw in place; None when
-    nothing was drawn (not a first view, or no shipped export).
+    nothing was drawn (not a first view, or no usable shipped model).
     """
     if WRITE in st.session_state or st.session_state.get("gen_mode", "Write") != "Write":
         return None

@@ -1,20 +1,18 @@
-"""The LSTM as numpy arrays, stepped one character at a time; and its .npz export. No torch here.
+"""The LSTM as numpy arrays, stepped one character at a time, traced, or with units held. No torch here.
 
 On the CPU, generation runs on this: at batch 1 numpy's calls cost about a microsecond each against
 torch's 5-10, which halves the time per character (BENCHMARKS.md). The app also writes its first
-sample with it from `checkpoints/demo.npz` while torch is still importing.
+sample with it from the shipped model file (read by charlm.modelfile) while torch is still importing.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 ArrayState = list[tuple[np.ndarray, np.ndarray]]   # (h, c) per layer, each (batch, hidden)
+Clamp = dict[tuple[int, int], float]                 # (layer, unit) -> the value its hidden output is held at
 
 
 @dataclass
@@ -65,8 +63,12 @@ class ArrayLSTM:
         zeros = lambda: np.zeros((batch, self.hidden_size), dtype=np.float32)
         return [(zeros(), zeros()) for _ in self.w_hh]
 
-    def step(self, ids: np.ndarray, state: ArrayState) -> tuple[np.ndarray, ArrayState]:
-        """(batch,) ids -> logits (batch, vocab) for the next character, and the new state."""
+    def step(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
+        """(batch,) ids -> logits (batch, vocab) for the next character, and the new state.
+
+        `clamp` holds chosen hidden units at chosen values: {(layer, unit): value}, applied to each layer's
+        output h before the next layer and the head read it (and so before it is carried to the next step).
+        """
         H = self.hidden_size
         new_state = []
         x = None
@@ -84,10 +86,32 @@ class ArrayLSTM:
             c = s[:, H:2 * H] * c
             c += s[:, :H] * t[:, 2 * H:3 * H]
             x = s[:, 3 * H:] * np.tanh(c)
+            if clamp:
+                for (layer, unit), value in clamp.items():
+                    if layer == k:
+                        x[:, unit] = value
             new_state.append((x, c))
         logits = x @ self.head_w
         logits += self.head_b
         return logits, new_state
+
+    def trace(self, ids: list[int], state: ArrayState | None = None,
+              clamp: Clamp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Read ids one at a time (batch 1) and keep everything: -> (logits, h, c).
+
+        logits (T, vocab): the prediction after each character; h and c (T, layers, hidden): every layer's
+        state after each character. What the teaching tools draw (surprise, a unit's activation).
+        """
+        state = state or self.init_state(1)
+        T, L, H = len(ids), len(self.w_hh), self.hidden_size
+        logits = np.empty((T, self.vocab_size), dtype=np.float32)
+        hs, cs = np.empty((T, L, H), dtype=np.float32), np.empty((T, L, H), dtype=np.float32)
+        for t, i in enumerate(ids):
+            out, state = self.step(np.array([i]), state, clamp)
+            logits[t] = out[0]
+            for k, (h, c) in enumerate(state):
+                hs[t, k], cs[t, k] = h[0], c[0]
+        return logits, hs, cs
 
     def read(self, ids: list[int], batch: int = 1) -> tuple[np.ndarray, ArrayState]:
         """Read a prime (at least one id) from a zero state; -> logits for the next character, state."""
@@ -95,31 +119,3 @@ class ArrayLSTM:
         for i in ids:
             logits, state = self.step(np.full(batch, i), state)
         return logits, state
-
-
-# --- the .npz export: a checkpoint's model as plain arrays plus JSON, loadable without torch -----------
-
-def save_npz(path: str | Path, config: dict, vocab: list[str], weights: dict[str, np.ndarray],
-             info: dict | None = None) -> Path:
-    """Write the model config, vocabulary and weights (CharLSTM state_dict names) to one .npz file."""
-    path = Path(path)
-    meta = json.dumps({"model_config": config, "vocab": vocab, "info": info or {}}, ensure_ascii=False)
-    arrays = {f"w:{name}": np.asarray(value, dtype=np.float32) for name, value in weights.items()}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta=np.array(meta), **arrays)
-    tmp.replace(path)
-    return path
-
-
-def load_npz(path: str | Path) -> tuple[ArrayLSTM, list[str], dict]:
-    """-> (the model, its vocabulary, info). Raises ValueError if the file is not a charlm export."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            weights = {name[2:]: data[name] for name in data.files if name.startswith("w:")}
-        model, vocab = ArrayLSTM.from_weights(meta["model_config"], weights), list(meta["vocab"])
-        if len(vocab) != model.vocab_size or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
-            raise ValueError(f"its vocabulary ({len(vocab)} entries) does not fit its head ({model.vocab_size})")
-        return model, vocab, meta.get("info", {})
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{Path(path).name} is not a usable charlm model export ({err})") from None

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import arrays, modelfile
+from . import files, modelfile
 from .config import Limits
 from .corpus import Vocab
 from .model import CharLSTM, ModelConfig
 
 FORMAT = modelfile.FORMAT
-VERSION = 1
+VERSION = 1                        # of resume files (torch archives); model files are modelfile.VERSION
 CheckpointError = modelfile.ModelFileError   # one error type for every way a model file can be wrong
 
 
@@ -53,27 +52,27 @@ class Checkpoint:
 
 
 def save(ckpt: Checkpoint, path: str | Path) -> Path:
-    """Write to a temporary file beside `path`, then rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "version": VERSION, **{k: getattr(ckpt, k) for k in Checkpoint.__dataclass_fields__}}
-    payload["state_dict"] = {k: torch.as_tensor(v).detach().cpu() for k, v in ckpt.state_dict.items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; a checkpoint is an ordinary file to share
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write atomically: a model file (safetensors) when ckpt holds no resume state, else a resume file."""
+    return files.write_atomically(path, to_bytes(ckpt))
 
 
 def to_bytes(ckpt: Checkpoint) -> bytes:
-    """The checkpoint as one file's bytes, for a download button."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return save(ckpt, Path(tmp) / "model.pt").read_bytes()
+    """The checkpoint as one file's bytes (for save, and for a download button).
+
+    A model (what ships, what --out names, what the app downloads) is safetensors plus JSON: it cannot
+    carry code and numpy reads it without torch. A resume file (NAME.last.pt) also holds the optimizer,
+    random and carried state, and stays a torch archive of tensors and plain data.
+    """
+    weights = {k: torch.as_tensor(v).detach().float().cpu().numpy() for k, v in ckpt.state_dict.items()}
+    meta = {k: getattr(ckpt, k) for k in ("preset", "train_config", "history", "progress", "best_val_loss",
+                                          "window", "info")}
+    if ckpt.optimizer is None:
+        return modelfile.to_bytes(ckpt.model_config, ckpt.vocab, weights, meta)
+    payload = {"format": FORMAT, "version": VERSION, **{k: getattr(ckpt, k) for k in Checkpoint.__dataclass_fields__}}
+    payload["state_dict"] = {k: torch.from_numpy(v) for k, v in weights.items()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def load(source: str | Path | bytes, limits: Limits = Limits(), for_resume: bool = False) -> Checkpoint:
@@ -120,13 +119,3 @@ def _tensors(value, budget: list[int]):
     if isinstance(value, (list, tuple)):
         return type(value)(_tensors(v, budget) for v in value)
     return value
-
-
-def export_arrays(ckpt: Checkpoint, path: str | Path) -> Path:
-    """Write the checkpoint's model as a .npz of plain arrays (charlm.arrays loads it without torch)."""
-    if ckpt.window:
-        raise CheckpointError("a window model (the 2017 preset) re-reads its window through torch at every step; "
-                              "only models that carry their state can be exported")
-    weights = {name: torch.as_tensor(value).detach().float().cpu().numpy() for name, value in ckpt.state_dict.items()}
-    info = {"preset": ckpt.preset, "best_val_loss": ckpt.best_val_loss, "corpus": ckpt.info.get("corpus")}
-    return arrays.save_npz(path, ckpt.model_config, list(ckpt.vocab), weights, info)

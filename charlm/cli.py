@@ -43,8 +43,10 @@ def _out_path(args) -> Path:
         return Path(args.out)
     if args.resume:   # carry on beside the run being resumed, never over another preset's model
         resumed = Path(args.resume)
-        return resumed.with_name(resumed.name.replace(".last.pt", ".pt")) if resumed.name.endswith(".last.pt") else resumed
-    return Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.pt"
+        if resumed.name.endswith(".last.pt"):
+            return resumed.with_name(resumed.name.removesuffix(".last.pt") + ".safetensors")
+        return resumed
+    return Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.safetensors"
 
 
 def _check_writable(out: Path) -> None:
@@ -247,10 +249,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .checkpoint import export_arrays
+    from .checkpoint import save
     ckpt = _load(args.checkpoint)
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".npz")
-    print(f"wrote {export_arrays(ckpt, out)}")
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".safetensors")
+    if out.resolve() == Path(args.checkpoint).resolve():
+        raise UserError(f"{out} is the file being read; give another --out")
+    ckpt.optimizer = ckpt.rng = ckpt.carry = None   # the model alone
+    print(f"wrote {save(ckpt, out)}")
     return 0
 
 
@@ -270,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="wall-clock budget; fractions work (0.1 = six seconds)")
     budget.add_argument("--epochs", type=float, help="passes over the training text")
-    p.add_argument("--out", help="where the best checkpoint goes (the latest goes beside it as NAME.last.pt)")
+    p.add_argument("--out", help="where the best model goes (default runs/TEXT-PRESET.safetensors); the resume "
+                                 "file goes beside it as NAME.last.pt")
     p.add_argument("--resume", help="continue from a checkpoint (a .last.pt keeps optimizer and position)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--seed", type=int)
@@ -299,9 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("corpus")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="write a checkpoint's model as a .npz of plain arrays (loads without torch)")
+    p = sub.add_parser("export", help="write any checkpoint's model (a .pt of earlier versions, a .last.pt) "
+                                      "as a model file: safetensors, which numpy reads without torch")
     p.add_argument("checkpoint")
-    p.add_argument("--out", help="default: the checkpoint's path with .npz")
+    p.add_argument("--out", help="default: the checkpoint's path with .safetensors")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", help="describe a checkpoint")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .corpus import MIN_CHARS, CorpusError, decode_bytes
+from .files import write_atomically
 
 NIETZSCHE_URL = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"  # the 2017 tutorial's own address
 NIETZSCHE_CHARS = 600_901   # characters after decoding and newline/NFC normalisation (the file is 600,918 bytes)
@@ -84,17 +84,7 @@ def _problem(data: bytes) -> str | None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file beside the target, then rename: a reader never sees half a file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
     except OSError:
         pass   # a read-only cache only costs a download next time; the text itself is fine

@@ -69,7 +69,7 @@ class TrainingJob:
         self.corpus, self.preset = corpus, preset
         self.model_overrides, self.train_overrides, self.resume = model_overrides, train_overrides, resume
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="charlm-job-"))
-        self.out = self.workdir / "model.pt"
+        self.out = self.workdir / "model.safetensors"
         self.abandon_after_s = abandon_after_s
         self._stop = threading.Event()
         self._lock = threading.Lock()

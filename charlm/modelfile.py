@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import save as safetensors_bytes
 
 from .config import Limits, ModelConfig
 
@@ -60,6 +61,13 @@ class ModelFile:
     @property
     def window(self) -> int | None:
         return self.meta.get("window")
+
+
+def to_bytes(config: dict, vocab: list[str], weights: dict[str, np.ndarray], meta: dict) -> bytes:
+    """A model file: the weights as safetensors, everything else (plain data) as JSON in its metadata."""
+    payload = {"format": FORMAT, "version": VERSION, "model_config": config, "vocab": list(vocab), **meta}
+    tensors = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in weights.items()}
+    return safetensors_bytes(tensors, metadata={"charlm": json.dumps(payload, ensure_ascii=False)})
 
 
 def read(source: str | Path | bytes, limits: Limits = Limits(), name: str | None = None) -> ModelFile:
@@ -328,13 +336,21 @@ def _plain_meta(payload: dict, window: int | None) -> dict:
     meta["window"] = window
     meta["preset"] = _text(payload.get("preset"), "custom")
     info = payload.get("info")
-    meta["info"] = {str(k)[:40]: _text(v, "") for k, v in info.items()} if isinstance(info, dict) else {}
+    meta["info"] = {str(k)[:40]: _plain(v) for k, v in info.items() if _plain(v) is not None} \
+        if isinstance(info, dict) else {}
     best = payload.get("best_val_loss")
     meta["best_val_loss"] = float(best) if isinstance(best, (int, float)) and not isinstance(best, bool) \
         and math.isfinite(best) else None
     history = payload.get("history")
     meta["history"] = [row for row in history if isinstance(row, dict)] if isinstance(history, list) else []
     return meta
+
+
+def _plain(value) -> str | int | float | None:
+    """A finite number as it is, text as _text makes it; anything else is dropped (None)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value if math.isfinite(value) else None
+    return _text(value, "") if isinstance(value, str) else None
 
 
 def _text(value, default: str) -> str:

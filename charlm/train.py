@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import threading
 import time
@@ -105,8 +106,8 @@ class TrainResult:
 
 
 def last_path_for(out: Path) -> Path:
-    """The latest checkpoint lives beside the best one: model.pt -> model.last.pt."""
-    return out.with_name(out.stem + ".last" + out.suffix)
+    """The resume file lives beside the model: model.safetensors -> model.last.pt."""
+    return out.with_name(out.stem + ".last.pt")
 
 
 @torch.no_grad()
@@ -305,8 +306,11 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
             optimizer=copy.deepcopy(optimizer.state_dict()) if with_optimizer else None,
             rng={"torch": torch.get_rng_state(), "batches": generator.get_state()} if with_optimizer else None,
             carry=[carry[0].detach().cpu(), carry[1].detach().cpu()] if (with_optimizer and carry is not None) else None,
-            info={"corpus": corpus.name, "device": str(device)})
+            info={**corpus_identity, "device": str(device)})
 
+    # Which text the model learnt from, so a tool can tell whether the text at hand is that one.
+    corpus_identity = {"corpus": corpus.name, "corpus_sha256": hashlib.sha256(corpus.text.encode()).hexdigest(),
+                       "corpus_chars": len(corpus.text), "val_fraction": corpus.val_fraction}
     smoothed = None
     good = snapshot(True)       # last known-good state for the divergence guard
     rollbacks = 0
@@ -351,7 +355,7 @@ def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = Non
         last_eval_at = elapsed_now()
         history.append({"step": progress["step"], "epoch": progress["chars_seen"] / train_chars,
                         "chars_seen": progress["chars_seen"], "elapsed_s": last_eval_at, "train_s": train_s,
-                        "train_loss": smoothed, "val_loss": latest_val, "lr": current_lr})
+                        "train_loss": smoothed, "val_loss": latest_val, "lr": current_lr, "sample": sample})
         emit(event("eval", sample=sample))
         if best_val is None or latest_val < best_val:
             best_val = latest_val

@@ -179,7 +179,7 @@ def test_the_model_card_is_shown_beside_the_shipped_model(tmp_path, monkeypatch)
 def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch):
     from app import models
 
-    monkeypatch.setattr(models, "SHIPPED_PATH", tmp_path / "missing.pt")
+    monkeypatch.setattr(models, "SHIPPED_PATH", tmp_path / "missing.safetensors")
     models.shipped.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=60).run()
@@ -192,20 +192,21 @@ def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch)
         models.shipped.clear()
 
 
-def test_a_damaged_export_of_the_shipped_model_only_costs_the_first_sample(tmp_path, monkeypatch, app_env):
-    from app import writing
+def test_a_damaged_shipped_model_file_costs_the_sample_and_the_model_not_the_page(tmp_path, monkeypatch, app_env):
+    from app import models, writing
 
-    damaged = tmp_path / "demo.npz"
-    damaged.write_bytes(b"PK\x03\x04 not really a zip")
-    monkeypatch.setattr(writing, "SHIPPED_ARRAYS", damaged)
+    damaged = tmp_path / "demo.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    monkeypatch.setattr(writing, "SHIPPED_FILE", damaged)
+    monkeypatch.setattr(models, "SHIPPED_PATH", damaged)
     writing.shipped_arrays.clear()
+    models.shipped.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=60).run()
         assert not at.exception and not at.error
         assert not at.code                                   # no sample, and no traceback either
-        assert at.button(key="write").label == "Write"       # the page itself works
-        at.slider(key="gen_length").set_value(30)
-        at.button(key="write").click().run()
-        assert len(written(at)) == len("The ") + 30
+        assert "not a charlm model (no charlm metadata)" in at.warning[0].value.replace("\\", "")
+        assert "No model yet" in at.info[0].value            # the page says what to do
     finally:
         writing.shipped_arrays.clear()
+        models.shipped.clear()

@@ -129,7 +129,7 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
 
     # Download the model, load it safely, upload it again and write with it.
     assert at.download_button(key="download_model")
-    data = downloads["charlm-fox-tiny.pt"]
+    data = downloads["charlm-fox-tiny.safetensors"]
     ckpt = checkpoint.load(data)
     assert ckpt.vocab == list(job_of(at).corpus.vocab.chars)
     at.file_uploader(key="checkpoint_upload").set_value(("my-model.pt", data, "application/octet-stream"))
@@ -259,9 +259,9 @@ def test_a_checkpoint_over_the_servers_size_caps_is_refused(visitors, monkeypatc
     monkeypatch.setenv("CHARLM_MAX_HIDDEN", "64")
     at = visitors()
     at.switch_page("app/train_page.py").run()
-    shipped = (Path(APP).parent / "checkpoints" / "demo.pt").read_bytes()
+    shipped = (Path(APP).parent / "checkpoints" / "demo.safetensors").read_bytes()
     hidden = checkpoint.load(shipped).model_config["hidden_size"]   # over the cap of 64
-    at.file_uploader(key="checkpoint_upload").set_value(("demo.pt", shipped, "application/octet-stream"))
+    at.file_uploader(key="checkpoint_upload").set_value(("demo.safetensors", shipped, "application/octet-stream"))
     at.run()
     assert f"larger than allowed here: {hidden} units per layer" in at.error[0].value.replace("\\", "")
     assert "uploaded_models" not in at.session_state
@@ -316,3 +316,19 @@ def test_a_visitors_folder_goes_only_after_their_job_has_stopped(periodic_corpus
     _remove_visitor_dir(str(visitor), [job])
     assert not job.is_alive()
     assert not visitor.exists()
+
+
+def test_a_checkpoint_written_by_earlier_versions_uploads_and_writes(visitors):
+    legacy = Path(__file__).parent / "data" / "legacy-v1.pt"
+    at = visitors()
+    at.switch_page("app/train_page.py").run()
+    at.file_uploader(key="checkpoint_upload").set_value(("old.pt", legacy.read_bytes(), "application/octet-stream"))
+    at.run()
+    assert not at.error and at.success[0].value == "Loaded the model. It is in Generate's model list."
+    at.switch_page("app/generate_page.py").run()
+    at.selectbox(key="gen_model").set_value(next(iter(at.session_state["uploaded_models"]))).run()
+    at.text_area(key="gen_prime").set_value("the cat sat on the ").run()
+    at.selectbox(key="gen_strategy").set_value("greedy").run()
+    at.slider(key="gen_length").set_value(10)
+    at.button(key="write").click().run()
+    assert not at.exception and at.code[0].value.strip() == "the cat sat on the mat. the c"

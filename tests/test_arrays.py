@@ -1,4 +1,4 @@
-"""Tests for charlm.arrays: the numpy LSTM matches CharLSTM, the .npz export round-trips, and no torch is needed."""
+"""Tests for charlm.arrays: the numpy LSTM matches CharLSTM, traces and clamps, and needs no torch."""
 
 import json
 import os
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from charlm import checkpoint as ckpt_io
-from charlm.arrays import ArrayLSTM, load_npz, save_npz
+from charlm import modelfile
+from charlm.arrays import ArrayLSTM
 from charlm.model import CharLSTM, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,70 +53,21 @@ def test_reading_a_prime_is_stepping_through_it():
     assert read.shape == (2, VOCAB)
 
 
-def test_npz_export_round_trips_the_model_and_vocabulary(tmp_path):
-    model = make_model()
-    chars = list("abcdefghij\n")
-    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    path = save_npz(tmp_path / "m.npz", model.config.to_dict(), chars, weights, {"preset": "custom"})
-    arrays, vocab, info = load_npz(path)
-    assert vocab == chars and info == {"preset": "custom"}
-    ids = np.array([2, 7])
-    np.testing.assert_array_equal(arrays.step(ids, arrays.init_state(2))[0],
-                                  as_arrays(model).step(ids, as_arrays(model).init_state(2))[0])
-    assert not list(tmp_path.glob("*.tmp*"))                      # written beside, then renamed
-
-
-def test_checkpoint_export_refuses_a_window_model(tmp_path):
-    model = make_model(num_layers=1, input_mode="scaled_index")
-    ckpt = ckpt_io.Checkpoint(model_config=model.config.to_dict(), vocab=list("abcdefghij\n"),
-                              state_dict=model.state_dict(), window=100)
-    with pytest.raises(ckpt_io.CheckpointError, match="window"):
-        ckpt_io.export_arrays(ckpt, tmp_path / "w.npz")
-
-
-def exported(tmp_path, vocab=None) -> Path:
-    model = make_model()
-    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    return save_npz(tmp_path / "good.npz", model.config.to_dict(), vocab or list("abcdefghij\n"), weights)
-
-
-@pytest.mark.parametrize("damage", ["not a zip", "empty", "truncated", "cut short", "foreign npz", "vocab too short"])
-def test_a_file_that_is_not_a_usable_export_gives_a_clear_message(tmp_path, damage):
-    path = tmp_path / "bad.npz"
-    good = exported(tmp_path).read_bytes()
-    if damage == "not a zip":
-        path.write_bytes(b"not a zip at all")
-    elif damage == "empty":
-        path.write_bytes(b"")
-    elif damage == "truncated":
-        path.write_bytes(good[:1000])
-    elif damage == "cut short":
-        path.write_bytes(good[:-100])
-    elif damage == "foreign npz":   # a real .npz, but not one of ours (no meta)
-        np.savez(path, x=np.zeros(3))
-    else:
-        path = exported(tmp_path, vocab=list("abc"))
-    with pytest.raises(ValueError, match="not a usable charlm model export"):
-        load_npz(path)
-
-
-def test_the_shipped_export_is_the_shipped_checkpoint():
-    """checkpoints/demo.npz must be re-exported whenever demo.pt changes (python -m charlm export ...)."""
-    ckpt = ckpt_io.load(REPO / "checkpoints" / "demo.pt")
-    arrays, vocab, info = load_npz(REPO / "checkpoints" / "demo.npz")
-    assert vocab == list(ckpt.vocab)
-    assert info["best_val_loss"] == ckpt.best_val_loss
-    expected = as_arrays(ckpt.build_model())
+def test_the_shipped_model_file_reads_in_numpy_and_steps_like_its_torch_model():
+    read = modelfile.read(REPO / "checkpoints" / "demo.safetensors")
+    arrays = ArrayLSTM.from_weights(read.config.to_dict(), read.weights)
+    expected = as_arrays(ckpt_io.load(REPO / "checkpoints" / "demo.safetensors").build_model())
     np.testing.assert_array_equal(arrays.table, expected.table)
     np.testing.assert_array_equal(arrays.w_hh[0], expected.w_hh[0])
     np.testing.assert_array_equal(arrays.head_w, expected.head_w)
-    np.testing.assert_array_equal(arrays.head_b, expected.head_b)
+    assert read.meta["info"]["corpus_chars"] == 600_901 and len(read.meta["info"]["corpus_sha256"]) == 64
 
 
 @pytest.mark.parametrize("modules", ["charlm.arrays, charlm.sampling", "app.writing"])
 def test_the_first_sample_loads_without_torch(modules):
     """The app's first view relies on this: torch takes seconds to import."""
     code = (f"import sys; import {modules}; "
+            "from charlm import modelfile; modelfile.read('checkpoints/demo.safetensors'); "
             "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          cwd=REPO, check=True)
@@ -130,3 +82,29 @@ def test_importing_charlm_caps_blas_threads_unless_told_otherwise(preset, expect
     out = subprocess.run([sys.executable, "-c", "import charlm, os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
                          capture_output=True, text=True, cwd=REPO, env=env, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_trace_ends_in_the_state_that_stepping_the_same_text_reaches(trained):
+    engine = ArrayLSTM.from_weights(trained.checkpoint.model_config,
+                                    {k: np.asarray(v) for k, v in trained.checkpoint.state_dict.items()})
+    ids = [int(i) for i in trained.corpus.ids[:30]]
+    logits, h, c = engine.trace(ids)
+    assert logits.shape == (30, engine.vocab_size) and h.shape == c.shape == (30, 1, engine.hidden_size)
+    state = engine.init_state(1)
+    for t, i in enumerate(ids):
+        step_logits, state = engine.step(np.array([i]), state)
+        np.testing.assert_array_equal(logits[t], step_logits[0])
+    np.testing.assert_array_equal(h[-1, 0], state[0][0][0])
+    np.testing.assert_array_equal(c[-1, 0], state[0][1][0])
+
+
+def test_a_clamped_unit_holds_its_value_at_every_step_and_changes_the_writing(trained):
+    engine = ArrayLSTM.from_weights(trained.checkpoint.model_config,
+                                    {k: np.asarray(v) for k, v in trained.checkpoint.state_dict.items()})
+    ids = [int(i) for i in trained.corpus.ids[:40]]
+    free_logits, free_h, _ = engine.trace(ids)
+    units = {(0, 3): 0.9, (0, 7): -0.5}
+    logits, h, _ = engine.trace(ids, clamp=units)
+    assert np.all(h[:, 0, 3] == np.float32(0.9)) and np.all(h[:, 0, 7] == np.float32(-0.5))
+    assert not np.allclose(free_h[:, 0, 3], 0.9)             # unclamped, the unit moves
+    assert not np.array_equal(logits, free_logits)            # and holding it changes the predictions

@@ -1,5 +1,6 @@
 """Tests for charlm.checkpoint: the round trip, atomic writes, and refusing every file that is not ours."""
 
+import hashlib
 import pathlib
 from dataclasses import replace
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from charlm import checkpoint as ckpt_io
-from charlm import modelfile
+from charlm import files, modelfile
 from charlm.checkpoint import Checkpoint, CheckpointError
 
 
@@ -69,15 +70,46 @@ def test_a_failed_save_keeps_the_old_file_and_cleans_up(trained, tmp_path, monke
     path = ckpt_io.save(trained.checkpoint, tmp_path / "model.pt")
     before = path.read_bytes()
 
-    def crash(payload, f):
-        f.write(b"half a checkpoint")
+    def crash(source, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         ckpt_io.save(replace(trained.checkpoint, preset="lost"), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_a_model_is_saved_as_safetensors_that_the_library_reads_too(trained, tmp_path):
+    from safetensors.numpy import load_file
+
+    path = ckpt_io.save(trained.checkpoint, tmp_path / "model.safetensors")
+    by_library = load_file(path)
+    assert by_library.keys() == trained.checkpoint.state_dict.keys()
+    for name, weights in trained.checkpoint.state_dict.items():
+        np.testing.assert_array_equal(by_library[name], weights)
+    assert ckpt_io.load(path).history == trained.checkpoint.history
+
+
+def test_a_resume_file_stays_a_torch_archive_with_its_optimizer(trained):
+    assert trained.last_path.name == "cat.last.pt" and trained.last_path.read_bytes()[:4] == b"PK\x03\x04"
+    assert ckpt_io.load(trained.last_path, for_resume=True).optimizer["state"]
+
+
+def test_history_keeps_each_evaluations_sample_and_the_corpus_identity(trained):
+    ckpt = ckpt_io.load(trained.path)
+    assert all(isinstance(row["sample"], str) and row["sample"] for row in ckpt.history)
+    assert ckpt.info["corpus"] == "cat.txt" and ckpt.info["corpus_chars"] == len(trained.corpus.text)
+    assert ckpt.info["corpus_sha256"] == hashlib.sha256(trained.corpus.text.encode()).hexdigest()
+    assert ckpt.info["val_fraction"] == 0.1
+
+
+def test_a_checkpoint_written_by_earlier_versions_still_loads_and_writes():
+    legacy = ckpt_io.load(pathlib.Path(__file__).parent / "data" / "legacy-v1.pt")
+    assert legacy.preset == "tiny" and legacy.model_config["hidden_size"] == 32
+    model = legacy.build_model()
+    ids = torch.tensor([[legacy.vocab.index(c) for c in "the cat sat on the "]])
+    assert legacy.vocab[int(model(ids)[0][0, -1].argmax())] == "m"    # it learnt "the mat"
 
 
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
@@ -139,7 +171,7 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_newer_format_version_is_refused(trained, tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt_io, "VERSION", modelfile.VERSION + 1)
+    monkeypatch.setattr(modelfile, "VERSION", modelfile.VERSION + 1)
     path = ckpt_io.save(trained.checkpoint, tmp_path / "future.pt")
     monkeypatch.undo()
     with pytest.raises(CheckpointError, match="newer charlm"):

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint as ckpt_io
-from charlm.arrays import load_npz
 from charlm.cli import build_parser, main
 from charlm.decoding import STRATEGIES, DecodeConfig, generate
 from charlm.sampling import write_ids
@@ -271,17 +270,20 @@ def test_info_counts_parameters_from_the_file_without_building_the_model(trained
     assert f", {trained.model.num_parameters():,} parameters\n" in run.stdout
 
 
-def test_export_writes_arrays_that_write_the_same_text_as_the_checkpoint(trained, charlm_here, tmp_path):
-    out = tmp_path / "model.npz"
-    run = charlm_here("export", trained.path, "--out", out)
+def test_export_turns_a_checkpoint_of_earlier_versions_into_a_model_file(charlm_here, tmp_path):
+    legacy = Path(__file__).parent / "data" / "legacy-v1.pt"    # written by charlm before model files
+    out = tmp_path / "model.safetensors"
+    run = charlm_here("export", legacy, "--out", out)
     assert run.returncode == 0, run.stderr
     assert str(out) in run.stdout
-    arrays, chars, info = load_npz(out)
-    assert chars == list(trained.vocab.chars) and info["preset"] == "tiny"
-    prime = [chars.index(c) for c in "the "]
-    ids = write_ids(arrays.step, *arrays.read(prime), 80, DecodeConfig(), np.random.default_rng(4))[0]
-    expected = generate(trained.model, trained.vocab, prime="the ", length=80, seed=4).texts[0]
-    assert "".join(chars[i] for i in ids) == expected
+    assert out.read_bytes()[8:9] == b"{"                       # safetensors: a length, then a JSON header
+    before, after = ckpt_io.load(legacy), ckpt_io.load(out)
+    assert after.vocab == before.vocab and after.preset == before.preset == "tiny"
+    for name, weights in before.state_dict.items():
+        np.testing.assert_array_equal(after.state_dict[name], weights)
+    written = [charlm_here("generate", path, "--prime", "the ", "--length", "60", "--seed", "4").stdout
+               for path in (legacy, out)]
+    assert written[0] == written[1] and written[0].startswith("mat. the cat")   # it learnt the text
 
 
 # --- errors speak to the user -------------------------------------------------------------------

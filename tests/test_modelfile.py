@@ -7,7 +7,9 @@ each refusal into one line on stderr and exit status 2, and its peak memory stay
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +125,37 @@ def test_resume_state_cannot_read_more_than_the_file_holds(trained):
     assert ckpt_io.load(data).optimizer is None           # a model to write with never reads it
     with pytest.raises(ckpt_io.CheckpointError, match="more data than the file holds"):
         ckpt_io.load(data, for_resume=True)
+
+
+def safetensors_with_header(header: dict, body: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + body
+
+
+def last_tensor(header: dict) -> str:
+    return max((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][1])
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda h: h[last_tensor(h)].update(data_offsets=[h[last_tensor(h)]["data_offsets"][0], 10**12]),
+     "does not lie where its header says"),
+    (lambda h: h[last_tensor(h)].update(shape=[100000, 100000]), "does not lie where its header says"),
+    (lambda h: h[last_tensor(h)].update(dtype="F8_E4M3"), "unknown type or shape"),
+    (lambda h: h.pop(last_tensor(h)), "its weights do not match its configuration"),
+])
+def test_a_safetensors_header_that_lies_is_refused_before_reading(trained, change, match):
+    data = ckpt_io.to_bytes(trained.checkpoint)
+    length = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + length])
+    body = data[8 + length:]
+    if match.startswith("its weights"):   # dropped from the table and from the data: a consistent file
+        body = body[:header[last_tensor(header)]["data_offsets"][0]]
+    change(header)
+    refused(safetensors_with_header(header, body), match)
+
+
+def test_a_safetensors_header_larger_than_any_model_needs_is_refused():
+    refused(struct.pack("<Q", 10**9) + b"{" + b" " * 100, "declares a header of 1,000,000,000 bytes")
 
 
 def test_a_model_config_is_a_frozen_checked_value():
