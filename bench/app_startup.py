@@ -5,7 +5,9 @@ a Write clicked as soon as it shows has written its text.
 
 Needs Debian's chromium and the playwright package (as the browser tests do). Run by hand:
 
-    python bench/app_startup.py [--runs 3]
+    python bench/app_startup.py [--runs 3] [--against /tmp/old-checkout]
+
+With --against, rounds alternate between this checkout and the other one, so both see the same machine.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def one_cold_start(chromium) -> dict:
+def one_cold_start(chromium, root: Path = ROOT) -> dict:
     port = free_port()
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
                                str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -74,14 +76,22 @@ def one_cold_start(chromium) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--against", type=Path, help="another checkout, timed in alternating rounds")
     args = parser.parse_args()
+    roots = {"this checkout": ROOT, **({f"against {args.against}": args.against} if args.against else {})}
+    runs = {name: [] for name in roots}
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        runs = [one_cold_start(chromium) for _ in range(args.runs)]
+        for _ in range(args.runs):
+            for name, root in roots.items():
+                runs[name].append(one_cold_start(chromium, root))
         chromium.close()
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        print(f"{key:15s} median {statistics.median(values):5.2f} s   runs: {', '.join(f'{v:.2f}' for v in values)}")
+    for name, results in runs.items():
+        print(name)
+        for key in results[0]:
+            values = [r[key] for r in results]
+            print(f"  {key:18s} median {statistics.median(values):5.2f} s   runs: "
+                  f"{', '.join(f'{v:.2f}' for v in values)}")
 
 
 if __name__ == "__main__":
