@@ -1,4 +1,4 @@
-"""Generate page: pick a model, a prime and a strategy; write a whole text as it streams, or one character at a time."""
+"""Generate page: pick a model, a prime and a strategy; Write a whole text as it streams (Step: app/step_mode.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ intro = writing.open_with_a_sample(canvas)
 
 import random  # noqa: E402  (the imports below load torch; they come after the first sample on purpose)
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 
 from app import charts, models, state, training  # noqa: E402
-from app.writing import WRITE, WriteState, plain_text  # noqa: E402
+from app.step_mode import step_mode  # noqa: E402
+from app.writing import WRITE, WriteState, note_missing, plain_text  # noqa: E402
 from charlm.checkpoint import CheckpointError  # noqa: E402
-from charlm.decoding import STRATEGIES, DecodeConfig, StepSession, Stepper, generate  # noqa: E402
-from charlm.model import CharLSTM  # noqa: E402
+from charlm.decoding import STRATEGIES, DecodeConfig, encode_prime, generate  # noqa: E402
 
 STRATEGY_HELP = {
     "greedy": "Always the single most likely character. Predictable, and prone to loops.",
@@ -30,22 +29,7 @@ STRATEGY_HELP = {
     "min-p": "Draw among characters at least min-p times as likely as the best one.",
     "beam": "Keep the most probable whole continuations, not just the best next character.",
 }
-STEP = "gen_step_state"   # session_state key of step mode's state
 RENDER_EVERY_S = 0.08   # streaming redraws at most this often (each redraw sends the text so far)
-CURSOR = "▌"            # step mode: where the next character goes (a trailing space or newline stays visible)
-
-
-@dataclass
-class StepState:
-    key: tuple                 # (model choice, prime, seed): a change starts over
-    session: StepSession
-    model: CharLSTM            # the model the session reads; a newer checkpoint offers a restart
-    picks: list = field(default_factory=list)   # per written character: (candidates, char, "the model"/"you")
-
-
-def button_label(char: str) -> str:
-    """A candidate as a button label: visible whitespace, and markdown characters escaped."""
-    return charts.escape_markdown(charts.show_char(char))
 
 
 def available_models() -> list[models.LoadedModel]:
@@ -163,39 +147,10 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
     """
     status, intro_slots = intro if intro else (st.empty(), None)
     if go:
-        seed = seed if seed is not None else random.randrange(2**31)
-        prime_ids, _ = Stepper(loaded.model, loaded.vocab, loaded.window).encode_prime(prime)
-        write = WriteState(prime=loaded.vocab.decode(prime_ids), texts=[""] * samples,   # the prime as read
-                           caption=writing.caption(loaded.label, cfg, seed))
-        st.session_state[WRITE] = write
-        stop_slot.button("Stop", icon=":material/stop:", key="stop_writing")
         slots = [st.empty() for _ in range(samples)]
-        last = [0.0]
-        started = time.perf_counter()
-
-        def on_text(texts: list[str]) -> None:
-            write.texts = texts   # kept in session_state as it grows: a Stop click keeps it
-            now = time.perf_counter()
-            if now - last[0] >= RENDER_EVERY_S:
-                last[0] = now
-                status.caption(f"Writing… {len(texts[0]):,} / {length:,} characters")
-                for slot, text in zip(slots, write.texts):
-                    plain_text(slot, write.prime + text)
-
-        if cfg.strategy == "beam":
-            status.caption("Searching for the most probable continuations…")
-        try:
-            result = generate(loaded.model, loaded.vocab, prime=prime, length=length, cfg=cfg,
-                              num_samples=samples, seed=seed, window=loaded.window, on_text=on_text)
-        except ValueError as err:
-            write.running = False
-            stop_slot.empty()
-            st.error(charts.escape_markdown(str(err)))
+        write = write_now(loaded, prime, cfg, seed, length, samples, status, slots, stop_slot)
+        if write is None:
             return
-        write.texts, write.missing, write.scores = result.texts, result.missing, result.scores
-        write.running = False
-        write.caption += f" · {time.perf_counter() - started:.1f} s"
-        stop_slot.empty()
     elif write is None:
         status.caption("Press Write: the model writes one character at a time, each chosen by the strategy.")
         return
@@ -205,114 +160,51 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
     if write.scores:
         st.caption("Beam log-probabilities (nats, higher is more probable): "
                    + ", ".join(f"{s:.1f}" for s in write.scores))
-    if write.missing:
-        st.info("The model never saw these characters of the prime, so they were left out or shown as "
-                f"unknown: {' '.join(button_label(c) for c in write.missing)}")
+    note_missing(write.missing)
 
 
-# --- step mode -------------------------------------------------------------------------------------------
+def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None, length: int,
+              samples: int, status, slots, stop_slot) -> WriteState | None:
+    """Write with the model's engine, redrawing the texts as they grow; -> the finished Write, None on an error.
 
-def step_state(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None) -> StepState:
-    key = (loaded.key, prime, seed)
-    step: StepState | None = st.session_state.get(STEP)
-    if step is None or step.key != key:
-        session_seed = seed if seed is not None else random.randrange(2**31)
-        session = StepSession(loaded.model, loaded.vocab, prime, cfg, seed=session_seed, window=loaded.window)
-        step = StepState(key, session, loaded.model)
-        st.session_state[STEP] = step
-    step.session.cfg = cfg   # the strategy may change between steps; the text so far stays
-    return step
+    The texts so far are kept in session_state at each redraw: a Stop click interrupts this run, and the
+    next run shows what was kept (write_mode marks it stopped).
+    """
+    seed = seed if seed is not None else random.randrange(2**31)
+    prime_ids, _ = encode_prime(loaded.vocab, prime)
+    write = WriteState(prime=loaded.vocab.decode(prime_ids), texts=[""] * samples,   # the prime as read
+                       caption=writing.caption(loaded.label, cfg, seed))
+    st.session_state[WRITE] = write
+    stop_slot.button("Stop", icon=":material/stop:", key="stop_writing")
+    last = [0.0]
+    started = time.perf_counter()
 
+    def on_text(texts: list[str]) -> None:
+        write.texts = texts
+        now = time.perf_counter()
+        if now - last[0] >= RENDER_EVERY_S:
+            last[0] = now
+            status.caption(f"Writing… {len(texts[0]):,} / {length:,} characters")
+            for slot, text in zip(slots, write.texts):
+                plain_text(slot, write.prime + text)
 
-def _take(char: str | None, who: str) -> None:
-    """Add one character (the strategy's pick when char is None); remembered with what it was chosen from."""
-    step: StepState = st.session_state[STEP]
-    session = step.session
-    before = session.candidates(len(session.vocab))
-    chosen = session.step(char)
-    top = before[:10]
-    if all(c != chosen for c, _, _ in top):   # a rare draw, or the person's own character: shown last
-        top += [entry for entry in before if entry[0] == chosen]
-    step.picks.append((top, chosen, who))
-
-
-def on_next(count: int = 1) -> None:
-    for _ in range(count):
-        _take(None, "the model")
-
-
-def on_pick(char: str) -> None:
-    _take(char, "you")
-
-
-def on_own() -> None:
-    typed = st.session_state.get("own_char", "")
-    char = {"\\n": "\n", "\\t": "\t"}.get(typed, typed)
-    try:
-        if len(char) != 1:
-            raise ValueError("Type exactly one character (\\n for a new line, \\t for a tab).")
-        _take(char, "you")
-        st.session_state.pop("step_error", None)
-    except ValueError as err:   # a character outside the model's vocabulary
-        st.session_state["step_error"] = str(err)
-
-
-def on_undo() -> None:
-    step: StepState = st.session_state[STEP]
-    if step.session.undo():
-        step.picks.pop()
-
-
-def on_restart() -> None:
-    st.session_state.pop(STEP, None)
-
-
-def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None) -> None:
-    step = step_state(loaded, prime, cfg, seed)
-    session = step.session
     if cfg.strategy == "beam":
-        st.info("Beam search weighs whole continuations; one step at a time it takes the most likely character.")
-    if step.model is not loaded.model:
-        st.caption("A newer checkpoint of this model is ready: Start over to use it.")
-
-    plain_text(st, session.prime + session.text + CURSOR)
-    st.caption(f"{len(session.chosen):,} characters written after the prime." if session.chosen
-               else "Nothing written yet: take the model's pick, or choose a candidate below.")
-    if session.missing:
-        st.info("The model never saw these characters of the prime, so they were left out or shown as unknown: "
-                + " ".join(button_label(c) for c in session.missing))
-
-    row = st.container(horizontal=True)
-    row.button("Next (model's pick)", type="primary", on_click=on_next, key="step_next", icon=":material/redo:")
-    row.button("10 more", on_click=on_next, args=(10,), key="step_ten")
-    row.button("Undo", on_click=on_undo, key="step_undo", icon=":material/undo:", disabled=not session.chosen)
-    row.button("Start over", on_click=on_restart, key="step_restart", icon=":material/restart_alt:")
-
-    candidates = session.candidates(10)
-    st.markdown("**Candidates for the next character**")
-    st.altair_chart(charts.candidates_chart(candidates), width="stretch", height=300)
-    st.caption("Grey: the model's probabilities. Blue: after the strategy (what it draws from). "
-               "Click a candidate to write it instead of the model's pick.")
-    grid = st.container(horizontal=True)
-    for i, (char, _, after) in enumerate(candidates):
-        grid.button(f"{button_label(char)}  {after:.0%}", key=f"cand_{i}", on_click=on_pick, args=(char,),
-                    help=f"Write {charts.show_char(char)!r}")
-    with st.form("own_char_form", clear_on_submit=True, border=False):
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        c1.text_input("Or type your own character", max_chars=2, key="own_char", placeholder="x, or \\n")
-        c2.form_submit_button("Add", on_click=on_own)
-    if st.session_state.get("step_error"):
-        st.error(charts.escape_markdown(st.session_state.pop("step_error")))
-
-    if step.picks:
-        top, chosen, who = step.picks[-1]
-        p_after = next(after for c, _, after in top if c == chosen)
-        st.markdown(f"**Last step:** {who} chose **{button_label(chosen)}** "
-                    f"({p_after:.1%} after the strategy) from these candidates")
-        st.altair_chart(charts.candidates_chart(top, chosen=chosen), width="stretch", height=300)
-    else:
-        st.caption("After each step, the candidates that character was chosen from appear here, the chosen one "
-                   "marked. Undo takes a step back.")
+        status.caption("Searching for the most probable continuations…")
+    try:
+        result = generate(loaded.engine, loaded.vocab, prime=prime, length=length, cfg=cfg,
+                          num_samples=samples, seed=seed, on_text=on_text)
+    except ValueError as err:
+        write.running = False
+        stop_slot.empty()
+        st.error(charts.escape_markdown(str(err)))
+        return None
+    # Not in a `finally`: a Stop click ends this run by an exception, and `running` must stay True
+    # for the next run to see the Write was stopped.
+    write.running = False
+    stop_slot.empty()
+    write.texts, write.missing, write.scores = result.texts, result.missing, result.scores
+    write.caption += f" · {time.perf_counter() - started:.1f} s"
+    return write
 
 
 training.share_cores()

@@ -10,9 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from charlm import checkpoint
+from charlm.arrays import ArrayLSTM
 from charlm.corpus import Vocab
+from charlm.decoding import Engine, engine_for
 from charlm.jobs import TrainingJob
-from charlm.model import CharLSTM
 
 from . import settings as settings_mod
 from .writing import SHIPPED_LABEL
@@ -30,28 +31,27 @@ _UPLOADS = "uploaded_models"
 class LoadedModel:
     key: str                  # the choice: "shipped", "trained" or "upload:<hash>"
     label: str                # for the model picker
-    model: CharLSTM           # on the CPU, in eval mode; shared read-only between visitors for "shipped"
+    engine: Engine            # what writes (numpy, on the CPU), built once; "shipped"'s is shared read-only
     vocab: Vocab
-    window: int | None        # the 2017 preset re-reads this many characters per step
     summary: str              # preset, size, validation loss, for people (plain text: escape it in markdown)
-    nbytes: int = 0           # memory its weights hold here (the torch model and the numpy engine's copy)
+    nbytes: int = 0           # memory its engine's arrays hold here
 
 
 def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str) -> LoadedModel:
-    model = ckpt.build_model("cpu")   # one character at a time is latency-bound: the CPU serves it best
-    return LoadedModel(key, label, model, ckpt.get_vocab(), ckpt.window, summary(ckpt, model),
-                       memory_bytes(ckpt))
+    # The numpy engine, from the file's weights: one character at a time is latency-bound, the CPU serves it best.
+    engine = engine_for(ckpt)
+    return LoadedModel(key, label, engine, ckpt.get_vocab(), summary(ckpt), engine.nbytes)
 
 
 def memory_bytes(ckpt: checkpoint.Checkpoint) -> int:
-    """What a loaded model holds: float32 weights twice (torch's model and the numpy engine's folded copy)."""
-    return 2 * 4 * ckpt.num_parameters()
+    """What a loaded model will hold (its engine's arrays), known from its config before anything is built."""
+    return ArrayLSTM.bytes_for(ckpt.model_config)
 
 
-def summary(ckpt: checkpoint.Checkpoint, model: CharLSTM) -> str:
-    cfg = model.config
-    parts = [f"preset {ckpt.preset}", f"{cfg.num_layers} × LSTM({cfg.hidden_size})",
-             f"{model.num_parameters():,} parameters", f"{len(ckpt.vocab)} characters"]
+def summary(ckpt: checkpoint.Checkpoint) -> str:
+    cfg = ckpt.model_config
+    parts = [f"preset {ckpt.preset}", f"{cfg['num_layers']} × LSTM({cfg['hidden_size']})",
+             f"{ckpt.num_parameters():,} parameters", f"{len(ckpt.vocab)} characters"]
     if ckpt.best_val_loss is not None:
         parts.append(f"validation loss {ckpt.best_val_loss:.3f} nats/char "
                      f"({ckpt.best_val_loss / math.log(2):.2f} bits)")

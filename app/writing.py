@@ -17,9 +17,9 @@ import numpy as np
 import streamlit as st
 
 from app import charts
-from charlm import modelfile
+from charlm import modelfile, sampling
 from charlm.arrays import ArrayLSTM
-from charlm.sampling import DecodeConfig, write_ids
+from charlm.sampling import DecodeConfig
 
 SHIPPED_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "demo.safetensors"
 SHIPPED_LABEL = "Demo model (shipped, Nietzsche)"
@@ -77,14 +77,26 @@ def show(write: WriteState, status, slots) -> None:
         plain_text(slot, write.prime + text)
 
 
+def char_label(char: str) -> str:
+    """A character for a label or a note: visible whitespace, and markdown characters escaped."""
+    return charts.escape_markdown(charts.show_char(char))
+
+
+def note_missing(missing: list[str]) -> None:
+    """Say which characters of the prime the model never saw (Write and Step both read the prime so)."""
+    if missing:
+        st.info("The model never saw these characters of the prime, so they were left out or shown as "
+                f"unknown: {' '.join(char_label(c) for c in missing)}")
+
+
 @st.cache_resource(show_spinner=False)
-def shipped_arrays() -> tuple[ArrayLSTM, list[str]] | None:
-    """The shipped model as numpy arrays, loaded once per server; None if the file is missing or bad."""
+def shipped_engine() -> tuple[ArrayLSTM, list[str]] | None:
+    """The shipped model's engine and characters, loaded once per server; None if the file is missing or bad."""
     try:
         read = modelfile.read(SHIPPED_FILE)
     except modelfile.ModelFileError:
         return None
-    return ArrayLSTM.from_weights(read.config.to_dict(), read.weights), read.vocab
+    return ArrayLSTM.from_weights(read.config.to_dict(), read.weights, read.window), read.vocab
 
 
 def first_sample(seed: int | None = None) -> WriteState | None:
@@ -92,17 +104,17 @@ def first_sample(seed: int | None = None) -> WriteState | None:
 
     The same seed, prime and settings give the same text as the Write button (tested).
     """
-    loaded = shipped_arrays()
+    loaded = shipped_engine()
     if loaded is None:
         return None
-    model, chars = loaded
+    engine, chars = loaded
     index = {c: i for i, c in enumerate(chars)}
     if any(c not in index for c in DEFAULT_PRIME):
         return None
     seed = seed if seed is not None else random.randrange(2**31)
     started = time.perf_counter()
-    logits, state = model.read([index[c] for c in DEFAULT_PRIME])
-    ids = write_ids(model.step, logits, state, DEFAULT_LENGTH, DEFAULTS, np.random.default_rng(seed))[0]
+    prime_ids = [index[c] for c in DEFAULT_PRIME]
+    ids = sampling.write(engine, prime_ids, DEFAULT_LENGTH, DEFAULTS, np.random.default_rng(seed))[0]
     text = "".join(chars[i] for i in ids)
     return WriteState(prime=DEFAULT_PRIME, texts=[text], running=False, first_view=True,
                       caption=caption(SHIPPED_LABEL, DEFAULTS, seed) + f" · {time.perf_counter() - started:.1f} s"

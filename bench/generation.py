@@ -1,38 +1,80 @@
 """Generation speed alone, repeated: medians over several rounds, optionally against another checkout.
 
 bench/run.py times generation once per preset after training; this script times only generation,
-in alternating rounds, so two versions of the code can be compared side by side on a noisy machine:
+in alternating rounds, so two versions of the code can be compared side by side on a noisy machine
+(each round a fresh process importing that checkout's charlm, timed by the code below):
 
-    python bench/generation.py checkpoints/demo.pt --rounds 5
-    python bench/generation.py checkpoints/demo.pt --against /tmp/old-checkout   # that checkout's charlm too
+    python bench/generation.py checkpoints/demo.safetensors --rounds 5
+    python bench/generation.py checkpoints/demo.safetensors --against /tmp/old-checkout \
+        --against-model /tmp/old-checkout/checkpoints/demo.pt   # that checkout's charlm, on a file it reads
+
+Both sides time the same weights when the two files hold the same model (a .pt from an older checkout
+is read by this one too, so passing that one file as both works).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PRIME = "The philosopher "
 
-# One round in a fresh process, importing charlm (and bench/run.py's timing) from the given checkout.
-ROUND = """
-import json, sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import charlm.checkpoint, charlm.decoding  # from the checkout under test, before run.py puts its own first
-sys.path.insert(0, sys.argv[2])
-import run
-print(json.dumps(run.generation_speeds(Path(sys.argv[3]), int(sys.argv[4]))))
-"""
+
+def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
+    """Median over a few runs: this machine is shared and noisy."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        rates.append(chars / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def generation_speeds(path: Path, length: int, repeats: int = 5) -> dict:
+    """Characters per second of each way of writing, and a Step click's latency, with whichever charlm is first
+    on sys.path. Only what every version has is used (checkpoint.load, build_model, generate, StepSession), so
+    this same code times an older checkout too."""
+    from charlm import checkpoint   # first: importing charlm caps numpy's BLAS threads before numpy loads
+    from charlm.decoding import DecodeConfig, StepSession, generate
+    import torch
+
+    torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
+    ckpt = checkpoint.load(path)
+    model, vocab, window = ckpt.build_model("cpu"), ckpt.get_vocab(), ckpt.window
+
+    def write(chars: int, cfg: DecodeConfig, window: int | None = window):
+        return lambda: generate(model, vocab, PRIME, chars, cfg, seed=0, window=window)
+
+    beam_len, reread_len = max(50, length // 5), max(50, length // 10)
+    speeds = {"greedy": chars_per_sec(write(length, DecodeConfig("greedy")), length, repeats),
+              "top_p": chars_per_sec(write(length, DecodeConfig("top-p")), length, repeats),
+              "beam5": chars_per_sec(write(beam_len, DecodeConfig("beam", beam_width=5)), beam_len, repeats),
+              # The 2017 way for the same model: re-read a 100-character window for every new character.
+              "greedy_reread100": chars_per_sec(write(reread_len, DecodeConfig("greedy"), window=100), reread_len,
+                                                repeats)}
+    session = StepSession(model, vocab, PRIME, DecodeConfig("top-p"), window=window)
+    latencies = []
+    for _ in range(50):
+        start = time.perf_counter()
+        session.step()
+        session.candidates(10)
+        latencies.append((time.perf_counter() - start) * 1000)
+    speeds["step_ms"] = statistics.median(latencies)
+    return speeds
 
 
 def one_round(code_root: Path, checkpoint: Path, length: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", ROUND, str(code_root), str(ROOT / "bench"), str(checkpoint),
-                          str(length)], capture_output=True, text=True, check=True, cwd=code_root)
+    """One round in a fresh process, importing charlm from the given checkout."""
+    out = subprocess.run([sys.executable, __file__, "--round", str(code_root), str(checkpoint), "--length",
+                          str(length)], capture_output=True, text=True, check=True, cwd=code_root,
+                         env={**os.environ, "PYTHONPATH": str(code_root)})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -42,12 +84,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--length", type=int, default=2000)
     parser.add_argument("--against", type=Path, help="another checkout of this project, timed in alternate rounds")
+    parser.add_argument("--against-model", type=Path,
+                        help="the model file the other checkout reads (default: the same checkpoint)")
+    parser.add_argument("--round", type=Path, metavar="CHECKOUT", help=argparse.SUPPRESS)   # one_round's process
     args = parser.parse_args()
-    checkouts = {"this": ROOT} | ({"against": args.against.resolve()} if args.against else {})
+    if args.round:
+        sys.path.insert(0, str(args.round))
+        print(json.dumps(generation_speeds(args.checkpoint, args.length)))
+        return
+    checkouts = {"this": (ROOT, args.checkpoint)}
+    if args.against:
+        checkouts["against"] = (args.against.resolve(), args.against_model or args.checkpoint)
     results = {name: [] for name in checkouts}
     for _ in range(args.rounds):
-        for name, root in checkouts.items():
-            results[name].append(one_round(root, args.checkpoint.resolve(), args.length))
+        for name, (root, model) in checkouts.items():
+            results[name].append(one_round(root, model.resolve(), args.length))
     keys = list(results["this"][0])
     print(f"medians of {args.rounds} rounds (each itself a median of 5 runs), {args.checkpoint.name}, batch 1")
     print("| checkout | " + " | ".join(keys) + " |")

@@ -1,8 +1,9 @@
-"""The LSTM as numpy arrays, stepped one character at a time, traced, or with units held. No torch here.
+"""The CPU inference engine: the LSTM as numpy arrays, stepped, read, traced, or with units held. No torch here.
 
-On the CPU, generation runs on this: at batch 1 numpy's calls cost about a microsecond each against
-torch's 5-10, which halves the time per character (BENCHMARKS.md). The app also writes its first
-sample with it from the shipped model file (read by charlm.modelfile) while torch is still importing.
+Everything that writes on the CPU runs on this (Write, Step mode, beam search, scoring, the CLI, the
+app's first sample): at batch 1 numpy's calls cost about a microsecond each against torch's 5-10, which
+halves the time per character (BENCHMARKS.md). The app writes its first sample with it from the shipped
+model file (read by charlm.modelfile) while torch is still importing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 ArrayState = list[tuple[np.ndarray, np.ndarray]]   # (h, c) per layer, each (batch, hidden)
+WindowState = np.ndarray                            # a window model's last ids, (batch, <= window)
 Clamp = dict[tuple[int, int], float]                 # (layer, unit) -> the value its hidden output is held at
+
+
+def slide_window(history: WindowState, ids: np.ndarray, window: int) -> WindowState:
+    """A window model's state after reading (batch,) ids: the last `window` ids of each row."""
+    return np.concatenate([history, np.asarray(ids, dtype=np.int64)[:, None]], axis=1)[:, -window:]
 
 
 @dataclass
@@ -22,6 +29,9 @@ class ArrayLSTM:
     The embedding is folded into layer 0's input weights (a table of vocab x 4H rows, biases
     included). The columns of the i, f and o gates are halved, so that one tanh over all four gates
     gives the candidate's tanh and, as (tanh(z / 2) + 1) / 2, the three sigmoids.
+
+    A window model (the 2017 preset) carries no LSTM state between characters: its state is its last
+    `window` ids, and each step re-reads them from a zero state, all rows of the batch at once.
     """
     hidden_size: int
     table: np.ndarray                 # (vocab, 4H) layer 0's gate inputs for each character
@@ -30,9 +40,10 @@ class ArrayLSTM:
     bias: list[np.ndarray | None]     # per layer (4H,); None for layer 0
     head_w: np.ndarray                # (H, vocab)
     head_b: np.ndarray                # (vocab,)
+    window: int | None = None         # characters a window model re-reads for every new one; None: carried state
 
     @classmethod
-    def from_weights(cls, config: dict, weights: dict[str, np.ndarray]) -> "ArrayLSTM":
+    def from_weights(cls, config: dict, weights: dict[str, np.ndarray], window: int | None = None) -> "ArrayLSTM":
         """From CharLSTM's ModelConfig fields and state_dict (as float32 numpy arrays, the same names)."""
         H, layers = int(config["hidden_size"]), int(config["num_layers"])
         half = np.full(4 * H, 0.5, dtype=np.float32)
@@ -53,22 +64,88 @@ class ArrayLSTM:
             bias=[None] + [bias(k) * half for k in range(1, layers)],
             head_w=np.ascontiguousarray(w["head.weight"].T),
             head_b=w["head.bias"].copy(),
+            window=window,
         )
+
+    @staticmethod
+    def bytes_for(config: dict) -> int:
+        """What from_weights will hold for this config, known before any weight is read (float32 arrays)."""
+        H, layers, vocab = int(config["hidden_size"]), int(config["num_layers"]), int(config["vocab_size"])
+        floats = vocab * 4 * H + layers * H * 4 * H + (layers - 1) * (H * 4 * H + 4 * H) + H * vocab + vocab
+        return 4 * floats
+
+    @property
+    def nbytes(self) -> int:
+        """The memory its arrays hold."""
+        arrays = [self.table, self.head_w, self.head_b, *self.w_hh, *self.w_ih, *self.bias]
+        return sum(a.nbytes for a in arrays if a is not None)
 
     @property
     def vocab_size(self) -> int:
         return self.head_b.shape[0]
 
-    def init_state(self, batch: int) -> ArrayState:
+    def init_state(self, batch: int) -> ArrayState | WindowState:
+        """Zeros per layer; for a window model, no ids read yet."""
+        if self.window:
+            return np.zeros((batch, 0), dtype=np.int64)
+        return self._zeros(batch)
+
+    def _zeros(self, batch: int) -> ArrayState:
         zeros = lambda: np.zeros((batch, self.hidden_size), dtype=np.float32)
         return [(zeros(), zeros()) for _ in self.w_hh]
 
-    def step(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
+    def step(self, ids: np.ndarray, state: ArrayState | WindowState,
+             clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState | WindowState]:
         """(batch,) ids -> logits (batch, vocab) for the next character, and the new state.
 
         `clamp` holds chosen hidden units at chosen values: {(layer, unit): value}, applied to each layer's
         output h before the next layer and the head read it (and so before it is carried to the next step).
         """
+        if self.window:
+            history = slide_window(state, ids, self.window)
+            return self._reread(history, clamp), history
+        x, state = self._layers(ids, state, clamp)
+        return self._head(x), state
+
+    def read(self, ids: list[int], batch: int = 1) -> tuple[np.ndarray, ArrayState | WindowState]:
+        """Read a prime (at least one id) from a zero state; -> logits for the next character, state.
+
+        A carried model reads it one character at a time, as it writes, so every path computes the same numbers.
+        """
+        if self.window:
+            history = np.tile(np.asarray(ids[-self.window:], dtype=np.int64), (batch, 1))
+            return self._reread(history), history
+        state = self._zeros(batch)
+        for i in ids:
+            x, state = self._layers(np.full(batch, i), state)
+        return self._head(x), state
+
+    def select(self, state: ArrayState | WindowState, rows: np.ndarray) -> ArrayState | WindowState:
+        """The state of the given batch rows, in that order (beam search keeps its best hypotheses)."""
+        if self.window:
+            return state[rows]
+        return [(h[rows], c[rows]) for h, c in state]
+
+    def trace(self, ids: list[int], state: ArrayState | None = None,
+              clamp: Clamp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Read ids one at a time (batch 1, carrying the state even for a window model) and keep everything.
+
+        -> logits (T, vocab): the prediction after each character; h and c (T, layers, hidden): every
+        layer's state after each character. What the teaching tools draw (surprise, a unit's activation).
+        """
+        state = state or self._zeros(1)
+        T, L, H = len(ids), len(self.w_hh), self.hidden_size
+        logits = np.empty((T, self.vocab_size), dtype=np.float32)
+        hs, cs = np.empty((T, L, H), dtype=np.float32), np.empty((T, L, H), dtype=np.float32)
+        for t, i in enumerate(ids):
+            x, state = self._layers(np.array([i]), state, clamp)
+            logits[t] = self._head(x)[0]
+            for k, (h, c) in enumerate(state):
+                hs[t, k], cs[t, k] = h[0], c[0]
+        return logits, hs, cs
+
+    def _layers(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
+        """One character through every layer: -> the top layer's output (batch, H), the new state."""
         H = self.hidden_size
         new_state = []
         x = None
@@ -91,31 +168,16 @@ class ArrayLSTM:
                     if layer == k:
                         x[:, unit] = value
             new_state.append((x, c))
+        return x, new_state
+
+    def _head(self, x: np.ndarray) -> np.ndarray:
         logits = x @ self.head_w
         logits += self.head_b
-        return logits, new_state
+        return logits
 
-    def trace(self, ids: list[int], state: ArrayState | None = None,
-              clamp: Clamp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Read ids one at a time (batch 1) and keep everything: -> (logits, h, c).
-
-        logits (T, vocab): the prediction after each character; h and c (T, layers, hidden): every layer's
-        state after each character. What the teaching tools draw (surprise, a unit's activation).
-        """
-        state = state or self.init_state(1)
-        T, L, H = len(ids), len(self.w_hh), self.hidden_size
-        logits = np.empty((T, self.vocab_size), dtype=np.float32)
-        hs, cs = np.empty((T, L, H), dtype=np.float32), np.empty((T, L, H), dtype=np.float32)
-        for t, i in enumerate(ids):
-            out, state = self.step(np.array([i]), state, clamp)
-            logits[t] = out[0]
-            for k, (h, c) in enumerate(state):
-                hs[t, k], cs[t, k] = h[0], c[0]
-        return logits, hs, cs
-
-    def read(self, ids: list[int], batch: int = 1) -> tuple[np.ndarray, ArrayState]:
-        """Read a prime (at least one id) from a zero state; -> logits for the next character, state."""
-        state = self.init_state(batch)
-        for i in ids:
-            logits, state = self.step(np.full(batch, i), state)
-        return logits, state
+    def _reread(self, history: WindowState, clamp: Clamp | None = None) -> np.ndarray:
+        """A window model's logits: each row's ids read from a zero state, the whole batch stepping together."""
+        state = self._zeros(history.shape[0])
+        for t in range(history.shape[1]):
+            x, state = self._layers(history[:, t], state, clamp)
+        return self._head(x)

@@ -1,6 +1,10 @@
-"""Decoding with a torch model: the Stepper that carries its state, whole texts, beam search, step sessions.
+"""Writing with a trained model: the engine it runs on, whole texts, beam search, scores, step-by-step sessions.
 
-The strategies themselves are small numpy functions in sampling.py."""
+One engine per loaded model does all the stepping: on the CPU the numpy LSTM of arrays.py (float32),
+elsewhere (CUDA, MPS) torch's own CharLSTM through TorchEngine. Both take numpy ids and give numpy
+logits, so the strategies (sampling.py) and everything here run the same on every device. A window
+model (the 2017 preset) re-reads its last `window` characters for every new one, inside the engine.
+"""
 
 from __future__ import annotations
 
@@ -9,94 +13,105 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .arrays import ArrayLSTM, WindowState, slide_window
+from .checkpoint import Checkpoint
 from .corpus import Vocab
-from .model import CharLSTM, FastStepper, select_rows
-from .sampling import STRATEGIES, DecodeConfig, filtered, pick, write_ids  # noqa: F401  (STRATEGIES: for callers)
+from .model import CharLSTM, State
+from .sampling import STRATEGIES, DecodeConfig, filtered, log_softmax, pick, write  # noqa: F401  (STRATEGIES: callers)
 
 
-def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
-    """Logits after the strategy's temperature and filter: what is sampled from (and what a UI shows)."""
-    return torch.from_numpy(filtered(_as_numpy(logits), cfg)).to(logits.device)
+class TorchEngine:
+    """CharLSTM stepped by torch on its own device (a GPU): the numpy engine's interface, numpy logits out.
 
-
-def choose(logits: torch.Tensor, cfg: DecodeConfig, rng: np.random.Generator) -> torch.Tensor:
-    """pick() for tensors: (batch, vocab) raw logits -> (batch,) chosen ids, drawing uniforms from `rng`."""
-    if cfg.greedy:
-        return logits.argmax(-1)
-    u = rng.random((logits.shape[0], 1))
-    return torch.from_numpy(pick(_as_numpy(logits), cfg, u)).to(logits.device)
-
-
-def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A float32 (or int) CPU view of a tensor: no copy for a CPU tensor; an array passes through."""
-    if isinstance(t, np.ndarray):
-        return t
-    t = t.detach()
-    if t.is_floating_point() and t.dtype != torch.float32:
-        t = t.float()
-    return t.cpu().numpy()
-
-
-class Stepper:
-    """Carries the LSTM state forward one character at a time, for any number of parallel samples.
-
-    A window model (the 2017 preset) instead re-reads its last `window` characters from a zero state
-    for every step, as the tutorial did.
+    The LSTM state stays on the device as CharLSTM's stacked (h, c). Holding units (clamp) and traces
+    are the CPU engine's (arrays.ArrayLSTM).
     """
 
-    def __init__(self, model: CharLSTM, vocab: Vocab, window: int | None = None):
-        self.model = model.eval()
-        self.vocab = vocab
+    def __init__(self, model: CharLSTM, window: int | None = None):
+        self.model = model.eval()   # dropout off (the trainer switches it back on after a sample)
         self.window = window
-        self.device = next(model.parameters()).device
-        self.fast = FastStepper(model)
+        self.device = model.head.weight.device
 
-    def encode_prime(self, prime: str) -> tuple[list[int], list[str]]:
-        """-> (ids, characters the model never saw). Unseen characters become the unknown symbol or are skipped."""
-        missing = self.vocab.missing(prime)
-        if missing and self.vocab.unknown_id is None:
-            prime = "".join(ch for ch in prime if ch not in set(missing))
-        return [int(i) for i in self.vocab.encode(prime)], missing
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.vocab_size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.model.parameters())
+
+    def init_state(self, batch: int) -> State | WindowState:
+        if self.window:
+            return np.zeros((batch, 0), dtype=np.int64)
+        return self.model.init_state(batch)
+
+    def step(self, ids: np.ndarray, state: State | WindowState, clamp=None) -> tuple[np.ndarray, State | WindowState]:
+        """(batch,) ids -> logits (batch, vocab) for the next character, and the new state."""
+        if clamp:
+            raise ValueError("holding units is done on the CPU: load the model there (engine_for a CPU model)")
+        if self.window:
+            history = slide_window(state, ids, self.window)
+            return self._logits(history)[0], history
+        return self._logits(np.asarray(ids)[:, None], state)
+
+    def read(self, ids: list[int], batch: int = 1) -> tuple[np.ndarray, State | WindowState]:
+        """Read a prime (at least one id) from a zero state; -> logits for the next character, state."""
+        rows = np.tile(np.asarray(ids[-self.window:] if self.window else ids, dtype=np.int64), (batch, 1))
+        logits, state = self._logits(rows)
+        return logits, (rows if self.window else state)
+
+    def select(self, state: State | WindowState, rows: np.ndarray) -> State | WindowState:
+        """The state of the given batch rows, in that order."""
+        if self.window:
+            return state[rows]
+        index = torch.as_tensor(rows, device=self.device)
+        return state[0][:, index], state[1][:, index]
 
     @torch.no_grad()
-    def start(self, prime_ids: list[int], batch: int = 1):
-        """Read the prime; -> (logits (batch, vocab) for the next character, state)."""
-        if self.window:
-            return self._window_logits([list(prime_ids)] * batch), None
-        if self.fast.arrays is not None:
-            logits, state = self.start_arrays(prime_ids, batch)
-            return torch.from_numpy(logits), [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in state]
-        state = self.model.init_state(batch)
-        ids = torch.tensor([prime_ids or [self._default_start()]] * batch, device=self.device)
-        if ids.shape[1] > 1:
-            _, state = self.model(ids[:, :-1], state)
-        return self.fast.step(ids[:, -1], state)
+    def _logits(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
+        """Read (batch, seq) ids on from `state` (zeros when None); -> the last position's logits, the state."""
+        logits, state = self.model(torch.as_tensor(ids, dtype=torch.long, device=self.device), state)
+        return logits[:, -1].float().cpu().numpy(), state
 
-    def start_arrays(self, prime_ids: list[int], batch: int = 1):
-        """start() on the CPU's numpy arrays: the prime is read one character at a time, as generation
-        steps, so every CPU path (whole text, step mode, the app's first sample) computes the same numbers."""
-        return self.fast.arrays.read(prime_ids or [self._default_start()], batch)
 
-    @torch.no_grad()
-    def advance(self, chosen: torch.Tensor, state, history: list[list[int]] | None = None):
-        """Feed the chosen ids (batch,); -> (logits for the next character, new state)."""
-        if self.window:
-            return self._window_logits(history), None
-        return self.fast.step(chosen.to(self.device), state)
+Engine = ArrayLSTM | TorchEngine
 
-    def _window_logits(self, history: list[list[int]]) -> torch.Tensor:
-        rows = [h[-self.window:] or [self._default_start()] for h in history]
-        width = max(len(r) for r in rows)
-        # Left-pad short rows by repeating their first id; the tutorial always had full windows.
-        ids = torch.tensor([[r[0]] * (width - len(r)) + r for r in rows], device=self.device)
-        logits, _ = self.model(ids)
-        return logits[:, -1]
 
-    def _default_start(self) -> int:
-        chars = self.vocab.chars
-        return chars.index("\n") if "\n" in chars else 0
+def engine_for(model: CharLSTM | Checkpoint, window: int | None = None) -> Engine:
+    """The engine that writes with a model, built once: numpy for a CPU float32 model or a checkpoint's
+    weights, TorchEngine otherwise. `window`: a window model's (a checkpoint brings its own)."""
+    if isinstance(model, Checkpoint):
+        weights = {k: v.detach().float().cpu().numpy() if isinstance(v, torch.Tensor) else v
+                   for k, v in model.state_dict.items()}
+        return ArrayLSTM.from_weights(model.model_config, weights, model.window if window is None else window)
+    weight = model.head.weight
+    if weight.device.type == "cpu" and weight.dtype == torch.float32:
+        weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        return ArrayLSTM.from_weights(model.config.to_dict(), weights, window)
+    return TorchEngine(model, window)
+
+
+def _engine(model: Engine | CharLSTM, window: int | None) -> Engine:
+    """An engine as given, or one built for a torch model (the CLI's, the trainer's)."""
+    if isinstance(model, CharLSTM):
+        return engine_for(model, window)
+    if window is not None and window != model.window:
+        raise ValueError(f"this engine reads a window of {model.window}; build one with engine_for(model, {window})")
+    return model
+
+
+def encode_prime(vocab: Vocab, prime: str) -> tuple[list[int], list[str]]:
+    """-> (ids, characters the model never saw). Unseen characters become the unknown symbol or are skipped."""
+    missing = vocab.missing(prime)
+    if missing and vocab.unknown_id is None:
+        prime = "".join(ch for ch in prime if ch not in set(missing))
+    return [int(i) for i in vocab.encode(prime)], missing
+
+
+def start_ids(vocab: Vocab, prime_ids: list[int]) -> list[int]:
+    """What the model reads before writing: the prime, or a new line when there is none."""
+    return prime_ids or [vocab.chars.index("\n") if "\n" in vocab.chars else 0]
 
 
 @dataclass
@@ -106,11 +121,10 @@ class Generation:
     scores: list[float] | None = None     # beam: total log-probability of each text (nats)
 
 
-@torch.no_grad()
-def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, cfg: DecodeConfig = DecodeConfig(),
-             num_samples: int = 1, seed: int | None = None, window: int | None = None, on_text=None,
-             on_new_text=None) -> Generation:
-    """Write `length` characters after `prime`, `num_samples` times.
+def generate(model: Engine | CharLSTM, vocab: Vocab, prime: str = "", length: int = 200,
+             cfg: DecodeConfig = DecodeConfig(), num_samples: int = 1, seed: int | None = None,
+             window: int | None = None, on_text=None, on_new_text=None) -> Generation:
+    """Write `length` characters after `prime`, `num_samples` times, with an engine (or a CharLSTM: one is built).
 
     Streaming, every 32 characters: on_text(texts) gets the full texts so far, one str per sample (for a page
     that redraws them); on_new_text(pieces) gets only what each text gained since the last call (for output
@@ -121,33 +135,16 @@ def generate(model: CharLSTM, vocab: Vocab, prime: str = "", length: int = 200, 
         raise ValueError("length must be 0 or more and the number of samples at least 1")
     if seed is not None and seed < 0:
         raise ValueError("the seed must be 0 or more")
-    stepper = Stepper(model, vocab, window)
-    prime_ids, missing = stepper.encode_prime(prime)
+    engine = _engine(model, window)
+    prime_ids, missing = encode_prime(vocab, prime)
     if cfg.strategy == "beam":
         # The best n texts need at least n beams.
-        texts, scores = beam_search(stepper, prime_ids, length, max(cfg.beam_width, num_samples), num_samples)
-        return Generation(texts, missing, scores)
-    rng = np.random.default_rng(seed)
-    if stepper.window is None and stepper.fast.arrays is not None:
-        # On the CPU the loop runs on numpy arrays end to end: a tensor made per character would
-        # double the cost of a character at batch 1.
-        logits, state = stepper.start_arrays(prime_ids, num_samples)
-        step = stepper.fast.arrays.step
-    else:
-        logits, state = stepper.start(prime_ids, num_samples)
-        logits = _as_numpy(logits)
-        history = [list(prime_ids) for _ in range(num_samples)]
-
-        def step(chosen: np.ndarray, state):
-            if stepper.window:
-                for h, c in zip(history, chosen.tolist()):
-                    h.append(c)
-            logits, state = stepper.advance(torch.from_numpy(chosen), state, history)
-            return _as_numpy(logits), state
-
+        ids, scores = beam_search(engine, start_ids(vocab, prime_ids), length, max(cfg.beam_width, num_samples),
+                                  num_samples)
+        return Generation([vocab.decode(row) for row in ids], missing, scores)
     on_ids = None if on_text is None and on_new_text is None else _streamer(vocab, on_text, on_new_text)
-    out = write_ids(step, logits, state, length, cfg, rng, on_ids)
-    return Generation([vocab.decode(r) for r in out], missing)
+    out = write(engine, start_ids(vocab, prime_ids), length, cfg, np.random.default_rng(seed), num_samples, on_ids)
+    return Generation([vocab.decode(row) for row in out], missing)
 
 
 def _streamer(vocab: Vocab, on_text, on_new_text):
@@ -169,65 +166,72 @@ def _streamer(vocab: Vocab, on_text, on_new_text):
     return on_ids
 
 
-@torch.no_grad()
-def beam_search(stepper: Stepper, prime_ids: list[int], length: int, width: int,
-                num_results: int = 1) -> tuple[list[str], list[float]]:
-    """Keep the `width` most probable continuations; -> the best `num_results` texts and their log-probabilities."""
-    vocab = stepper.vocab
-    logits, state = stepper.start(prime_ids, 1)
-    seqs = [[]]
-    scores = torch.zeros(1, device=stepper.device)
-    histories = [list(prime_ids)]
-    for i in range(length):
-        logp = F.log_softmax(logits.float(), -1)                     # (beams, vocab)
-        total = (scores[:, None] + logp).flatten()
-        top = torch.topk(total, min(width, total.numel()))
-        beam_idx = torch.div(top.indices, logp.shape[1], rounding_mode="floor")
-        char_idx = top.indices % logp.shape[1]
-        scores = top.values
-        beam_list, char_list = beam_idx.tolist(), char_idx.tolist()
-        seqs = [seqs[b] + [c] for b, c in zip(beam_list, char_list)]
-        if i + 1 == length:
-            break
-        if stepper.window:
-            histories = [histories[b] + [c] for b, c in zip(beam_list, char_list)]
-            logits, state = stepper.advance(char_idx, None, histories)
-        else:
-            state = select_rows(state, beam_idx)
-            logits, state = stepper.advance(char_idx, state)
+def beam_search(engine: Engine, prime_ids: list[int], length: int, width: int,
+                num_results: int = 1) -> tuple[list[list[int]], list[float]]:
+    """Keep the `width` continuations of highest total log-probability; -> the best `num_results`, best first:
+    (ids of each, its log-probability in nats).
+
+    Each step stores only which beam each survivor extends and the character it adds; the texts are
+    read back along those pointers at the end, so the work is linear in the length.
+    """
     if length == 0:
-        return [""] * num_results, [0.0] * num_results
-    n = min(num_results, len(seqs))
-    return [vocab.decode(s) for s in seqs[:n]], [float(s) for s in scores[:n]]
+        return [[] for _ in range(num_results)], [0.0] * num_results
+    logits, state = engine.read(prime_ids, 1)
+    scores = np.zeros(1)
+    parents, chars = [], []                                          # per step: (beams,) each
+    for i in range(length):
+        total = (scores[:, None] + log_softmax(logits)).ravel()     # (beams * vocab,)
+        best = _best(total, width)
+        beams, char = np.divmod(best, logits.shape[1])
+        scores = total[best]
+        parents.append(beams)
+        chars.append(char)
+        if i + 1 < length:
+            logits, state = engine.step(char, engine.select(state, beams))
+    n = min(num_results, len(scores))
+    ids = np.empty((n, length), dtype=np.int64)
+    beam = np.arange(n)
+    for t in range(length - 1, -1, -1):
+        ids[:, t] = chars[t][beam]
+        beam = parents[t][beam]
+    return ids.tolist(), scores[:n].tolist()
 
 
-def sequence_log_prob(model: CharLSTM, vocab: Vocab, prime: str, text: str) -> float:
+def _best(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first."""
+    if k < values.size:
+        values_k = np.argpartition(-values, k - 1)[:k]
+        return values_k[np.argsort(-values[values_k], kind="stable")]
+    return np.argsort(-values, kind="stable")
+
+
+def sequence_log_prob(model: Engine | CharLSTM, vocab: Vocab, prime: str, text: str,
+                      window: int | None = None) -> float:
     """Total log-probability (nats) the model gives `text` after `prime`; used to compare decoders."""
-    stepper = Stepper(model, vocab)
-    prime_ids, _ = stepper.encode_prime(prime)
+    engine = _engine(model, window)
+    logits, state = engine.read(start_ids(vocab, encode_prime(vocab, prime)[0]), 1)
     ids = [int(i) for i in vocab.encode(text)]
-    logits, state = stepper.start(prime_ids, 1)
     total = 0.0
     for i, c in enumerate(ids):
-        total += float(F.log_softmax(logits.float(), -1)[0, c])
+        total += float(log_softmax(logits)[0, c])
         if i + 1 < len(ids):
-            logits, state = stepper.advance(torch.tensor([c]), state)
+            logits, state = engine.step(np.array([c]), state)
     return total if math.isfinite(total) else float("-inf")
 
 
 class StepSession:
     """Step-by-step writing for a person: see the candidates, take the model's pick or your own, undo."""
 
-    def __init__(self, model: CharLSTM, vocab: Vocab, prime: str = "", cfg: DecodeConfig = DecodeConfig(),
+    def __init__(self, model: Engine | CharLSTM, vocab: Vocab, prime: str = "", cfg: DecodeConfig = DecodeConfig(),
                  seed: int = 0, window: int | None = None):
         self.vocab, self.cfg = vocab, cfg
-        self.stepper = Stepper(model, vocab, window)
-        prime_ids, self.missing = self.stepper.encode_prime(prime)
+        self.engine = _engine(model, window)
+        prime_ids, self.missing = encode_prime(vocab, prime)
         self.prime = vocab.decode(prime_ids)
         self.rng = np.random.default_rng(seed)
-        self.history = list(prime_ids)
         self.chosen: list[int] = []
-        logits, state = self.stepper.start(prime_ids, 1)
+        logits, state = self.engine.read(start_ids(vocab, prime_ids), 1)
+        # One entry per character written, and the start: what undo goes back to.
         self._stack = [(logits, state, self.rng.bit_generator.state)]
 
     @property
@@ -237,26 +241,26 @@ class StepSession:
 
     def candidates(self, k: int = 10) -> list[tuple[str, float, float]]:
         """The k most likely next characters: (character, probability before, probability after the strategy)."""
-        logits = self._stack[-1][0][0].float()
-        raw = logits.softmax(-1)
-        after = transform(logits[None], self.cfg)[0].softmax(-1)
-        top = torch.topk(raw, min(k, raw.numel())).indices.tolist()
+        logits = self._stack[-1][0]                                   # (1, vocab)
+        raw = np.exp(log_softmax(logits))[0]
+        after = np.exp(log_softmax(filtered(logits, self.cfg)))[0]
+        top = np.argsort(-raw, kind="stable")[:k]
         return [(self.vocab.chars[i], float(raw[i]), float(after[i])) for i in top]
 
     def step(self, char: str | None = None) -> str:
         """Add one character: the strategy's choice, or `char` if given (it must be in the vocabulary)."""
         logits, state, _ = self._stack[-1]
         if char is None:
-            chosen = choose(logits, self.cfg, self.rng)
+            # One uniform per step, as sampling.uniforms hands them to a whole text: the same seed writes the same.
+            chosen = int(pick(logits, self.cfg, None if self.cfg.greedy else self.rng.random((1, 1)))[0])
+        elif len(char) != 1 or char not in self.vocab.chars:
+            raise ValueError(f"the model does not know the character {char!r}; pick one from its vocabulary")
         else:
-            if len(char) != 1 or char not in self.vocab.chars:
-                raise ValueError(f"the model does not know the character {char!r}; pick one from its vocabulary")
-            chosen = torch.tensor([self.vocab.chars.index(char)], device=self.stepper.device)
-        self.chosen.append(int(chosen[0]))
-        self.history.append(int(chosen[0]))
-        logits, state = self.stepper.advance(chosen, state, [self.history])
+            chosen = self.vocab.chars.index(char)
+        self.chosen.append(chosen)
+        logits, state = self.engine.step(np.array([chosen]), state)
         self._stack.append((logits, state, self.rng.bit_generator.state))
-        return self.vocab.chars[self.chosen[-1]]
+        return self.vocab.chars[chosen]
 
     def undo(self) -> bool:
         """Take back the last character; False when there is nothing to undo."""
@@ -264,6 +268,5 @@ class StepSession:
             return False
         self._stack.pop()
         self.chosen.pop()
-        self.history.pop()
         self.rng.bit_generator.state = self._stack[-1][2]
         return True

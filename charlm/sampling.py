@@ -107,6 +107,12 @@ def filtered(logits: np.ndarray, cfg: DecodeConfig) -> np.ndarray:
     return logits
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """(batch, vocab) logits -> log-probabilities, in float64 (beam scores and sums of many characters)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def draw(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
     """(batch, vocab) logits and (batch, 1) uniforms in [0, 1) -> (batch,) ids drawn from softmax(logits).
 
@@ -140,10 +146,23 @@ def uniforms(rng: np.random.Generator, rows: int, block: int = 256) -> Iterator[
 
 
 Step = Callable[[np.ndarray, object], tuple[np.ndarray, object]]   # (ids (batch,), state) -> (logits, state)
+OnIds = Callable[[list[list[int]]], bool | None]   # the ids so far, one list per row -> False to stop
+
+
+def write(engine, prime_ids: list[int], length: int, cfg: DecodeConfig, rng: np.random.Generator,
+          batch: int = 1, on_ids: OnIds | None = None) -> list[list[int]]:
+    """Read the prime (at least one id) into `batch` rows and write `length` characters in each.
+
+    `engine`: arrays.ArrayLSTM, or decoding.TorchEngine (its read and step are all this uses). Every whole
+    text is written here (Write, the CLI, training's samples, the app's first sample), so a seed gives the
+    same text on every path.
+    """
+    logits, state = engine.read(prime_ids, batch)
+    return write_ids(engine.step, logits, state, length, cfg, rng, on_ids)
 
 
 def write_ids(step: Step, logits: np.ndarray, state, length: int, cfg: DecodeConfig, rng: np.random.Generator,
-              on_ids: Callable[[list[list[int]]], bool | None] | None = None, every: int = 32) -> list[list[int]]:
+              on_ids: OnIds | None = None, every: int = 32) -> list[list[int]]:
     """The writing loop: pick a character per row, feed it back, repeat `length` times.
 
     `logits` (batch, vocab) are for the first character. on_ids(ids_so_far) is called every `every`

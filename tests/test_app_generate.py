@@ -99,6 +99,49 @@ def test_a_stop_click_keeps_what_was_written(at):
     assert any("stopped after 12 characters" in c.value for c in at.caption)
 
 
+def test_an_interrupted_write_shows_exactly_what_it_had_written_and_where_it_stopped(app_env):
+    """A Stop click ends the writing run by an exception; the next run finds the Write still marked running."""
+    from app.writing import WriteState
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["gen_write_state"] = WriteState(prime="The ", texts=["quick brown ", "slow green t"],
+                                                     caption="Demo model · top-p · seed 5")   # running=True
+    at.run()
+    assert not at.exception
+    assert [c.value for c in at.code] == ["The quick brown ", "The slow green t"]
+    assert "Demo model · top-p · seed 5 · stopped after 12 characters" in [c.value for c in at.caption]
+    state = at.session_state["gen_write_state"]
+    assert state.stopped and not state.running
+
+
+def test_step_mode_writes_what_write_writes_with_the_same_seed(at):
+    at.number_input(key="gen_seed").set_value(21)
+    at.segmented_control(key="gen_mode").set_value("Step").run()
+    at.button(key="step_ten").click().run()
+    at.button(key="step_ten").click().run()
+    stepped = step_text(at)
+    at.segmented_control(key="gen_mode").set_value("Write").run()
+    at.slider(key="gen_length").set_value(20)
+    at.button(key="write").click().run()
+    assert not at.exception
+    assert written(at) == stepped and len(stepped) == len("The ") + 20
+
+
+def test_write_and_step_clicks_reuse_the_models_engine(at, monkeypatch):
+    from charlm.arrays import ArrayLSTM
+
+    built = []
+    from_weights = ArrayLSTM.from_weights.__func__
+    monkeypatch.setattr(ArrayLSTM, "from_weights",
+                        classmethod(lambda cls, *args, **kw: built.append(1) or from_weights(cls, *args, **kw)))
+    at.slider(key="gen_length").set_value(20)
+    at.button(key="write").click().run()
+    at.segmented_control(key="gen_mode").set_value("Step").run()
+    at.button(key="step_next").click().run()
+    assert not at.exception and len(step_text(at)) == len("The ") + 1
+    assert built == []                       # the weights were folded once, when the model loaded
+
+
 def test_prime_characters_the_model_never_saw_are_reported(at):
     at.text_area(key="gen_prime").set_value("日本 The ")
     at.slider(key="gen_length").set_value(20)
@@ -199,7 +242,7 @@ def test_a_damaged_shipped_model_file_costs_the_sample_and_the_model_not_the_pag
     damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     monkeypatch.setattr(writing, "SHIPPED_FILE", damaged)
     monkeypatch.setattr(models, "SHIPPED_PATH", damaged)
-    writing.shipped_arrays.clear()
+    writing.shipped_engine.clear()
     models.shipped.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=60).run()
@@ -208,5 +251,5 @@ def test_a_damaged_shipped_model_file_costs_the_sample_and_the_model_not_the_pag
         assert "not a charlm model (no charlm metadata)" in at.warning[0].value.replace("\\", "")
         assert "No model yet" in at.info[0].value            # the page says what to do
     finally:
-        writing.shipped_arrays.clear()
+        writing.shipped_engine.clear()
         models.shipped.clear()

@@ -1,4 +1,5 @@
-"""Tests for charlm.arrays: the numpy LSTM matches CharLSTM, traces and clamps, and needs no torch."""
+"""Tests for the engines: the numpy LSTM (charlm.arrays) matches CharLSTM, carried or re-reading a window,
+traces and clamps, and needs no torch; torch's TorchEngine gives the same logits."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import torch
 from charlm import checkpoint as ckpt_io
 from charlm import modelfile
 from charlm.arrays import ArrayLSTM
+from charlm.decoding import TorchEngine, engine_for
 from charlm.model import CharLSTM, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +43,58 @@ def test_array_lstm_gives_charlstm_logits_at_every_step(overrides):
     for t in range(ids.shape[1]):
         logits, state = arrays.step(ids[:, t].numpy(), state)
         np.testing.assert_allclose(logits, expected[:, t].numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_window_model_in_numpy_gives_what_rereading_with_charlstm_gives(layers):
+    model = make_model(input_mode="scaled_index", num_layers=layers)
+    window = 5
+    engine = ArrayLSTM.from_weights(model.config.to_dict(), {k: v.numpy() for k, v in model.state_dict().items()},
+                                    window)
+    rows = np.random.default_rng(3).integers(0, VOCAB, (3, 12))        # three rows, twelve characters each
+    logits, state = engine.read([4, 2], batch=3)                         # a prime shorter than the window
+    history = np.array([[4, 2]] * 3)
+    for t in range(rows.shape[1]):
+        with torch.no_grad():
+            expected, _ = model(torch.from_numpy(history[:, -window:]))   # from a zero state, every time
+        np.testing.assert_allclose(logits, expected[:, -1].numpy(), rtol=1e-4, atol=1e-5)
+        logits, state = engine.step(rows[:, t], state)
+        history = np.concatenate([history, rows[:, t:t + 1]], axis=1)
+    assert state.shape == (3, window)                                    # it holds the window, not the whole text
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("overrides, window", [({}, None), (dict(num_layers=1, input_mode="scaled_index"), 4)])
+def test_torch_engine_gives_the_numpy_engines_logits(overrides, window, dtype):
+    model = make_model(**overrides)
+    numpy_engine = engine_for(model, window)
+    torch_engine = TorchEngine(model.to(dtype), window)      # what a GPU model gets; here on the CPU
+    ids = np.random.default_rng(1).integers(0, VOCAB, (4, 9))
+    rows = np.array([0, 0, 2, 3])                   # a beam's reordering: repeated and dropped rows
+    expected, numpy_state = numpy_engine.read([1, 5, 7], batch=4)
+    logits, torch_state = torch_engine.read([1, 5, 7], batch=4)
+    for t in range(ids.shape[1]):
+        np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+        assert isinstance(logits, np.ndarray) and logits.shape == (4, VOCAB)
+        numpy_state, torch_state = numpy_engine.select(numpy_state, rows), torch_engine.select(torch_state, rows)
+        expected, numpy_state = numpy_engine.step(ids[:, t], numpy_state)
+        logits, torch_state = torch_engine.step(ids[:, t], torch_state)
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_engine_for_a_cpu_float32_model_is_numpy_and_for_others_torch():
+    model = make_model()
+    assert isinstance(engine_for(model), ArrayLSTM)
+    assert isinstance(engine_for(model.double()), TorchEngine)
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(num_layers=3), dict(num_layers=1, input_mode="scaled_index")])
+def test_what_an_engine_holds_is_known_from_its_config_before_it_is_built(overrides):
+    model = make_model(**overrides)
+    engine = as_arrays(model)
+    assert engine.nbytes == ArrayLSTM.bytes_for(model.config.to_dict())
+    table = VOCAB * 4 * model.config.hidden_size * 4
+    assert engine.table.nbytes == table and engine.nbytes > table
 
 
 def test_reading_a_prime_is_stepping_through_it():

@@ -1,5 +1,6 @@
 """Tests for charlm.decoding: each strategy's defining property, generation, beam search, step sessions."""
 
+import itertools
 import math
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from charlm.corpus import Vocab
-from charlm.decoding import StepSession, choose, generate, sequence_log_prob, transform
-from charlm.sampling import STRATEGIES, DecodeConfig, draw, min_p_filter, top_k_filter, top_p_filter
+from charlm.decoding import StepSession, TorchEngine, beam_search, engine_for, generate, sequence_log_prob
+from charlm.sampling import STRATEGIES, DecodeConfig, draw, filtered, min_p_filter, pick, top_k_filter, top_p_filter
 from charlm.model import CharLSTM, ModelConfig
 
 SAMPLING = ["sample", "top-k", "top-p", "min-p"]
@@ -18,6 +19,17 @@ DRAWS = 2000
 
 def random_logits(batch: int = 4, vocab: int = 30, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, vocab, generator=torch.Generator().manual_seed(seed)) * 2
+
+
+def choose(logits: torch.Tensor, cfg: DecodeConfig, rng: np.random.Generator) -> torch.Tensor:
+    """One draw of the strategy per row, with a uniform per row as every writing path draws them."""
+    u = None if cfg.greedy else rng.random((logits.shape[0], 1))
+    return torch.from_numpy(pick(logits.numpy(), cfg, u))
+
+
+def transform(logits: torch.Tensor, cfg: DecodeConfig) -> torch.Tensor:
+    """What the strategy draws from, as a tensor (softmax and entropy read easily there)."""
+    return torch.from_numpy(filtered(logits.numpy(), cfg))
 
 
 def draws_of(logits: torch.Tensor, cfg: DecodeConfig, draws: int = DRAWS) -> torch.Tensor:
@@ -294,6 +306,44 @@ def test_beam_on_an_untrained_model_beats_greedy():
     assert beam.scores[0] == pytest.approx(sequence_log_prob(model, vocab, "ab", beam.texts[0]), abs=1e-3)
 
 
+def test_beam_search_returns_the_most_probable_continuations_found_by_brute_force():
+    # Wide enough to keep every prefix of length - 1, beam search is exact: its best texts are the best of all.
+    vocab = Vocab(tuple("abc"))
+    engine = engine_for(random_model(len(vocab)))
+    prime, length = "ab", 4
+    everything = ["".join(chars) for chars in itertools.product(vocab.chars, repeat=length)]
+    scores = {text: sequence_log_prob(engine, vocab, prime, text) for text in everything}
+    best = sorted(everything, key=scores.get, reverse=True)[:5]
+    found = generate(engine, vocab, prime=prime, length=length, num_samples=5,
+                     cfg=DecodeConfig("beam", beam_width=len(vocab) ** (length - 1)))
+    assert found.texts == best
+    assert found.scores == pytest.approx([scores[text] for text in best], abs=1e-6)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_beam_search_keeps_the_best_width_continuations_at_every_step(width):
+    """A reference that copies every hypothesis each step (the old way) ranks the same texts the same."""
+    vocab = Vocab(tuple("abcdefgh"))
+    engine = engine_for(random_model(len(vocab)))
+    prime_ids, length = list(vocab.encode("ab")), 9
+    beams = [([], 0.0)]
+    for _ in range(length):
+        grown = []
+        for ids, score in beams:
+            logits, _ = engine.read(prime_ids + ids, 1)
+            logp = torch.log_softmax(torch.from_numpy(logits).double(), -1)[0]
+            grown += [(ids + [c], score + float(logp[c])) for c in range(len(vocab))]
+        beams = sorted(grown, key=lambda beam: beam[1], reverse=True)[:width]
+    ids, scores = beam_search(engine, prime_ids, length, width, num_results=width)
+    assert ids == [ids for ids, _ in beams]
+    assert scores == pytest.approx([score for _, score in beams], abs=1e-5)
+
+
+def test_beam_search_of_length_zero_gives_empty_texts_and_zero_scores():
+    engine = engine_for(random_model(5))
+    assert beam_search(engine, [1, 2], 0, width=3, num_results=2) == ([[], []], [0.0, 0.0])
+
+
 def test_sequence_log_prob_sums_the_models_log_probabilities():
     vocab = Vocab(tuple("abc"))
     model = random_model(len(vocab))
@@ -317,6 +367,18 @@ def test_window_model_rereads_its_last_window_characters_for_every_step():
         logits, _ = model(torch.tensor([ids[-window:]], dtype=torch.int64))
         ids.append(int(logits[0, -1].argmax()))
     assert text == vocab.decode(ids[len(prime):])
+
+
+@pytest.mark.parametrize("prime", ["", "ab"])
+def test_window_model_with_a_prime_shorter_than_the_window_rereads_all_it_has(prime):
+    vocab = Vocab(tuple("abcdefgh"))
+    model = random_model(len(vocab), input_mode="scaled_index")
+    text = generate(model, vocab, prime=prime, length=10, cfg=DecodeConfig("greedy"), window=4).texts[0]
+    ids = list(vocab.encode(prime)) or [0]   # no prime: it starts from a new line, else from the first character
+    for _ in range(10):
+        logits, _ = model(torch.tensor([ids[-4:]], dtype=torch.int64))
+        ids.append(int(logits[0, -1].argmax()))
+    assert text == vocab.decode(ids[-10:])
 
 
 def test_window_model_beam_reports_the_windowed_log_prob():
@@ -409,6 +471,51 @@ def test_step_session_on_a_window_model_rereads_the_window():
         session.step()
     whole = generate(model, vocab, prime="abcdefg", length=8, cfg=DecodeConfig("greedy"), window=3)
     assert session.text == whole.texts[0]
+
+
+@pytest.mark.parametrize("strategy", SAMPLING)
+@pytest.mark.parametrize("window", [None, 4])
+def test_step_session_writes_what_generate_writes_with_the_same_seed(strategy, window):
+    vocab = Vocab(tuple("abcdefgh"))
+    engine = engine_for(random_model(len(vocab), "scaled_index" if window else "embedding"), window)
+    cfg = DecodeConfig(strategy, temperature=1.3, top_k=4, top_p=0.9, min_p=0.1)
+    session = StepSession(engine, vocab, prime="abc", cfg=cfg, seed=11)
+    for _ in range(40):
+        session.step()
+    assert session.text == generate(engine, vocab, prime="abc", length=40, cfg=cfg, seed=11).texts[0]
+
+
+def test_generate_takes_an_engine_or_a_torch_model_and_writes_the_same(trained):
+    engine = engine_for(trained.model)
+    cfg = DecodeConfig("top-p", temperature=1.5)
+    from_engine = generate(engine, trained.vocab, prime="the ", length=50, cfg=cfg, num_samples=2, seed=4)
+    from_model = generate(trained.model, trained.vocab, prime="the ", length=50, cfg=cfg, num_samples=2, seed=4)
+    assert from_engine.texts == from_model.texts
+
+
+def test_an_engine_refuses_a_window_it_was_not_built_with():
+    vocab = Vocab(tuple("abcd"))
+    engine = engine_for(random_model(len(vocab), "scaled_index"), window=3)
+    assert generate(engine, vocab, prime="ab", length=5, window=3).texts[0]   # its own window is fine
+    with pytest.raises(ValueError, match="reads a window of 3"):
+        generate(engine, vocab, prime="ab", length=5, window=5)
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_a_model_off_the_cpu_engine_writes_what_the_numpy_engine_writes(window):
+    # TorchEngine is what a GPU model writes with; a float64 model on the CPU takes the same path here.
+    vocab = Vocab(tuple("abcdefgh"))
+    model = random_model(len(vocab), "scaled_index" if window else "embedding")
+    numpy_engine = engine_for(model, window)
+    torch_engine = engine_for(model.double(), window)
+    assert isinstance(torch_engine, TorchEngine)
+    for cfg in (DecodeConfig("greedy"), DecodeConfig("beam", beam_width=3), DecodeConfig("sample", temperature=0.7)):
+        by_numpy = generate(numpy_engine, vocab, prime="abcde", length=30, cfg=cfg, num_samples=2, seed=1)
+        by_torch = generate(torch_engine, vocab, prime="abcde", length=30, cfg=cfg, num_samples=2, seed=1)
+        assert by_torch.texts == by_numpy.texts
+    session = StepSession(torch_engine, vocab, prime="abc", cfg=DecodeConfig("sample"), seed=2)
+    assert [session.step() for _ in range(10)] == list(generate(numpy_engine, vocab, prime="abc", length=10,
+                                                                cfg=DecodeConfig("sample"), seed=2).texts[0])
 
 
 def test_greedy_shows_all_its_mass_on_the_characters_it_will_pick():

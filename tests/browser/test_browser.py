@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -77,10 +78,16 @@ def streamlit_server(folder: Path, **env: str):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def served(tmp_path_factory):
+    """The module's server: (url, process)."""
     with streamlit_server(tmp_path_factory.mktemp("server"), CHARLM_MAX_JOBS="2",
-                          CHARLM_ABANDON_AFTER_S="60") as (url, _):
-        yield url
+                          CHARLM_ABANDON_AFTER_S="60") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +101,44 @@ def browser():
         chromium.close()
 
 
+# Counts the script runs that have finished, in every page: the app's data-test-script-state attribute going
+# to "notRunning" from anything else. A MutationObserver sees every change of it, so a run that was over
+# before settle() looked is counted all the same.
+COUNT_FINISHED_RUNS = """
+window.__runsFinished = 0;
+window.__runsSettled = 0;
+new MutationObserver(records => {
+    records.forEach((record, i) => {
+        const later = records.slice(i + 1).find(r => r.target === record.target);
+        const value = later ? later.oldValue : record.target.getAttribute("data-test-script-state");
+        if (value === "notRunning" && record.oldValue !== "notRunning") window.__runsFinished += 1;
+    });
+}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                      attributeFilter: ["data-test-script-state"]});
+"""
+NO_RERUN_MS = 5_000   # how long settle() waits for a run to start before taking it that the action reran nothing
+
+
 def visit(browser, url: str):
     page = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
     page.set_default_timeout(60_000)
+    page.add_init_script(COUNT_FINISHED_RUNS)
     page.goto(url)
     page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]')
     return page
 
 
 def settle(page) -> None:
-    """Wait until the script run for the last action has finished."""
-    page.wait_for_timeout(300)
+    """Wait until the script run for the last action has finished: one has run since the last settle (it may
+    already be over) and none is running now. An action that reran nothing (choosing the option already
+    chosen) is let through after NO_RERUN_MS."""
+    try:
+        page.wait_for_function("() => window.__runsFinished > window.__runsSettled || document.querySelector("
+                               "'[data-testid=stApp][data-test-script-state=running]') !== null", timeout=NO_RERUN_MS)
+    except playwright_api.TimeoutError:
+        pass
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    page.evaluate("() => { window.__runsSettled = window.__runsFinished; }")
 
 
 def shot(page, name: str) -> Path:
@@ -162,7 +195,8 @@ def written_text(page) -> str:
     return page.get_by_test_id("stCode").first.inner_text()
 
 
-def test_a_new_visitor_writes_brings_a_text_trains_stops_and_steps(server, browser):
+def test_a_new_visitor_writes_brings_a_text_trains_stops_and_steps(served, browser):
+    server, process = served
     page = visit(browser, server)
     loaded = time.monotonic()   # the page has loaded: the visitor presses Write as soon as it can be pressed
     # The first view opens with a sample from the shipped model.
@@ -192,14 +226,17 @@ def test_a_new_visitor_writes_brings_a_text_trains_stops_and_steps(server, brows
     settle(page)
     main(page).get_by_role("button", name="Write").click()
     expect(page.get_by_text("Writing…")).to_be_visible()
+    # The server is held while Stop is clicked, so the click lands mid-text however fast the machine writes.
+    os.kill(process.pid, signal.SIGSTOP)
     try:
-        main(page).get_by_role("button", name="Stop").click(timeout=5_000)
-        expect(page.get_by_text("stopped after")).to_be_visible()
-    except playwright_api.TimeoutError:   # a fast machine finished first
-        expect(page.get_by_text("2,000 characters")).to_be_visible()
+        main(page).get_by_role("button", name="Stop").click()
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    expect(page.get_by_text("stopped after")).to_be_visible()
     settle(page)
     assert page.get_by_test_id("stCode").count() == 5
     assert all(len(text) > 4 for text in page.get_by_test_id("stCode").all_inner_texts())
+    assert all(len(text) < len("The ") + 2000 for text in page.get_by_test_id("stCode").all_inner_texts())
 
     upload_text(page, "fox.txt", FOX)
     expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()   # character frequencies
