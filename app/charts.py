@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from charlm.units import LN2
+
 if TYPE_CHECKING:
     import altair as alt
 
 # altair and pandas are imported inside the chart functions: together they take most of a second to
 # import, and the Generate page's first view draws no chart.
 
-LN2 = math.log(2)
 MAX_POINTS = 400   # a curve is thinned to about this many points: the browser redraws it every second
 
 # Characters that would be invisible (or break a label) are shown by a visible stand-in.

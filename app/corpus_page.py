@@ -9,10 +9,11 @@ import streamlit as st
 from app import charts, state, training
 from app import settings as settings_mod
 from charlm import datasets, estimate
-from charlm.corpus import MAX_BYTES_PER_CHAR, CorpusError, load_corpus
+from charlm.corpus import CorpusError, load_corpus
 from charlm.device import describe, pick_device
-from charlm.model import ModelConfig
-from charlm.presets import DEFAULT_PRESET, PRESETS
+from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
+from charlm.text import MAX_BYTES_PER_CHAR
+from charlm.units import format_duration
 
 _DONE = "corpus_upload_done"   # (file_id, error or None): an upload is read once, not on every rerun
 
@@ -103,34 +104,35 @@ def show_corpus(chosen: state.ChosenCorpus) -> None:
     st.altair_chart(charts.frequency_chart(stats.frequencies, stats.chars), width="stretch", height=300)
     st.markdown("**The beginning of the text**")
     st.code(stats.preview, language=None, wrap_lines=True)
-    show_estimate(stats.train_chars)
+    show_estimate(stats.train_chars, len(chosen.corpus.vocab))
     st.page_link("app/train_page.py", label="Train a model on it", icon=":material/model_training:")
 
 
-def show_estimate(train_chars: int) -> None:
+def show_estimate(train_chars: int, vocab_size: int) -> None:
     device = pick_device("auto")
     chosen = st.session_state.get("train_preset", DEFAULT_PRESET)
     names = [chosen] + [name for name in ("tiny",) if name != chosen]
-    lines = []
     with st.spinner(f"Timing a few training steps on {describe(device)}…"):
-        for name in names:
-            model = ModelConfig(vocab_size=2, **PRESETS[name].model)   # the preset's shape, defaults filled in
-            if settings_mod.model_too_big(settings, model):
-                lines.append(f"- **{name}**: over this server's limits, so not measured")
-                continue
-            try:
-                rate = estimate.estimate(name, device=device)
-            except (ValueError, RuntimeError) as err:   # e.g. out of memory on a small GPU
-                lines.append(f"- **{name}**: could not be measured ({err})")
-                continue
-            per_pass = training.format_duration(rate.seconds_per_epoch(train_chars))
-            per_pass = per_pass if per_pass.startswith("under") else f"about {per_pass}"
-            lines.append(f"- **{name}** ({model.num_layers} × {model.hidden_size}): {per_pass} per pass over "
-                         f"the training text ({rate.chars_per_sec:,.0f} characters/s)")
+        lines = [estimate_line(PRESETS[name], train_chars, vocab_size, device) for name in names]
     st.markdown(f"**Rough training time on this device** ({describe(device)})")
     st.markdown("\n".join(lines))
     st.caption("Measured from a few steps on random data; a server shared with other visitors may be slower. "
                "A model usually needs several passes to write well; the Train page stops at its time budget.")
+
+
+def estimate_line(preset: Preset, train_chars: int, vocab_size: int, device) -> str:
+    """One preset's time per pass over the text, as a markdown list item (or why it was not measured)."""
+    model, recipe = preset.model_config(vocab_size), preset.train_config()
+    if settings_mod.model_too_big(settings, model, recipe.window):
+        return f"- **{preset.name}**: over this server's limits, so not measured"
+    try:
+        rate = estimate.estimate(model, recipe, device)
+    except (ValueError, RuntimeError) as err:   # e.g. out of memory on a small GPU
+        return f"- **{preset.name}**: could not be measured ({err})"
+    per_pass = format_duration(rate.seconds_per_epoch(train_chars))
+    per_pass = per_pass if per_pass.startswith("under") else f"about {per_pass}"
+    return (f"- **{preset.name}** ({model.num_layers} × {model.hidden_size}): {per_pass} per pass over "
+            f"the training text ({rate.chars_per_sec:,.0f} characters/s)")
 
 
 settings = settings_mod.get()

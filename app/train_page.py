@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -11,13 +10,11 @@ import streamlit as st
 from app import charts, models, state, training
 from app import settings as settings_mod
 from charlm import jobs
+from charlm.config import ModelConfig, TrainConfig
 from charlm.device import describe, pick_device
-from charlm.model import ModelConfig
-from charlm.presets import DEFAULT_PRESET, PRESETS
-from charlm.train import TrainConfig, last_path_for
-
-_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size"}
-_TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
+from charlm.resume import Resume, last_path_for
+from charlm.units import LN2, format_duration
 
 
 def eval_interval_s(minutes: float) -> float:
@@ -25,89 +22,96 @@ def eval_interval_s(minutes: float) -> float:
     return min(30.0, max(3.0, minutes * 60 / 10))
 
 
-def preset_label(name: str) -> str:
-    p = PRESETS[name]
-    model = {**_MODEL_DEFAULTS, **p.model}
-    big = settings_mod.model_too_big(settings, ModelConfig(vocab_size=2, **p.model))
-    shape = f"{model['num_layers']} × {model['hidden_size']}"
-    return f"{name} ({shape}){'  — over this server’s limits' if big else ''}"
+def preset_label(name: str, vocab_size: int) -> str:
+    preset = PRESETS[name]
+    model = preset.model_config(vocab_size)
+    big = settings_mod.model_too_big(settings, model, preset.train.window)
+    return f"{name} ({model.num_layers} × {model.hidden_size}){'  — over this server’s limits' if big else ''}"
 
 
-def choose_settings(preset: str, train_chars: int, vocab_size: int, disabled: bool):
-    """The knobs, each starting at the preset's value; -> (model_overrides, train_overrides, errors)."""
-    p = PRESETS[preset]
-    model = {**_MODEL_DEFAULTS, **p.model}
-    recipe = {**_TRAIN_DEFAULTS, **p.train}
+def choose_budget(disabled: bool) -> tuple[float, float | None, list[str]]:
+    """The budget, in minutes or epochs; -> (minutes, epochs or None, errors). Epochs still stop at the time cap."""
     cap = settings.max_train_minutes
-
     left, right = st.columns([1, 2])
     budget_kind = left.radio("Budget", ["minutes", "epochs"], horizontal=True, key="budget_kind",
                              persist_state="session", disabled=disabled,
                              help="Train for a time, or for passes over the training text "
                                   f"(always at most {cap:g} minutes on this server).")
-    if budget_kind == "minutes":
-        budget = right.number_input("Minutes of training", min_value=0.05, value=min(2.0, cap), step=0.5,
-                                    key="budget_minutes", persist_state="session", disabled=disabled)
-    else:
-        budget = right.number_input("Epochs (passes over the training text)", min_value=0.01, value=1.0,
+    if budget_kind == "epochs":
+        epochs = right.number_input("Epochs (passes over the training text)", min_value=0.01, value=1.0,
                                     step=0.5, key="budget_epochs", persist_state="session", disabled=disabled)
+        return cap, float(epochs), []
+    minutes = float(right.number_input("Minutes of training", min_value=0.05, value=min(2.0, cap), step=0.5,
+                                       key="budget_minutes", persist_state="session", disabled=disabled))
+    if minutes > cap:
+        return minutes, None, [f"A run may last at most {cap:g} minutes on this server (CHARLM_MAX_TRAIN_MINUTES); "
+                               f"you asked for {minutes:g}."]
+    return minutes, None, []
 
+
+def choose_knobs(preset: Preset, vocab_size: int, disabled: bool) -> tuple[dict, dict]:
+    """The advanced knobs, each starting at the preset's value; -> (model overrides, training overrides)."""
+    model, recipe = preset.model_config(vocab_size), preset.train
     with st.expander("Advanced settings", expanded=False):
         c1, c2, c3 = st.columns(3)
-        k = f"_{preset}"   # each preset keeps its own knob values
-        layers = c1.number_input("Layers", min_value=1, value=int(model["num_layers"]), step=1,
+        k = f"_{preset.name}"   # each preset keeps its own knob values
+        layers = c1.number_input("Layers", min_value=1, value=model.num_layers, step=1,
                                  key="layers" + k, persist_state="session", disabled=disabled)
-        hidden = c2.number_input("Hidden size (units per layer)", min_value=4, value=int(model["hidden_size"]),
+        hidden = c2.number_input("Hidden size (units per layer)", min_value=4, value=model.hidden_size,
                                  step=32, key="hidden" + k, persist_state="session", disabled=disabled)
-        dropout = c3.slider("Dropout", 0.0, 0.9, float(model["dropout"]), 0.05, key="dropout" + k,
+        dropout = c3.slider("Dropout", 0.0, 0.9, float(model.dropout), 0.05, key="dropout" + k,
                             persist_state="session", disabled=disabled)
-        seq_len = c1.number_input("Sequence length (characters)", min_value=2, value=int(recipe["seq_len"]),
+        seq_len = c1.number_input("Sequence length (characters)", min_value=2, value=recipe.seq_len,
                                   step=16, key="seq" + k, persist_state="session", disabled=disabled)
-        batch_size = c2.number_input("Batch size", min_value=1, value=int(recipe["batch_size"]), step=8,
+        batch_size = c2.number_input("Batch size", min_value=1, value=recipe.batch_size, step=8,
                                      key="batch" + k, persist_state="session", disabled=disabled)
-        lr = c3.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=float(recipe["lr"]),
+        lr = c3.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=recipe.lr,
                              step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
         seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
                                disabled=disabled)
         st.caption(f"Caps on this server: {settings.max_layers} layers, {settings.max_hidden} units per layer, "
-                   f"{settings.max_batch_chars:,} characters per step (batch × sequence), {cap:g} minutes per run.")
+                   f"{settings.max_batch_chars:,} characters per step (batch × sequence), "
+                   f"{settings.max_train_minutes:g} minutes per run.")
+    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)},
+            {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
 
-    model_overrides = {"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)}
-    train_overrides = {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
-    if budget_kind == "minutes":
-        minutes = float(budget)
-        train_overrides.update(minutes=minutes, epochs=None)
-    else:
-        minutes = cap   # an epoch budget still stops at the server's time cap
-        train_overrides.update(epochs=float(budget), minutes=cap)
-    train_overrides["eval_interval_s"] = eval_interval_s(minutes)
 
-    errors = []
+def choose_settings(name: str, train_chars: int, vocab_size: int, disabled: bool):
+    """The budget and knobs as configs; -> (ModelConfig or None, TrainConfig or None, errors for people)."""
+    preset = PRESETS[name]
+    minutes, epochs, errors = choose_budget(disabled)
+    model_changes, train_changes = choose_knobs(preset, vocab_size, disabled)
     try:
-        config = ModelConfig(vocab_size=max(2, vocab_size), **{**p.model, **model_overrides})
-        TrainConfig(**{**p.train, **train_overrides})
-        problem = settings_mod.model_too_big(settings, config, int(seq_len) if p.window else None)
-        if problem:
-            errors.append(problem + " Lower it under Advanced settings, or pick a smaller preset.")
+        model_cfg = preset.model_config(vocab_size, **model_changes)
+        train_cfg = preset.train_config(minutes=minutes, epochs=epochs, eval_interval_s=eval_interval_s(minutes),
+                                        **train_changes)
     except ValueError as err:
-        errors.append(str(err).capitalize() + ".")
-    if int(seq_len) * int(batch_size) > settings.max_batch_chars:
-        errors.append(f"Batch size × sequence length is {int(batch_size) * int(seq_len):,}; this server allows "
+        return None, None, [str(err).capitalize() + "."] + errors
+    return model_cfg, train_cfg, problems(model_cfg, train_cfg, train_chars) + errors
+
+
+def problems(model_cfg: ModelConfig, train_cfg: TrainConfig, train_chars: int) -> list[str]:
+    """What in these settings this server or this text cannot take, each with what to do."""
+    errors = []
+    too_big = settings_mod.model_too_big(settings, model_cfg, train_cfg.window)
+    if too_big:
+        errors.append(too_big + " Lower it under Advanced settings, or pick a smaller preset.")
+    step_chars = train_cfg.batch_size * train_cfg.seq_len
+    if step_chars > settings.max_batch_chars:
+        errors.append(f"Batch size × sequence length is {step_chars:,}; this server allows "
                       f"{settings.max_batch_chars:,} characters per step (CHARLM_MAX_BATCH_CHARS). Lower one of "
                       "them under Advanced settings.")
-    if budget_kind == "minutes" and minutes > cap:
-        errors.append(f"A run may last at most {cap:g} minutes on this server (CHARLM_MAX_TRAIN_MINUTES); "
-                      f"you asked for {minutes:g}.")
-    if int(seq_len) + 2 > train_chars:
-        errors.append(f"The sequence length ({int(seq_len)}) must be shorter than the training text "
+    if train_cfg.seq_len + 2 > train_chars:
+        errors.append(f"The sequence length ({train_cfg.seq_len}) must be shorter than the training text "
                       f"({train_chars:,} characters). Lower it under Advanced settings.")
-    return model_overrides, train_overrides, errors
+    return errors
 
 
-def start_job(corpus, preset: str, model_overrides: dict, train_overrides: dict, resume: Path | None = None,
-              workdir: Path | None = None) -> None:
+def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+              resume: Resume | None = None, workdir: Path | None = None) -> None:
+    """A new run with these configs, or (resume) the visitor's run going on in its own folder."""
     fresh = workdir is None
-    job = jobs.TrainingJob(corpus, preset, model_overrides, train_overrides, resume=resume,
+    job = jobs.TrainingJob(corpus, preset, model_cfg, train_cfg, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
                            abandon_after_s=settings.abandon_after_s)
     try:
@@ -132,13 +136,13 @@ def live_view(was_running: bool) -> None:
 
     if alive:
         fraction = min(max(latest.fraction if latest else 0.0, 0.0), 1.0)
-        eta = f" · about {training.format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
+        eta = f" · about {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
         what = "Stopping (saving the model)…" if state.stop_requested() else "Training"
         st.progress(fraction, text=f"{what} {fraction:.0%}{eta}")
     cols = st.columns(4)
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
-    train_bits = latest.train_loss / charts.LN2 if latest and latest.train_loss is not None else None
+    train_bits = latest.train_loss / LN2 if latest and latest.train_loss is not None else None
     cols[1].metric("Training loss (bits/char)", f"{train_bits:.3f}" if train_bits is not None else "–",
                    help="How surprised the model is by the training text, smoothed: 0 would be perfect "
                         "prediction; a model guessing uniformly among 64 characters scores 6.")
@@ -167,7 +171,7 @@ def live_view(was_running: bool) -> None:
 
     best = [loss for _, _, loss in snap.losses if loss is not None]
     if snap.checkpoints:
-        note = f" The best so far (validation {min(best) / charts.LN2:.3f} bits/char) is the one Generate uses." \
+        note = f" The best so far (validation {min(best) / LN2:.3f} bits/char) is the one Generate uses." \
             if best else ""
         names = ", ".join(sorted({Path(p).name for p in snap.checkpoints}))
         st.caption(f"Checkpoints written: {len(snap.checkpoints)} ({names}).{note}")
@@ -187,10 +191,10 @@ def finished_view(job: jobs.TrainingJob) -> None:
     if snap.status == "error":
         return   # live_view showed the message
     if result is not None:
-        best = (f"best validation loss {result.best_val_loss / charts.LN2:.3f} bits/char, "
+        best = (f"best validation loss {result.best_val_loss / LN2:.3f} bits/char, "
                 if result.best_val_loss is not None else "")
         text = (f"{best}{result.steps:,} steps, {result.chars_seen:,} characters in "
-                f"{training.format_duration(result.elapsed_s)}.")
+                f"{format_duration(result.elapsed_s)}.")
         if snap.status == "stopped":
             st.info(f"Stopped: {text}")
             if result.message and not state.stop_requested():   # stopped for a reason of its own (divergence)
@@ -225,9 +229,8 @@ def resume_controls(job: jobs.TrainingJob) -> None:
                 st.error(f"A run may last at most {settings.max_train_minutes:g} minutes on this server "
                          "(CHARLM_MAX_TRAIN_MINUTES).")
                 return
-            start_job(job.corpus, job.preset, None,
-                      {"minutes": float(extra), "epochs": None, "eval_interval_s": eval_interval_s(extra)},
-                      resume=last, workdir=job.workdir)
+            more = Resume(last, minutes=float(extra), eval_interval_s=eval_interval_s(extra))
+            start_job(job.corpus, job.preset, resume=more, workdir=job.workdir)
 
 
 def upload_section() -> None:
@@ -273,17 +276,19 @@ else:
         st.markdown(f"**Text:** {charts.escape_markdown(chosen.source)} · {chosen.stats.chars:,} characters "
                     f"({chosen.stats.train_chars:,} for training, {chosen.stats.val_chars:,} for validation)")
         names = list(PRESETS)
-        preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET), format_func=preset_label,
+        vocab_size = len(chosen.corpus.vocab)
+        preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
+                              format_func=lambda name: preset_label(name, vocab_size),
                               key="train_preset", persist_state="session", disabled=running)
         st.caption(PRESETS[preset].description)
-        model_overrides, train_overrides, errors = choose_settings(
-            preset, chosen.stats.train_chars, len(chosen.corpus.vocab), disabled=running)
+        model_cfg, train_cfg, errors = choose_settings(preset, chosen.stats.train_chars, vocab_size,
+                                                       disabled=running)
         if not running:
             for error in errors:
                 st.error(error)
             if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors),
                          key="start"):
-                start_job(chosen.corpus, preset, model_overrides, train_overrides)
+                start_job(chosen.corpus, preset, model_cfg, train_cfg)
     if running:
         st.button("Stop", icon=":material/stop:", on_click=state.request_stop, key="stop",
                   disabled=state.stop_requested())

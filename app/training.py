@@ -6,13 +6,13 @@ and write with the model while it trains, every other page shows this badge, whi
 
 from __future__ import annotations
 
-import math
 import os
 
 import streamlit as st
 
 from charlm import jobs
-from charlm.device import set_threads
+from charlm.device import cpu_cores, set_threads
+from charlm.units import format_duration
 
 from . import settings as settings_mod
 from . import state
@@ -45,21 +45,7 @@ def share_cores() -> None:
     if os.environ.get("CHARLM_THREADS"):
         _set_threads(None)   # set_threads reads CHARLM_THREADS itself
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    _set_threads(max(1, cores // settings_mod.get().max_jobs))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    if seconds < 1:
-        return "under a second"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    _set_threads(max(1, cpu_cores() // settings_mod.get().max_jobs))
 
 
 def sidebar_badge() -> None:

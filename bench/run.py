@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -28,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 from charlm import checkpoint  # noqa: E402
 from charlm.decoding import DecodeConfig, StepSession, generate  # noqa: E402
 from charlm.presets import DEFAULT_PRESET  # noqa: E402
-
-LN2 = math.log(2)
+from charlm.units import LN2  # noqa: E402
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "nietzsche.txt"
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from charlm.config import MODEL_FIELDS  # noqa: E402
 from charlm.corpus import load_corpus  # noqa: E402
 from charlm.device import set_threads  # noqa: E402
+from charlm.presets import get_preset  # noqa: E402
 from charlm.train import train  # noqa: E402
 
 
@@ -47,15 +49,16 @@ def main() -> None:
     text = Path(args.corpus).read_bytes() * args.repeat
     corpus = load_corpus(text, name=Path(args.corpus).name)
     del text
-    model_fields = {"hidden_size", "num_layers", "embed_dim", "dropout"}
     model_over, train_over = {}, {}
     for item in args.set:
         key, value = item.split("=", 1)
-        (model_over if key in model_fields else train_over)[key] = parse_value(value)
+        (model_over if key in MODEL_FIELDS else train_over)[key] = parse_value(value)
     train_over.update(minutes=args.minutes, device=args.device, eval_interval_s=args.eval_interval,
                       eval_chars=args.eval_chars, sample_chars=0)
+    preset = get_preset(args.preset)
+    model_cfg, train_cfg = preset.model_config(len(corpus.vocab), **model_over), preset.train_config(**train_over)
     started = time.perf_counter()
-    result = train(corpus, args.preset, out=args.out, model_overrides=model_over, train_overrides=train_over)
+    result = train(corpus, model_cfg, train_cfg, preset=preset.name, out=args.out)
     summary = {
         "preset": args.preset, "overrides": args.set, "minutes": args.minutes,
         "best_val_loss": result.best_val_loss, "final_val_loss": result.final_val_loss,

@@ -41,8 +41,8 @@ def main() -> None:
             # The step budget that covers the characters; batch and sequence come from the config or preset.
             sys.path.insert(0, str(ROOT))
             from charlm.presets import get_preset
-            train = {**get_preset(args.preset).train, **{k: v for k, v in settings.items()}}
-            per_step = int(train["batch_size"]) * int(train["seq_len"])
+            recipe = get_preset(args.preset).train
+            per_step = int(settings.get("batch_size", recipe.batch_size)) * int(settings.get("seq_len", recipe.seq_len))
             sets.append(f"max_steps={max(1, args.chars // per_step)}")
         extra = ["--set", *sets, "--eval-interval", "600"]
         cmd = [sys.executable, str(ROOT / "bench" / "train_one.py"), str(args.corpus), args.preset,

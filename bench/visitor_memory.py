@@ -65,11 +65,11 @@ def main() -> None:
         at = visitor(text, models, who)
         held, peak = (n / 1e6 for n in tracemalloc.get_traced_memory())
         tracemalloc.stop()
-        torch_mb = sum(m.nbytes for m in at.session_state["uploaded_models"].values()) / 2 / 1e6
+        engines_mb = sum(m.nbytes for m in at.session_state["uploaded_models"].values()) / 1e6
         print(f"the {who} visitor: resident memory {rss_mb() - before:+,.0f} MB (the first pays one-time costs "
-              f"too: imports, the training-time estimate; later ones reuse freed memory); held by the session: "
-              f"{held:,.0f} MB of Python and numpy objects (peak {peak:,.0f} MB while working) + {torch_mb:,.0f} MB "
-              f"of torch weights = {held + torch_mb:,.0f} MB")
+              f"too: imports, the training-time estimate; later ones reuse freed memory); held by the session "
+              f"(Python and numpy objects, the models' numpy engines included: {engines_mb:,.0f} MB): {held:,.0f} MB, "
+              f"peak {peak:,.0f} MB while working")
     print(f"caps: CHARLM_MAX_CORPUS_MB={caps.max_corpus_mb:g}, CHARLM_MAX_UPLOAD_MB={caps.max_upload_mb:g}")
 
 

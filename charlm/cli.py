@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import signal
 import sys
@@ -14,9 +13,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .config import DEVICES
 from .presets import DEFAULT_PRESET, PRESETS
-
-LN2 = math.log(2)
+from .sampling import STRATEGIES
+from .units import LN2, format_duration
 
 
 class UserError(Exception):
@@ -29,13 +29,6 @@ def _read_corpus(path: str):
     if not file.is_file():
         raise UserError(f"no such file: {path}")
     return load_corpus(file.read_bytes(), name=file.name)
-
-
-def _format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 60:d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _out_path(args) -> Path:
@@ -83,19 +76,28 @@ def _stopping_on_signals(stop: threading.Event):
             signal.signal(sig, handler)
 
 
+def _training_run(args, corpus):
+    """-> (preset name, model config, train config, resume): a new run from --preset, or --resume's with more budget."""
+    from .presets import get_preset
+    from .resume import Resume
+    if args.resume:
+        if args.seed is not None:
+            raise UserError("--seed cannot change a resumed run: it goes on with its own random state")
+        resume = Resume(args.resume, minutes=args.minutes, epochs=args.epochs, device=args.device)
+        return _load(args.resume).preset, None, None, resume   # a resumed run keeps its own preset and configs
+    preset = get_preset(args.preset)
+    given = {name: value for name, value in (("minutes", args.minutes), ("epochs", args.epochs), ("seed", args.seed))
+             if value is not None}
+    return preset.name, preset.model_config(len(corpus.vocab)), preset.train_config(device=args.device, **given), None
+
+
 def cmd_train(args) -> int:
     from .device import describe, pick_device, set_threads
-    from .train import last_path_for, train
+    from .resume import last_path_for
+    from .train import train
     set_threads()
     corpus = _read_corpus(args.corpus)
-    overrides = {"device": args.device}
-    if args.minutes is not None:
-        overrides["minutes"] = args.minutes
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    preset = _load(args.resume).preset if args.resume else args.preset   # a resumed run keeps its own preset
+    preset, model_cfg, train_cfg, resume = _training_run(args, corpus)
     out = _out_path(args)
     _check_writable(out)
     _remove_stale_temporaries(out, last_path_for(out))
@@ -121,22 +123,22 @@ def cmd_train(args) -> int:
             train_loss = f"{event.train_loss:.3f}" if event.train_loss is not None else "-"
             val = f"{event.val_loss:.4f} ({event.val_bits:.3f} bits)" if event.val_loss is not None else "-"
             line = (f"[{bar}] {event.fraction:4.0%} step {event.step} epoch {event.epoch:.2f} loss {train_loss} "
-                    f"val {val} {event.chars_per_sec:,.0f} chars/s ETA {_format_duration(event.eta_s)}")
+                    f"val {val} {event.chars_per_sec:,.0f} chars/s ETA {format_duration(event.eta_s)}")
             print(("\r" + line + "\x1b[K") if tty and event.kind == "step" else line, end="" if tty and event.kind == "step" else "\n",
                   file=sys.stderr, flush=True)
         elif event.kind == "warning":
             print(f"\nwarning: {event.message}", file=sys.stderr)
 
     with _stopping_on_signals(stop):
-        result = train(corpus, args.preset, out=out, resume=args.resume,
-                       train_overrides=overrides, on_progress=show, stop=stop)
+        result = train(corpus, model_cfg, train_cfg, preset=preset, out=out, resume=resume, on_progress=show,
+                       stop=stop)
     if tty:
         print(file=sys.stderr)
     if result.message:
         print(result.message, file=sys.stderr)
     if result.best_val_loss is not None:
         print(f"best validation loss {result.best_val_loss:.4f} nats/char ({result.best_val_loss / LN2:.4f} bits/char) "
-              f"after {result.steps} steps, {_format_duration(result.elapsed_s)}", file=sys.stderr)
+              f"after {result.steps} steps, {format_duration(result.elapsed_s)}", file=sys.stderr)
     print(f"checkpoint: {result.best_path or out}")
     print(f"latest (resume from this): {result.last_path}", file=sys.stderr)
     return 0
@@ -200,7 +202,7 @@ def cmd_generate(args) -> int:
 def cmd_evaluate(args) -> int:
     from .corpus import load_corpus
     from .device import set_threads
-    from .train import evaluate
+    from .evaluate import evaluate
     set_threads()
     ckpt = _load(args.checkpoint)
     file = Path(args.corpus)
@@ -237,7 +239,7 @@ def cmd_info(args) -> int:
     if ckpt.window:
         print(f"generation: re-reads a window of {ckpt.window} characters per step")
     print(f"trained: {progress.get('step', 0)} steps, {progress.get('chars_seen', 0):,} characters, "
-          f"{_format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')} "
+          f"{format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')} "
           f"(corpus {ckpt.info.get('corpus', '?')})")
     if ckpt.history:
         first, last = ckpt.history[0], ckpt.history[-1]
@@ -278,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where the best model goes (default runs/TEXT-PRESET.safetensors); the resume "
                                  "file goes beside it as NAME.last.pt")
     p.add_argument("--resume", help="continue from a checkpoint (a .last.pt keeps optimizer and position)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_train)
 
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--prime", default="", help="text the model reads before writing")
     p.add_argument("--length", type=int, default=500)
-    p.add_argument("--strategy", default="top-p", choices=["greedy", "sample", "top-k", "top-p", "min-p", "beam"])
+    p.add_argument("--strategy", default="top-p", choices=STRATEGIES)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=20)
     p.add_argument("--top-p", type=float, default=0.9)

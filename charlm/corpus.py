@@ -1,122 +1,18 @@
-"""bytes -> validated text -> Vocab + encoded ids; train/val split; batches."""
+"""Text -> Vocab + encoded ids; the train/validation split; batches (random windows, contiguous streams)."""
 
 from __future__ import annotations
 
-import codecs
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from .config import MAX_VOCAB
+from .text import DEFAULT_MAX_CHARS, CorpusError, read_text
 
-class CorpusError(ValueError):
-    """A corpus the user gave cannot be used; the message says why and what to do."""
-
-
-MIN_CHARS = 1_000  # fewer characters than this cannot train a model
-DEFAULT_MAX_CHARS = 200_000_000  # size cap; callers (e.g. the hosted app) pass a smaller one
-DEFAULT_MAX_VOCAB = 1_024  # distinct characters kept; rarer ones map to UNKNOWN
 UNKNOWN = "\ufffd"  # the symbol standing for characters outside the vocabulary
-
-MAX_BYTES_PER_CHAR = 4  # raw uploads over 4 bytes per allowed character are refused undecoded
 _CHUNK_CHARS = 1 << 20  # text is turned into code points this many characters at a time (bounded memory)
-_CONTROL_SHARE_LIMIT = 0.10  # more control characters than this share means binary data
-_CONTROL_SAMPLE_CHARS = 1_000_000  # the share is measured on the start of the text; binary is binary throughout
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # Cc, less \t \n \v \f \r
-
-# Leading bytes of common non-text uploads: (pattern at the start, what it is, what to do).
-_EXTRACT = "Extract it and upload the plain-text file inside."
-_EXPORT = "Export or copy its text into a .txt file and upload that."
-_NOT_TEXT = "Upload a plain-text (.txt) file instead."
-_MAGIC = [
-    (rb"%PDF-", "a PDF document", _EXPORT),
-    (rb"PK(\x03\x04|\x05\x06)", "a ZIP archive (DOCX, EPUB and ODT files are ZIP archives too)", _EXPORT),
-    (rb"\x1f\x8b", "a gzip-compressed file", _EXTRACT),
-    (rb"\x89PNG\r\n\x1a\n", "a PNG image", _NOT_TEXT),
-    (rb"\xff\xd8\xff", "a JPEG image", _NOT_TEXT),
-    (rb"GIF8[79]a", "a GIF image", _NOT_TEXT),
-    (rb"\x7fELF", "an ELF executable (a program)", _NOT_TEXT),
-    (rb"7z\xbc\xaf\x27\x1c", "a 7z archive", _EXTRACT),
-    (rb"Rar!\x1a\x07", "a RAR archive", _EXTRACT),
-    (rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", "a bzip2-compressed file", _EXTRACT),
-    (rb"\xfd7zXZ\x00", "an xz-compressed file", _EXTRACT),
-    (rb"SQLite format 3\x00", "an SQLite database", _EXPORT),
-    # "MZ" alone could start a sentence; a real executable has NUL bytes in its 64-byte header.
-    (rb"MZ.{0,62}\x00", "a Windows executable (.exe or .dll)", _NOT_TEXT),
-]
-
-# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
-# The codec named decodes the whole data, mark included, and drops the mark.
-_BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
-_SAVE_AS_UTF8 = "Save it as UTF-8 and upload again."
-_IF_WRONG = "If characters look wrong, save it as UTF-8 and upload again."
-_LEGACY_NAMES = {"cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1 (ISO-8859-1)"}
-
-
-def decode_bytes(data: bytes) -> tuple[str, str, str | None]:
-    """-> (text, encoding_name, notice_or_None).
-
-    `data.decode(encoding_name)` gives the text before newline and NFC normalisation.
-    Raises CorpusError for empty input and for binary data (naming the kind where it can).
-    """
-    for pattern, kind, advice in _MAGIC:
-        if re.match(pattern, data, re.DOTALL):  # re caches the compiled patterns
-            raise CorpusError(f"This file looks like {kind}, not plain text. {advice}")
-    text, encoding, notice = _decode(data)
-    text = _normalise(text)
-    _refuse_empty_or_binary(text)
-    return text, encoding, notice
-
-
-def _decode(data: bytes) -> tuple[str, str, str | None]:
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding), encoding, None
-            except UnicodeDecodeError:
-                name = encoding.upper().removesuffix("-SIG")
-                message = f"The file has a {name} byte-order mark but is not valid {name}. {_SAVE_AS_UTF8}"
-                raise CorpusError(message) from None
-    try:
-        return data.decode("utf-8"), "utf-8", None
-    except UnicodeDecodeError:
-        pass
-    try:  # cp1252 leaves five bytes undefined; latin-1 decodes anything
-        text, encoding = data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        text, encoding = data.decode("latin-1"), "latin-1"
-    return text, encoding, f"The file is not UTF-8; it was read as {_LEGACY_NAMES[encoding]}. {_IF_WRONG}"
-
-
-def _normalise(text: str) -> str:
-    """Unix newlines and composed characters (NFC), so 'é' is one character however it was typed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return unicodedata.normalize("NFC", text)
-
-
-def _refuse_empty_or_binary(text: str) -> None:
-    if not text or text.isspace():
-        raise CorpusError("There is no text: the input is empty or only whitespace. Upload or paste some text.")
-    advice = "If it is text, save it as UTF-8 and upload again."
-    # Checked on decoded text: UTF-16/32 bytes hold NULs legitimately, their characters do not.
-    if "\x00" in text:
-        raise CorpusError(f"This looks like binary data, not plain text (it contains NUL bytes). {advice}")
-    sample = text[:_CONTROL_SAMPLE_CHARS]
-    control_share = len(_CONTROL_CHARS.findall(sample)) / len(sample)
-    if control_share > _CONTROL_SHARE_LIMIT:
-        raise CorpusError(
-            f"This looks like binary data, not plain text ({control_share:.0%} of its characters "
-            f"are control codes). {advice}"
-        )
 
 
 def _code_points(text: str) -> Iterator[np.ndarray]:
@@ -214,11 +110,7 @@ class Vocab:
         return cls(tuple(chars))
 
     @classmethod
-    def build(cls, text: str, max_vocab: int = DEFAULT_MAX_VOCAB) -> Vocab:
-        return cls._from_counts(*_char_counts(text), max_vocab)
-
-    @classmethod
-    def _from_counts(cls, codes: np.ndarray, counts: np.ndarray, max_vocab: int) -> Vocab:
+    def from_counts(cls, codes: np.ndarray, counts: np.ndarray, max_vocab: int) -> Vocab:
         """Every character if they fit; else the max_vocab - 1 most frequent plus UNKNOWN."""
         if max_vocab < 2:
             raise ValueError(f"max_vocab must be at least 2, got {max_vocab}")
@@ -289,33 +181,18 @@ def load_corpus(
     data: bytes | str,
     name: str = "corpus",
     max_chars: int = DEFAULT_MAX_CHARS,
-    max_vocab: int = DEFAULT_MAX_VOCAB,
+    max_vocab: int = MAX_VOCAB,
     val_fraction: float = 0.1,
 ) -> Corpus:
     """Validated, encoded text from an upload (bytes) or a paste (str); CorpusError says what is wrong."""
-    if isinstance(data, str):
-        text, encoding, notices = _normalise(data), "text", []
-        _refuse_empty_or_binary(text)
-    else:
-        if len(data) > MAX_BYTES_PER_CHAR * max_chars:  # refuse cheaply, before decoding
-            raise CorpusError(f"The file is {len(data):,} bytes; {_limit(max_chars)}")
-        # No copy of bytes we were given: for a 100 MB upload that copy was a fifth of the peak memory.
-        text, encoding, notice = decode_bytes(data if isinstance(data, bytes) else bytes(data))
-        notices = [notice]
-    if len(text) < MIN_CHARS:
-        raise CorpusError(
-            f"The text has {len(text):,} characters; at least {MIN_CHARS:,} are needed to train a model. "
-            "Paste or upload more text."
-        )
-    if len(text) > max_chars:
-        raise CorpusError(f"The text has {len(text):,} characters; {_limit(max_chars)}")
+    text, encoding, notice = read_text(data, max_chars)
     codes, counts = _char_counts(text)
     if len(codes) == 1:
         raise CorpusError(
             f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
         )
-    vocab = Vocab._from_counts(codes, counts, max_vocab)
-    notices.append(_vocabulary_notice(codes, counts, vocab, len(text)))
+    vocab = Vocab.from_counts(codes, counts, max_vocab)
+    notices = [notice, _vocabulary_notice(codes, counts, vocab, len(text))]
     return Corpus(
         text=text,
         vocab=vocab,
@@ -325,10 +202,6 @@ def load_corpus(
         name=name,
         val_fraction=val_fraction,
     )
-
-
-def _limit(max_chars: int) -> str:
-    return f"the limit is {max_chars:,} characters. Upload a shorter text (or a part of it)."
 
 
 def _vocabulary_notice(codes: np.ndarray, counts: np.ndarray, vocab: Vocab, n_chars: int) -> str | None:

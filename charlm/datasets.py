@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .corpus import MIN_CHARS, CorpusError, decode_bytes
 from .files import write_atomically
+from .text import MIN_CHARS, CorpusError, decode_bytes
 
 NIETZSCHE_URL = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"  # the 2017 tutorial's own address
 NIETZSCHE_CHARS = 600_901   # characters after decoding and newline/NFC normalisation (the file is 600,918 bytes)

@@ -33,15 +33,21 @@ def describe(device: torch.device) -> str:
     return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity, which a container or taskset narrows), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def set_threads(num: int | None = None) -> None:
-    """Use every core the process may run on unless told otherwise (CHARLM_THREADS)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Use `num` threads, else CHARLM_THREADS, else every core the process may run on."""
     if not num:
         try:
             num = int(os.environ.get("CHARLM_THREADS", "0"))
         except ValueError:   # a mistyped setting must not stop the app; fall back to every core
             num = 0
-    num = num or cores
+    num = num or cpu_cores()
     torch.set_num_threads(max(1, num))
 
 

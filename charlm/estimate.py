@@ -1,4 +1,4 @@
-"""A rough training-time estimate: time a few training steps of a preset on random ids, on this device."""
+"""A rough training-time estimate: time a few training steps of a model and recipe on random ids, on this device."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .config import ModelConfig, TrainConfig
 from .device import pick_device
-from .model import CharLSTM, ModelConfig
-from .presets import get_preset
-from .train import TrainConfig, make_optimizer
+from .model import CharLSTM
+from .optim import make_optimizer
 
 _PROBE_SEQ_CPU = 16      # an LSTM step costs the same at every position, so a short probe scales to seq_len ...
 _PROBE_BATCH_CPU = 32    # ... and on a CPU about the same per sequence (a little less in big batches: pessimistic)
 _PROBE_SECONDS = 0.4     # stop timing once this much has been measured ...
 _PROBE_STEPS = 3         # ... or after this many timed steps
-_VOCAB = 96              # a typical text's distinct characters; the head is a small share of the cost
 
 _cache: dict[tuple, "Estimate"] = {}
 _lock = threading.Lock()
@@ -26,7 +25,6 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class Estimate:
-    preset: str
     device: str
     chars_per_sec: float     # training characters (targets) per second
 
@@ -35,25 +33,17 @@ class Estimate:
         return train_chars / self.chars_per_sec
 
 
-def estimate(preset: str, model_overrides: dict | None = None, train_overrides: dict | None = None,
-             device: str | torch.device = "auto") -> Estimate:
-    """Training throughput of a preset (plus overrides) here; measured once per process and setting."""
+def estimate(model_cfg: ModelConfig, train_cfg: TrainConfig, device: str | torch.device = "auto") -> Estimate:
+    """Training throughput of this model and recipe here; measured once per process, configs and device."""
     device = pick_device(device) if isinstance(device, str) else device
-    key = (preset, _frozen(model_overrides), _frozen(train_overrides), str(device))
+    key = (model_cfg, train_cfg, str(device))   # frozen configs: hashable, equal when every field is
     with _lock:   # two visitors asking at once measure once, and not against each other
         if key not in _cache:
-            _cache[key] = _measure(preset, model_overrides or {}, train_overrides or {}, device)
+            _cache[key] = _measure(model_cfg, train_cfg, device)
         return _cache[key]
 
 
-def _frozen(overrides: dict | None) -> tuple:
-    return tuple(sorted((overrides or {}).items()))
-
-
-def _measure(preset: str, model_overrides: dict, train_overrides: dict, device: torch.device) -> Estimate:
-    p = get_preset(preset)
-    model_cfg = ModelConfig(vocab_size=_VOCAB, **{**p.model, **model_overrides})
-    cfg = TrainConfig(**{**p.train, **train_overrides})
+def _measure(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> Estimate:
     model = CharLSTM(model_cfg).to(device).train()
     optimizer = make_optimizer(model, cfg)
     # On a GPU a full step is cheap; on a CPU a slice of one keeps the probe to a second or two.
@@ -61,8 +51,9 @@ def _measure(preset: str, model_overrides: dict, train_overrides: dict, device: 
     probe_seq = cfg.seq_len if full else min(cfg.seq_len, _PROBE_SEQ_CPU)
     probe_batch = cfg.batch_size if full else min(cfg.batch_size, _PROBE_BATCH_CPU)
     generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, _VOCAB, (probe_batch, probe_seq), generator=generator).to(device)
-    y = torch.randint(0, _VOCAB, (probe_batch, probe_seq), generator=generator).to(device)
+    vocab = model_cfg.vocab_size
+    x = torch.randint(0, vocab, (probe_batch, probe_seq), generator=generator).to(device)
+    y = torch.randint(0, vocab, (probe_batch, probe_seq), generator=generator).to(device)
 
     def step() -> None:
         logits, _ = model(x)   # (batch, probe_seq, vocab)
@@ -79,10 +70,10 @@ def _measure(preset: str, model_overrides: dict, train_overrides: dict, device: 
     step()   # warm-up: allocations, kernel selection
     timed, steps = 0.0, 0
     while steps < _PROBE_STEPS and timed < _PROBE_SECONDS:
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         step()
-        timed += time.perf_counter() - t0
+        timed += time.perf_counter() - started
         steps += 1
     seconds_per_step = timed / steps * (cfg.seq_len / probe_seq) * (cfg.batch_size / probe_batch)
     targets_per_step = cfg.batch_size * (1 if cfg.objective == "last" else cfg.seq_len)
-    return Estimate(preset=preset, device=str(device), chars_per_sec=targets_per_step / seconds_per_step)
+    return Estimate(device=str(device), chars_per_sec=targets_per_step / seconds_per_step)

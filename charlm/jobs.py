@@ -9,8 +9,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import ModelConfig, TrainConfig
 from .corpus import Corpus
-from .train import Progress, TrainResult, train
+from .events import Progress, TrainResult
+from .resume import Resume
+from .train import train
 
 
 class ServerBusy(RuntimeError):
@@ -43,10 +46,6 @@ class Slots:
             if job in self._running:
                 self._running.remove(job)
 
-    def in_use(self) -> int:
-        with self._lock:
-            return sum(not j.finished() for j in self._running)
-
 
 @dataclass
 class JobSnapshot:
@@ -61,13 +60,16 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """Runs charlm.train in a daemon thread; its thread only writes to this object, the page polls it."""
+    """Runs charlm.train in a daemon thread; its thread only writes to this object, the page polls it.
 
-    def __init__(self, corpus: Corpus, preset: str, model_overrides: dict | None = None,
-                 train_overrides: dict | None = None, resume: str | Path | None = None,
+    A new run takes its configs; a resumed one (resume=Resume(...)) keeps its own, and `preset` names it for people.
+    """
+
+    def __init__(self, corpus: Corpus, preset: str, model_cfg: ModelConfig | None = None,
+                 train_cfg: TrainConfig | None = None, resume: Resume | None = None,
                  workdir: str | Path | None = None, abandon_after_s: float | None = None):
         self.corpus, self.preset = corpus, preset
-        self.model_overrides, self.train_overrides, self.resume = model_overrides, train_overrides, resume
+        self.model_cfg, self.train_cfg, self.resume = model_cfg, train_cfg, resume
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="charlm-job-"))
         self.out = self.workdir / "model.safetensors"
         self.abandon_after_s = abandon_after_s
@@ -146,9 +148,8 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            result = train(self.corpus, self.preset, out=self.out, model_overrides=self.model_overrides,
-                           train_overrides=self.train_overrides, resume=self.resume,
-                           on_progress=self._on_progress, stop=self._stop)
+            result = train(self.corpus, self.model_cfg, self.train_cfg, preset=self.preset, out=self.out,
+                           resume=self.resume, on_progress=self._on_progress, stop=self._stop)
             with self._lock:
                 self._result = result
                 self._status = "stopped" if result.stopped else "done"

@@ -1,17 +1,35 @@
-"""Named presets: a model shape plus the training recipe that suits it, as plain data."""
+"""Named presets: a model shape and the training recipe that suits it; the one place a preset becomes configs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .config import MODEL_FIELDS, ModelConfig, TrainConfig, refuse_unknown
+
+_SHAPE_FIELDS = tuple(name for name in MODEL_FIELDS if name != "vocab_size")   # the corpus gives the vocabulary
 
 
 @dataclass(frozen=True)
 class Preset:
-    name: str
-    description: str
-    model: dict = field(default_factory=dict)     # ModelConfig fields (vocab_size comes from the corpus)
-    train: dict = field(default_factory=dict)     # TrainConfig fields
-    window: int | None = None                      # generation re-reads this many characters per step (2017 style)
+    name: str                                        # what --preset and the app's list call it
+    description: str                                 # one line for people
+    model: Mapping = field(default_factory=dict)     # ModelConfig fields but vocab_size; the rest are its defaults
+    train: TrainConfig = field(default_factory=TrainConfig)   # the recipe, budget left to the run
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", MappingProxyType(dict(self.model)))   # read-only, like the rest of it
+        self.model_config(vocab_size=2)   # a mistyped or out-of-range model field fails at import, not at Start
+
+    def model_config(self, vocab_size: int, **overrides) -> ModelConfig:
+        """The preset's model for a text of vocab_size distinct characters, with overrides; unknown names are refused."""
+        refuse_unknown(overrides, _SHAPE_FIELDS, "model")
+        return ModelConfig(vocab_size=vocab_size, **{**self.model, **overrides})
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """The preset's training recipe with overrides (a budget, a seed, a device...); unknown names are refused."""
+        return self.train.replace(**overrides)
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -20,23 +38,23 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     # plateau for hundreds of steps.
     Preset("cpu-fast", "Default: the best validation loss per minute on a laptop CPU (1 x 384 units).",
            model=dict(hidden_size=384, num_layers=1, embed_dim=64, dropout=0.1),
-           train=dict(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.1, grad_clip=5.0)),
+           train=TrainConfig(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.1, grad_clip=5.0)),
     Preset("tiny", "Seconds to train; for the hosted demo and classroom walk-throughs.",
            model=dict(hidden_size=128, num_layers=1, embed_dim=32, dropout=0.0),
-           train=dict(seq_len=64, batch_size=32, lr=1e-2, warmup_steps=20, weight_decay=0.0)),
+           train=TrainConfig(seq_len=64, batch_size=32, lr=1e-2, warmup_steps=20, weight_decay=0.0)),
     Preset("gpu-medium", "A GPU model: 3 x 512 units, long sequences, big batches.",
            model=dict(hidden_size=512, num_layers=3, embed_dim=128, dropout=0.2),
-           train=dict(seq_len=256, batch_size=128, lr=2e-3, warmup_steps=200, weight_decay=0.05)),
+           train=TrainConfig(seq_len=256, batch_size=128, lr=2e-3, warmup_steps=200, weight_decay=0.05)),
     Preset("gpu-large", "The largest: 3 x 1024 units; wants a GPU and a corpus of several MB.",
            model=dict(hidden_size=1024, num_layers=3, embed_dim=128, dropout=0.3),
-           train=dict(seq_len=256, batch_size=128, lr=1.5e-3, warmup_steps=300, weight_decay=0.1)),
+           train=TrainConfig(seq_len=256, batch_size=128, lr=1.5e-3, warmup_steps=300, weight_decay=0.1)),
     Preset("seed-2017", "The 2017 tutorial, faithfully: 100-char windows, the index / vocab size as one "
            "float feature, LSTM(256), Dropout(0.2), one target per window, Adam 1e-3, batch 128, "
            "greedy generation re-reading the window.",
            model=dict(hidden_size=256, num_layers=1, dropout=0.2, input_mode="scaled_index"),
-           train=dict(seq_len=100, batch_size=128, lr=1e-3, objective="last", optimizer="adam",
-                      schedule="constant", warmup_steps=0, weight_decay=0.0, grad_clip=0.0, stateful=False),
-           window=100),
+           train=TrainConfig(seq_len=100, batch_size=128, lr=1e-3, objective="last", optimizer="adam",
+                             schedule="constant", warmup_steps=0, weight_decay=0.0, grad_clip=0.0, stateful=False,
+                             rereads_window=True)),
 ]}
 
 DEFAULT_PRESET = "cpu-fast"

@@ -1,4 +1,4 @@
-"""Training: TrainConfig, Progress events, train() and evaluate(); the loop reports, it never prints."""
+"""Training: the Trainer's phases (set up or resume, step, evaluate and save, snapshot, finish); it emits, never prints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -16,420 +15,302 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
-from .corpus import Corpus, random_batch, stream_batches
-from .decoding import DecodeConfig, generate
+from .batches import BatchStream
+from .config import ModelConfig, TrainConfig
+from .corpus import Corpus
+from .decoding import generate
 from .device import pick_device, seed_everything
-from .model import CharLSTM, ModelConfig, detach_state
-from .presets import get_preset
+from .evaluate import eval_sample_size, evaluate
+from .events import Progress, TrainResult
+from .model import CharLSTM, detach_state
+from .optim import lr_at, make_optimizer
+from .resume import Resume, checked_progress, last_path_for
+from .sampling import DecodeConfig
+from .units import LN2
 
-LN2 = math.log(2)
+MAX_ROLLBACKS = 3   # non-finite losses a run rolls back from (halving the learning rate each time) before it gives up
+STOPPED = "stopped on request"
+DIVERGED = ("training diverged (the loss became NaN/inf) three times even after lowering the learning rate; "
+            "try a lower learning rate")
+_SAMPLE = DecodeConfig("sample", temperature=0.8)   # how the sample at each evaluation is written
 
 
-@dataclass
-class TrainConfig:
-    seq_len: int = 128              # characters per truncated-BPTT chunk (the window, for objective "last")
-    batch_size: int = 64            # parallel streams (or windows) per step
-    lr: float = 3e-3                # peak learning rate
-    min_lr_ratio: float = 0.05      # the cosine schedule ends at lr * this
-    warmup_steps: int = 50          # linear warm-up
-    weight_decay: float = 0.01      # AdamW's decoupled decay on matrices only
-    grad_clip: float = 1.0          # max global gradient norm; 0 turns clipping off
-    optimizer: str = "adamw"        # "adamw" or "adam" (the 2017 recipe)
-    schedule: str = "cosine"        # "cosine" over the budget, or "constant"
-    objective: str = "all"          # "all": every position is a target; "last": one target per window (2017)
-    stateful: bool = True           # carry LSTM state across consecutive chunks of contiguous streams
-    epochs: float | None = None     # budget in passes over the training text ...
-    minutes: float | None = None    # ... and/or in wall-clock minutes (whichever ends first); neither = 1 epoch
-    max_steps: int | None = None    # ... and/or in optimizer steps
-    eval_interval_s: float = 30.0   # seconds of training between evaluations
-    eval_chars: int = 100_000       # validation characters scored per evaluation (fixed, so runs compare)
-    sample_chars: int = 200         # sample written at each evaluation
-    seed: int = 0
-    device: str = "auto"            # "auto", "cpu", "cuda" or "mps"
-    amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+class Trainer:
+    """One training run: set up (or resume), then step until should_stop(), evaluating when should_evaluate().
 
-    def __post_init__(self):
-        if self.seq_len < 1 or self.batch_size < 1:
-            raise ValueError("sequence length and batch size must be at least 1")
-        if not self.lr > 0:
-            raise ValueError("the learning rate must be positive")
-        if self.optimizer not in ("adamw", "adam") or self.schedule not in ("cosine", "constant"):
-            raise ValueError("optimizer is adamw or adam; schedule is cosine or constant")
-        if self.objective not in ("all", "last"):
-            raise ValueError("objective is 'all' or 'last'")
-        for name in ("epochs", "minutes"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
-        if self.seed < 0:
-            raise ValueError("the seed must be 0 or more")
+    The decisions (stop now? evaluate now? how far through the budget?) live in one method each, so a
+    distributed run can make them on one process and share them.
+    """
+
+    def __init__(self, corpus: Corpus, model_cfg: ModelConfig, cfg: TrainConfig, *, preset: str = "custom",
+                 out: str | Path | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 stop: threading.Event | None = None, resume_from: ckpt_io.Checkpoint | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.corpus, self.model_cfg, self.preset = corpus, model_cfg, preset
+        self.cfg = cfg if cfg.has_budget else cfg.replace(epochs=1.0)   # no budget given means one pass
+        self.emit = on_progress or (lambda event: None)
+        self.stop, self.clock = stop or threading.Event(), clock
+        self.train_ids, self.val_ids = corpus.split()
+        if len(self.train_ids) < cfg.seq_len + 2:
+            raise ValueError(f"the training text ({len(self.train_ids):,} characters) is shorter than one sequence "
+                             f"({cfg.seq_len}); lower the sequence length or bring more text")
+        self.out = Path(out) if out else None
+        self.last_path = last_path_for(self.out) if self.out else None
+        self._build()
+        if resume_from is None:
+            self._head_from_frequencies()
+        else:
+            self._restore(resume_from)
+        self.batches = BatchStream(self.train_ids, self.cfg, self.generator, self.progress.get("position"))
+        self._start_session()
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass
-class Progress:
-    kind: str                      # "step", "eval", "checkpoint", "warning", "done", "stopped"
-    step: int
-    epoch: float                   # passes over the training text so far
-    chars_seen: int                # training targets predicted so far
-    train_loss: float | None       # smoothed, nats/char
-    val_loss: float | None         # latest evaluation, nats/char
-    val_bits: float | None         # the same in bits/char
-    chars_per_sec: float
-    elapsed_s: float
-    eta_s: float | None
-    lr: float
-    fraction: float                # of the budget, 0..1
-    sample: str | None = None      # at evaluations
-    message: str | None = None
-    path: str | None = None        # the checkpoint written, for "checkpoint"
-
-
-@dataclass
-class TrainResult:
-    best_val_loss: float | None
-    final_val_loss: float | None
-    history: list[dict]
-    best_path: Path | None
-    last_path: Path | None
-    stopped: bool
-    steps: int
-    chars_seen: int
-    elapsed_s: float
-    message: str | None = None
-
-
-def last_path_for(out: Path) -> Path:
-    """The resume file lives beside the model: model.safetensors -> model.last.pt."""
-    return out.with_name(out.stem + ".last.pt")
-
-
-@torch.no_grad()
-def evaluate(model: CharLSTM, val_ids: np.ndarray, max_chars: int | None = None, window: int | None = None,
-             batch_size: int = 32, device: torch.device | None = None) -> tuple[float, int]:
-    """Mean cross-entropy (nats/char) on held-out ids; -> (loss, characters scored).
-
-    A stateful model reads the text as `batch_size` contiguous streams, carrying its state, as it does
-    when it writes. A window model (2017) predicts each scored character from the `window` before it.
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    ids = val_ids
-    total, count = 0.0, 0
-    if window:
-        # max_chars targets spread evenly over the whole text (each needs the window before it).
-        targets = np.arange(window, len(ids))
-        if max_chars is not None and len(targets) > max_chars:
-            targets = targets[np.linspace(0, len(targets) - 1, max_chars).astype(np.int64)]
-        for start in range(0, len(targets), 256):
-            t = targets[start:start + 256]
-            x = torch.from_numpy(ids[t[:, None] - window + np.arange(window)].astype(np.int64)).to(device)
-            y = torch.from_numpy(ids[t].astype(np.int64)).to(device)
-            logits, _ = model(x)
-            total += float(F.cross_entropy(logits[:, -1].float(), y, reduction="sum"))
-            count += len(t)
-    else:
-        if max_chars is not None:
-            ids = ids[: max_chars + 1]
-        state = None
-        for x, y in stream_batches(ids, batch_size, 256):
-            x, y = x.to(device), y.to(device)
-            if state is None:
-                state = model.init_state(x.shape[0])
-            logits, state = model(x, state)
-            total += float(F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum"))
-            count += y.numel()
-    if was_training:
-        model.train()
-    if count == 0:
-        raise ValueError("the validation text is too short to score")
-    return total / count, count
-
-
-def _lr_at(cfg: TrainConfig, step: int, fraction: float) -> float:
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return cfg.lr
-    fraction = min(max(fraction, 0.0), 1.0)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * fraction)))
-
-
-def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
-
-
-class _Batches:
-    """The training data as an endless, resumable sequence of (x, y) chunks."""
-
-    def __init__(self, train_ids: np.ndarray, cfg: TrainConfig, generator: torch.Generator, position: dict):
-        self.ids, self.cfg, self.generator = train_ids, cfg, generator
-        self.epoch_index = position.get("epoch_index", 0)
-        self.chunk_index = position.get("chunk_index", 0)
-        self.offset = position.get("offset", 0)
-        self._iter = None
-
-    def position(self) -> dict:
-        return {"epoch_index": self.epoch_index, "chunk_index": self.chunk_index, "offset": self.offset}
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """-> (x, y, starts_a_new_stream): the caller resets carried state when the flag is set."""
-        if not (self.cfg.stateful and self.cfg.objective == "all"):
-            x, y = random_batch(self.ids, self.cfg.batch_size, self.cfg.seq_len, self.generator)
-            return x, y, True
-        if self._iter is None:
-            self._iter = stream_batches(self.ids, self.cfg.batch_size, self.cfg.seq_len, self.offset)
-            for _ in range(self.chunk_index):  # fast-forward after a resume
-                next(self._iter)
-        try:
-            x, y = next(self._iter)
-        except StopIteration:
-            # A new epoch starts at a fresh random offset so chunk borders move between epochs.
-            self.epoch_index += 1
-            self.chunk_index = 0
-            self.offset = int(torch.randint(0, self.cfg.seq_len, (1,), generator=self.generator))
-            self._iter = stream_batches(self.ids, self.cfg.batch_size, self.cfg.seq_len, self.offset)
-            x, y = next(self._iter)
-        self.chunk_index += 1
-        return x, y, self.chunk_index == 1
-
-
-def train(corpus: Corpus, preset: str = "cpu-fast", out: str | Path | None = None,
-          model_overrides: dict | None = None, train_overrides: dict | None = None,
-          resume: str | Path | None = None, on_progress: Callable[[Progress], None] | None = None,
-          stop: threading.Event | None = None) -> TrainResult:
-    """Train a model on `corpus` with a preset (plus overrides), or resume a checkpoint; report through on_progress."""
-    emit = on_progress or (lambda event: None)
-    stop = stop or threading.Event()
-    state_ckpt = ckpt_io.load(resume, for_resume=True) if resume else None
-    if state_ckpt is not None:
-        if state_ckpt.vocab != corpus.vocab.to_list():
+    def resuming(cls, corpus: Corpus, resume: Resume, **kwargs) -> "Trainer":
+        """A trainer that goes on from resume.path with the run's own configs (and the budget resume gives)."""
+        state = ckpt_io.load(resume.path, for_resume=True)
+        if state.vocab != corpus.vocab.to_list():
             raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same corpus")
-        window, preset_name = state_ckpt.window, state_ckpt.preset
-        model_cfg = ModelConfig.from_dict(state_ckpt.model_config)
-        extra = dict(train_overrides or {})
-        # A budget given on resume is extra time or passes on top of what the run has used.
-        if extra.get("minutes"):
-            extra["minutes"] += state_ckpt.progress.get("elapsed_s", 0.0) / 60
-        if extra.get("epochs"):
-            extra["epochs"] += state_ckpt.progress.get("chars_seen", 0) / max(1, len(corpus.split()[0]))
-        saved = dict(state_ckpt.train_config)
-        if any(extra.get(k) for k in ("minutes", "epochs", "max_steps")):
-            # The new budget replaces the old plan: an old step limit must not end the extra minutes at once.
-            saved.update(minutes=None, epochs=None, max_steps=None)
-        cfg = TrainConfig.from_dict({**saved, **extra})
-    else:
-        p = get_preset(preset)
-        preset_name = p.name
-        model_cfg = ModelConfig(vocab_size=len(corpus.vocab), **{**p.model, **(model_overrides or {})})
-        cfg = TrainConfig(**{**p.train, **(train_overrides or {})})
-        # A window model is scored and writes with the window it was trained on, also when seq_len is overridden.
-        window = cfg.seq_len if p.window else None
-    if cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None:
-        cfg.epochs = 1.0
+        saved = TrainConfig.from_dict({"rereads_window": state.window is not None, **state.train_config})
+        if saved.window != state.window:
+            raise ValueError(f"the resume file is damaged: its window ({state.window}) is not its sequence length")
+        progress = checked_progress(state.progress)
+        cfg = resume.config_after(saved, progress, len(corpus.split()[0]))
+        return cls(corpus, ModelConfig.from_dict(state.model_config), cfg, preset=state.preset,
+                   resume_from=state, **kwargs)
 
-    device = pick_device(cfg.device)
-    generator = seed_everything(cfg.seed)
-    model = CharLSTM(model_cfg).to(device)
-    optimizer = make_optimizer(model, cfg)
-    train_ids, val_ids = corpus.split()
-    if len(train_ids) < cfg.seq_len + 2:
-        raise ValueError(f"the training text ({len(train_ids):,} characters) is shorter than one sequence "
-                         f"({cfg.seq_len}); lower the sequence length or bring more text")
-    progress = {"step": 0, "chars_seen": 0, "elapsed_s": 0.0}
-    history: list[dict] = []
-    best_val = None
-    carry = None
-    if state_ckpt is not None:
-        model.load_state_dict({name: torch.as_tensor(v) for name, v in state_ckpt.state_dict.items()})
-        if state_ckpt.optimizer:
-            optimizer.load_state_dict(state_ckpt.optimizer)
-        progress = dict(state_ckpt.progress)
-        history = list(state_ckpt.history)
-        best_val = state_ckpt.best_val_loss
-        if state_ckpt.rng:
-            torch.set_rng_state(state_ckpt.rng["torch"])
-            generator.set_state(state_ckpt.rng["batches"])
-        if state_ckpt.carry:
-            carry = (state_ckpt.carry[0].to(device), state_ckpt.carry[1].to(device))
-    else:
-        # Start the head at the text's character frequencies, so the first steps learn context rather
-        # than counts (the loss starts at the unigram entropy instead of log(vocab size)).
+    # --- set up ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        """Device, seeds, model and optimizer, and the run's counters at their start."""
+        self.device = pick_device(self.cfg.device)
+        self.generator = seed_everything(self.cfg.seed)
+        self.model = CharLSTM(self.model_cfg).to(self.device)
+        self.optimizer = make_optimizer(self.model, self.cfg)
+        self.progress = {"step": 0, "chars_seen": 0, "elapsed_s": 0.0}   # saved in snapshots, restored on resume
+        self.history: list[dict] = []    # one row per evaluation
+        self.best_val: float | None = None
+        self.carry = None                # the LSTM state carried along contiguous streams
+        self.use_amp = self.cfg.amp and self.device.type == "cuda"
+        self.train_chars = max(1, len(self.train_ids))
+        self.eval_chars = eval_sample_size(self.cfg.eval_chars, len(self.val_ids), self.cfg.window)
+        # Which text the model learnt from, so a tool can tell whether the text at hand is that one.
+        self.identity = {"corpus": self.corpus.name,
+                         "corpus_sha256": hashlib.sha256(self.corpus.text.encode()).hexdigest(),
+                         "corpus_chars": len(self.corpus.text), "val_fraction": self.corpus.val_fraction}
+
+    def _head_from_frequencies(self) -> None:
+        """Start the head at the text's character frequencies, so the first steps learn context rather than
+        counts (the loss starts at the unigram entropy instead of log(vocab size))."""
+        vocab_size = self.model_cfg.vocab_size
         # In chunks: bincount widens its input to int64, 8 bytes per character of a whole corpus at once.
-        counts = sum(np.bincount(train_ids[i:i + 2**20], minlength=model_cfg.vocab_size)
-                     for i in range(0, len(train_ids), 2**20))[: model_cfg.vocab_size] + 1.0
+        counts = sum(np.bincount(self.train_ids[i:i + 2**20], minlength=vocab_size)
+                     for i in range(0, len(self.train_ids), 2**20))[:vocab_size] + 1.0
         with torch.no_grad():
-            model.head.bias.copy_(torch.from_numpy(np.log(counts / counts.sum())))
-    if device.type == "cuda":
-        model.lstm.flatten_parameters()
-    batches = _Batches(train_ids, cfg, generator, progress.get("position", {}))
+            self.model.head.bias.copy_(torch.from_numpy(np.log(counts / counts.sum())))
 
-    out = Path(out) if out else None
-    best_path = out
-    last_path = last_path_for(out) if out else None
-    use_amp = cfg.amp and device.type == "cuda"
-    train_chars = max(1, len(train_ids))
-    eval_chars = min(cfg.eval_chars, len(val_ids))
-    if window:
-        # A window model reads `window` characters per scored one: score a fixed, evenly spread sample
-        # (about the same work as a stateful model's evaluation) so evaluations do not eat its budget.
-        eval_chars = max(1, min(eval_chars, cfg.eval_chars // window * 2))
+    def _restore(self, state: ckpt_io.Checkpoint) -> None:
+        """Weights, optimizer, counters, history, random state and carried state from a resume file."""
+        self.model.load_state_dict({name: torch.as_tensor(v) for name, v in state.state_dict.items()})
+        if state.optimizer:
+            self.optimizer.load_state_dict(state.optimizer)
+        self.progress = checked_progress(state.progress)
+        self.history = list(state.history)
+        self.best_val = state.best_val_loss
+        if state.rng:
+            torch.set_rng_state(state.rng["torch"])
+            self.generator.set_state(state.rng["batches"])
+        if state.carry:
+            self.carry = (state.carry[0].to(self.device), state.carry[1].to(self.device))
 
-    def fraction_done(elapsed: float) -> float:
-        parts = []
+    def _start_session(self) -> None:
+        """This session's clock and rates; the budget used before it (a resumed run) stays counted."""
+        if self.device.type == "cuda":
+            self.model.lstm.flatten_parameters()
+        self.good = self.snapshot(with_optimizer=True)   # the last known-good state, for the divergence guard
+        self.rollbacks, self.lr_scale = 0, 1.0
+        self.stopped, self.message = False, None
+        self.smoothed: float | None = None                # training loss, exponentially smoothed
+        self.latest_val = self.history[-1]["val_loss"] if self.history else None
+        self.session_start = self.clock()
+        self.elapsed_before = self.progress["elapsed_s"]
+        self.fraction_before = self.fraction_done(self.elapsed_before)
+        self.last_eval_at = self.elapsed_before
+        self.rate_chars, self.rate_time = 0, 0.0          # chars/s over this session's steps, evaluations excluded
+        self.eval_time = self.progress.get("eval_s", 0.0)  # seconds spent evaluating, so time-to-loss can exclude it
+        self.lr = lr_at(self.cfg, self.progress["step"], self.fraction_before)
+
+    # --- the decisions --------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        """Seconds the run has trained, earlier sessions included."""
+        return self.elapsed_before + self.clock() - self.session_start
+
+    def fraction_done(self, elapsed: float | None = None) -> float:
+        """How far through the budget (1 or more: spent): the furthest of its epochs, minutes and steps.
+        It also drives the cosine schedule."""
+        elapsed = self.elapsed() if elapsed is None else elapsed
+        cfg, parts = self.cfg, []
         if cfg.epochs:
-            parts.append(progress["chars_seen"] / (cfg.epochs * train_chars))
+            parts.append(self.progress["chars_seen"] / (cfg.epochs * self.train_chars))
         if cfg.minutes:
             parts.append(elapsed / (cfg.minutes * 60))
         if cfg.max_steps:
-            parts.append(progress["step"] / cfg.max_steps)
+            parts.append(self.progress["step"] / cfg.max_steps)
         return max(parts)
 
-    def snapshot(with_optimizer: bool) -> ckpt_io.Checkpoint:
-        return ckpt_io.Checkpoint(
-            model_config=model_cfg.to_dict(), vocab=corpus.vocab.to_list(),
-            state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            preset=preset_name, train_config=asdict(cfg), history=list(history),
-            progress={**progress, "position": batches.position()}, best_val_loss=best_val, window=window,
-            optimizer=copy.deepcopy(optimizer.state_dict()) if with_optimizer else None,
-            rng={"torch": torch.get_rng_state(), "batches": generator.get_state()} if with_optimizer else None,
-            carry=[carry[0].detach().cpu(), carry[1].detach().cpu()] if (with_optimizer and carry is not None) else None,
-            info={**corpus_identity, "device": str(device)})
+    def should_stop(self) -> bool:
+        """Stop now? After a divergence rollbacks did not cure, on the stop flag, or once the budget is spent."""
+        if self.rollbacks > MAX_ROLLBACKS:
+            self.stopped, self.message = True, DIVERGED
+        elif self.stop.is_set():
+            self.stopped, self.message = True, STOPPED
+        return self.stopped or self.fraction_done() >= 1.0
 
-    # Which text the model learnt from, so a tool can tell whether the text at hand is that one.
-    corpus_identity = {"corpus": corpus.name, "corpus_sha256": hashlib.sha256(corpus.text.encode()).hexdigest(),
-                       "corpus_chars": len(corpus.text), "val_fraction": corpus.val_fraction}
-    smoothed = None
-    good = snapshot(True)       # last known-good state for the divergence guard
-    rollbacks = 0
-    lr_scale = 1.0
-    session_start = time.perf_counter()
-    elapsed_before = progress["elapsed_s"]
-    fraction_before = fraction_done(elapsed_before)   # of the budget used before this session (resume)
-    last_eval_at = elapsed_before
-    rate_chars, rate_time = 0, 0.0   # chars/s over this session's steps, evaluations excluded
-    eval_time = progress.get("eval_s", 0.0)   # seconds spent evaluating, so time-to-loss can exclude it
-    latest_val = history[-1]["val_loss"] if history else None
-    message = None
-    stopped = False
+    def should_evaluate(self) -> bool:
+        """Evaluate now? Once eval_interval_s seconds have passed since the last evaluation (or the start)."""
+        return self.elapsed() - self.last_eval_at >= self.cfg.eval_interval_s
 
-    def elapsed_now() -> float:
-        return elapsed_before + time.perf_counter() - session_start
+    # --- the phases -----------------------------------------------------------------------------
 
-    def event(kind: str, **extra) -> Progress:
-        elapsed = elapsed_now()
-        fraction = min(fraction_done(elapsed), 1.0)
-        cps = rate_chars / rate_time if rate_time > 0 else 0.0
-        eta = None
-        if 0 < fraction < 1 and progress["step"] > 0:
-            eta = (elapsed - elapsed_before) * (1 - fraction) / max(fraction - fraction_before, 1e-9)
-        return Progress(kind=kind, step=progress["step"], epoch=progress["chars_seen"] / train_chars,
-                        chars_seen=progress["chars_seen"], train_loss=smoothed, val_loss=latest_val,
-                        val_bits=latest_val / LN2 if latest_val is not None else None, chars_per_sec=cps,
-                        elapsed_s=elapsed, eta_s=eta, lr=current_lr, fraction=fraction, **extra)
+    def run(self) -> TrainResult:
+        self.model.train()
+        while not self.should_stop():
+            if self.step() and self.should_evaluate():
+                self.evaluate_and_save()
+                self.good = self.snapshot(with_optimizer=True)
+        return self.finish()
 
-    def run_eval() -> None:
-        nonlocal latest_val, best_val, last_eval_at, eval_time
-        t0 = time.perf_counter()
-        train_s = elapsed_now() - eval_time
-        latest_val, _ = evaluate(model, val_ids, eval_chars, window, device=device)
-        sample = None
-        if cfg.sample_chars:
-            sample = generate(model, corpus.vocab, prime="", length=cfg.sample_chars,
-                              cfg=DecodeConfig("sample", temperature=0.8), seed=cfg.seed, window=window).texts[0]
-        model.train()
-        eval_time += time.perf_counter() - t0
-        progress["eval_s"] = eval_time
-        last_eval_at = elapsed_now()
-        history.append({"step": progress["step"], "epoch": progress["chars_seen"] / train_chars,
-                        "chars_seen": progress["chars_seen"], "elapsed_s": last_eval_at, "train_s": train_s,
-                        "train_loss": smoothed, "val_loss": latest_val, "lr": current_lr, "sample": sample})
-        emit(event("eval", sample=sample))
-        if best_val is None or latest_val < best_val:
-            best_val = latest_val
-            if best_path is not None:
-                ckpt_io.save(snapshot(False), best_path)
-                emit(event("checkpoint", path=str(best_path), message="best so far"))
-
-    current_lr = _lr_at(cfg, progress["step"], fraction_done(elapsed_before))
-    model.train()
-    while True:
-        if stop.is_set():
-            stopped, message = True, "stopped on request"
-            break
-        if fraction_done(elapsed_now()) >= 1.0:
-            break
-        t0 = time.perf_counter()
-        x, y, fresh = batches.next()
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        if fresh or carry is None or carry[0].shape[1] != x.shape[0]:
-            carry = model.init_state(x.shape[0])
-        current_lr = lr_scale * _lr_at(cfg, progress["step"], fraction_done(elapsed_now()))
-        for group in optimizer.param_groups:
-            group["lr"] = current_lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits, new_state = model(x, carry)
-            if cfg.objective == "last":
-                loss = F.cross_entropy(logits[:, -1].float(), y[:, -1])
-                targets = x.shape[0]
-            else:
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-                targets = y.numel()
-        optimizer.zero_grad(set_to_none=True)
+    def step(self) -> bool:
+        """One optimizer step on the next batch; False when its loss was not finite and it was rolled back."""
+        started = self.clock()
+        x, y, fresh = self.batches.next()
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if fresh or self.carry is None or self.carry[0].shape[1] != x.shape[0]:
+            self.carry = self.model.init_state(x.shape[0])
+        self.lr = self.lr_scale * lr_at(self.cfg, self.progress["step"], self.fraction_done())
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        loss, new_state, targets = self._loss(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or float("inf"))
         loss_value = loss.item()
         if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
-            # Divergence guard: go back to the last good state with half the learning rate.
-            rollbacks += 1
-            if rollbacks > 3:
-                stopped, message = True, ("training diverged (the loss became NaN/inf) three times even after "
-                                          "lowering the learning rate; try a lower learning rate")
-                break
-            model.load_state_dict(good.state_dict)
-            # A copy: load_state_dict keeps the tensors it is given, and later steps would update them in place.
-            optimizer.load_state_dict(copy.deepcopy(good.optimizer))
-            lr_scale *= 0.5
-            carry = None
-            emit(event("warning", message=f"the loss became {loss_value}; rolled back to step {good.progress['step']} "
-                                          f"and halved the learning rate"))
-            progress.update({k: good.progress[k] for k in ("step", "chars_seen")})
-            continue
-        optimizer.step()
-        carry = detach_state(new_state) if cfg.stateful else None
-        progress["step"] += 1
-        progress["chars_seen"] += targets
-        smoothed = loss_value if smoothed is None else 0.95 * smoothed + 0.05 * loss_value
-        rate_chars += targets
-        rate_time += time.perf_counter() - t0
-        progress["elapsed_s"] = elapsed_now()
-        emit(event("step"))
-        if elapsed_now() - last_eval_at >= cfg.eval_interval_s:
-            run_eval()
-            good = snapshot(True)
+            self._roll_back(loss_value)
+            return False
+        self.optimizer.step()
+        self.carry = detach_state(new_state) if self.cfg.stateful else None
+        self.progress["step"] += 1
+        self.progress["chars_seen"] += targets
+        self.smoothed = loss_value if self.smoothed is None else 0.95 * self.smoothed + 0.05 * loss_value
+        self.rate_chars += targets
+        self.rate_time += self.clock() - started
+        self.progress["elapsed_s"] = self.elapsed()
+        self.emit(self.event("step"))
+        return True
 
-    progress["elapsed_s"] = elapsed_now()
-    if progress["step"] > 0 and (not history or history[-1]["step"] != progress["step"]):
-        run_eval()
-    if last_path is not None:
-        ckpt_io.save(snapshot(True), last_path)
-        emit(event("checkpoint", path=str(last_path), message="latest (for resume)"))
-    emit(event("stopped" if stopped else "done", message=message))
-    return TrainResult(best_val_loss=best_val, final_val_loss=latest_val, history=history,
-                       best_path=best_path if best_path and best_path.exists() else None,
-                       last_path=last_path, stopped=stopped, steps=progress["step"],
-                       chars_seen=progress["chars_seen"], elapsed_s=progress["elapsed_s"], message=message)
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple, int]:
+        """-> (mean loss, the state after x, targets scored): every position, or the last of each window."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            logits, new_state = self.model(x, self.carry)   # (batch, seq, vocab)
+            if self.cfg.objective == "last":
+                return F.cross_entropy(logits[:, -1].float(), y[:, -1]), new_state, x.shape[0]
+            return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()), new_state, y.numel()
 
+    def _roll_back(self, loss_value: float) -> None:
+        """Divergence guard: back to the last good state with half the learning rate (should_stop gives up)."""
+        self.rollbacks += 1
+        if self.rollbacks > MAX_ROLLBACKS:
+            return
+        good = self.good
+        self.model.load_state_dict(good.state_dict)
+        # A copy: load_state_dict keeps the tensors it is given, and later steps would update them in place.
+        self.optimizer.load_state_dict(copy.deepcopy(good.optimizer))
+        self.lr_scale *= 0.5
+        self.carry = None
+        self.emit(self.event("warning", message=f"the loss became {loss_value}; rolled back to step "
+                                                f"{good.progress['step']} and halved the learning rate"))
+        self.progress.update({k: good.progress[k] for k in ("step", "chars_seen")})
+
+    def evaluate_and_save(self) -> None:
+        """Score the validation sample, write a text, add a history row; save the model if it is the best yet."""
+        started = self.clock()
+        train_s = self.elapsed() - self.eval_time
+        self.latest_val, _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
+        sample = None
+        if self.cfg.sample_chars:
+            sample = generate(self.model, self.corpus.vocab, prime="", length=self.cfg.sample_chars, cfg=_SAMPLE,
+                              seed=self.cfg.seed, window=self.cfg.window).texts[0]
+        self.model.train()
+        self.eval_time += self.clock() - started
+        self.progress["eval_s"] = self.eval_time
+        self.last_eval_at = self.elapsed()
+        step, chars_seen = self.progress["step"], self.progress["chars_seen"]
+        self.history.append({"step": step, "epoch": chars_seen / self.train_chars, "chars_seen": chars_seen,
+                             "elapsed_s": self.last_eval_at, "train_s": train_s, "train_loss": self.smoothed,
+                             "val_loss": self.latest_val, "lr": self.lr, "sample": sample})
+        self.emit(self.event("eval", sample=sample))
+        if self.best_val is None or self.latest_val < self.best_val:
+            self.best_val = self.latest_val
+            if self.out is not None:
+                ckpt_io.save(self.snapshot(with_optimizer=False), self.out)
+                self.emit(self.event("checkpoint", path=str(self.out), message="best so far"))
+
+    def snapshot(self, with_optimizer: bool) -> ckpt_io.Checkpoint:
+        """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs."""
+        resume = {}
+        if with_optimizer:
+            carry = [t.detach().cpu() for t in self.carry] if self.carry is not None else None
+            resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry,
+                      "rng": {"torch": torch.get_rng_state(), "batches": self.generator.get_state()}}
+        return ckpt_io.Checkpoint(
+            model_config=self.model_cfg.to_dict(), vocab=self.corpus.vocab.to_list(),
+            state_dict={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            preset=self.preset, train_config=self.cfg.to_dict(), history=list(self.history),
+            progress={**self.progress, "position": self.batches.position()}, best_val_loss=self.best_val,
+            window=self.cfg.window, info={**self.identity, "device": str(self.device)}, **resume)
+
+    def finish(self) -> TrainResult:
+        """Evaluate the last step if that has not been done, write the resume file, and report the end."""
+        self.progress["elapsed_s"] = self.elapsed()
+        step = self.progress["step"]
+        if step > 0 and (not self.history or self.history[-1]["step"] != step):
+            self.evaluate_and_save()
+        if self.last_path is not None:
+            ckpt_io.save(self.snapshot(with_optimizer=True), self.last_path)
+            self.emit(self.event("checkpoint", path=str(self.last_path), message="latest (for resume)"))
+        self.emit(self.event("stopped" if self.stopped else "done", message=self.message))
+        best_path = self.out if self.out is not None and self.out.exists() else None
+        return TrainResult(best_val_loss=self.best_val, final_val_loss=self.latest_val, history=self.history,
+                           best_path=best_path, last_path=self.last_path, stopped=self.stopped, steps=step,
+                           chars_seen=self.progress["chars_seen"], elapsed_s=self.progress["elapsed_s"],
+                           message=self.message)
+
+    def event(self, kind: str, **extra) -> Progress:
+        """A Progress event of this kind, with the run's figures as they are now."""
+        elapsed = self.elapsed()
+        fraction = min(self.fraction_done(elapsed), 1.0)
+        eta = None
+        if 0 < fraction < 1 and self.progress["step"] > 0:   # the rest of the budget at this session's pace
+            eta = (elapsed - self.elapsed_before) * (1 - fraction) / max(fraction - self.fraction_before, 1e-9)
+        val = self.latest_val
+        return Progress(kind=kind, step=self.progress["step"], epoch=self.progress["chars_seen"] / self.train_chars,
+                        chars_seen=self.progress["chars_seen"], train_loss=self.smoothed, val_loss=val,
+                        val_bits=val / LN2 if val is not None else None,
+                        chars_per_sec=self.rate_chars / self.rate_time if self.rate_time > 0 else 0.0,
+                        elapsed_s=elapsed, eta_s=eta, lr=self.lr, fraction=fraction, **extra)
+
+
+def train(corpus: Corpus, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, *,
+          preset: str = "custom", out: str | Path | None = None, resume: Resume | None = None,
+          on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None) -> TrainResult:
+    """Train a model with these configs on corpus, or go on with a run (resume); report through on_progress."""
+    if resume is not None:
+        if model_cfg is not None or train_cfg is not None:
+            raise TypeError("a resumed run keeps its own configs; give the budget in Resume")
+        trainer = Trainer.resuming(corpus, resume, out=out, on_progress=on_progress, stop=stop)
+    elif model_cfg is None or train_cfg is None:
+        raise TypeError("train() needs a model config and a training config, or a run to resume")
+    else:
+        trainer = Trainer(corpus, model_cfg, train_cfg, preset=preset, out=out, on_progress=on_progress, stop=stop)
+    return trainer.run()

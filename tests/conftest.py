@@ -10,9 +10,13 @@ import pytest
 import torch
 
 from charlm import checkpoint as ckpt_io
+from charlm.config import ModelConfig, TrainConfig
 from charlm.corpus import Corpus, Vocab, load_corpus
+from charlm.events import TrainResult
 from charlm.model import CharLSTM
-from charlm.train import TrainResult, last_path_for, train
+from charlm.presets import get_preset
+from charlm.resume import last_path_for
+from charlm.train import train
 
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
@@ -35,6 +39,14 @@ PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
 SMALL_MODEL = dict(hidden_size=32, embed_dim=16)
 SMALL_RUN = dict(batch_size=8, seq_len=16, warmup_steps=2, device="cpu", eval_chars=400, sample_chars=20,
                  eval_interval_s=1e9)
+
+
+def configs(corpus: Corpus, preset: str = "tiny", model: dict | None = None,
+            **run) -> tuple[ModelConfig, TrainConfig]:
+    """A preset's configs for corpus with the small model and run settings, plus these overrides."""
+    chosen = get_preset(preset)
+    return (chosen.model_config(len(corpus.vocab), **{**SMALL_MODEL, **(model or {})}),
+            chosen.train_config(**{**SMALL_RUN, **run}))
 
 
 def made_up_text(n_chars: int, seed: int = 0) -> str:
@@ -67,8 +79,9 @@ class Trained:
 def trained(tmp_path_factory, periodic_corpus) -> Trained:
     """The "tiny" preset trained 150 steps on the periodic text (a few seconds): it predicts it almost perfectly."""
     out = tmp_path_factory.mktemp("trained") / "cat.pt"
-    result = train(periodic_corpus, "tiny", out=out,
-                   train_overrides=dict(max_steps=150, device="cpu", seed=0, sample_chars=50))
+    tiny = get_preset("tiny")
+    result = train(periodic_corpus, tiny.model_config(len(periodic_corpus.vocab)),
+                   tiny.train_config(max_steps=150, device="cpu", seed=0, sample_chars=50), preset="tiny", out=out)
     checkpoint = ckpt_io.load(out)
     return Trained(periodic_corpus, result, out, last_path_for(out), checkpoint, checkpoint.build_model("cpu"),
                    checkpoint.get_vocab())

@@ -13,7 +13,7 @@ import hostile_files as hostile
 from app import models as models_mod
 from app.state import _remove_visitor_dir
 from charlm import checkpoint, jobs
-from conftest import SMALL_MODEL, SMALL_RUN
+from conftest import configs
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
@@ -310,8 +310,7 @@ def test_a_job_nobody_watches_stops_by_itself(visitors, monkeypatch):
 def test_a_visitors_folder_goes_only_after_their_job_has_stopped(periodic_corpus, tmp_path):
     # The app's clean-up when a session ends: stop the job first, so its last save cannot recreate the folder.
     visitor = tmp_path / "visitor"
-    job = jobs.TrainingJob(periodic_corpus, "tiny", model_overrides=SMALL_MODEL,
-                      train_overrides={**SMALL_RUN, "minutes": 5}, workdir=visitor / "job")
+    job = jobs.TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, minutes=5), workdir=visitor / "job")
     job.start()
     _remove_visitor_dir(str(visitor), [job])
     assert not job.is_alive()

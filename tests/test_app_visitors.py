@@ -73,10 +73,12 @@ def test_a_session_that_reconnects_within_the_grace_period_is_kept():
 
 def test_release_stops_the_visitors_running_job_before_removing_its_folder(periodic_corpus):
     from charlm.jobs import TrainingJob
+    from charlm.presets import PRESETS
 
     folder = state._VisitorDir()
-    job = TrainingJob(periodic_corpus, "tiny", train_overrides={"minutes": 5, "device": "cpu"},
-                      workdir=folder.path / "job")
+    tiny = PRESETS["tiny"]
+    job = TrainingJob(periodic_corpus, "tiny", tiny.model_config(len(periodic_corpus.vocab)),
+                      tiny.train_config(minutes=5, device="cpu"), workdir=folder.path / "job")
     folder.jobs.append(job)
     job.start()
     state.release(FakeSessionState(visitor_dir=folder))

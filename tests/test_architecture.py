@@ -1,6 +1,7 @@
 """The house's arrows: the backend never imports the front end, the model knows no text, nothing imports cli."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charlm"
+APP = PACKAGE.parent / "app"
 MODULES = sorted(PACKAGE.glob("*.py"))
 
 
@@ -57,6 +59,26 @@ def test_the_numpy_modules_import_no_torch_and_nothing_else_of_charlm(name):
     imports = imported_modules(PACKAGE / f"{name}.py")
     assert not any(n.split(".")[0] in ("torch", "streamlit") for n in imports)
     assert not any(n.startswith("charlm") for n in imports)
+
+
+@pytest.mark.parametrize("name", ["config", "presets", "units", "text"])
+def test_the_plain_modules_import_no_torch(name):
+    # Configs, presets, durations and text checks are read before torch loads (a file's config, the CLI's options).
+    assert not any(n.split(".")[0] in ("torch", "streamlit") for n in imported_modules(PACKAGE / f"{name}.py"))
+
+
+def test_one_place_says_each_figure_for_people():
+    # LN2, the duration format and the core count each live in one module; a second copy drifts from the first.
+    sources = {path: path.read_text(encoding="utf-8") for path in [*MODULES, *sorted(APP.glob("*.py"))]}
+    assert [p.name for p, text in sources.items() if re.search(r"^LN2 *=", text, re.MULTILINE)] == ["units.py"]
+    assert [p.name for p, text in sources.items() if "def format_duration" in text] == ["units.py"]
+    assert [p.name for p, text in sources.items() if "sched_getaffinity" in text] == ["device.py"]
+
+
+def test_the_trainer_takes_configs_and_only_presets_turn_a_preset_into_them():
+    imports = {path.stem: imported_modules(path) for path in MODULES}
+    users = sorted(name for name, names in imports.items() if "charlm.presets" in names)
+    assert users == ["cli"]                           # the CLI picks a preset by name; train, jobs, estimate take configs
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in ("cli", "__main__")], ids=lambda p: p.name)

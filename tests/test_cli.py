@@ -5,6 +5,7 @@ Starting Python and torch costs seconds per process on this machine, so the vari
 (every strategy, option errors) call cli.main() in this process: the function `python -m charlm` runs.
 """
 
+import argparse
 import os
 import re
 import signal
@@ -16,10 +17,12 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint as ckpt_io
+from charlm import sampling
 from charlm.cli import build_parser, main
 from charlm.decoding import STRATEGIES, DecodeConfig, generate
-from charlm.sampling import write_ids
-from charlm.train import evaluate
+from charlm.evaluate import evaluate
+from charlm.presets import PRESETS
+from charlm.units import format_duration
 
 from conftest import PERIODIC_TEXT
 
@@ -130,6 +133,12 @@ def test_refused_resume_prints_its_one_error_line_and_no_header(trained, charlm_
     assert_clean_error(run, "other characters", "same corpus")
 
 
+def test_a_seed_for_a_resumed_run_is_refused_before_training(trained, charlm_here, text_file, tmp_path, monkeypatch):
+    monkeypatch.setattr("charlm.train.train", training_begins)
+    run = charlm_here("train", text_file, "--resume", trained.last_path, "--seed", "3", "--out", tmp_path / "m.pt")
+    assert_clean_error(run, "--seed", "resumed run")
+
+
 def test_resumed_run_is_announced_with_its_own_preset(trained, charlm_here, tmp_path):
     corpus = tmp_path / "cat.txt"
     corpus.write_text(PERIODIC_TEXT, encoding="utf-8")
@@ -186,6 +195,25 @@ def test_generate_separates_several_samples(trained, charlm_here):
     assert run.returncode == 0
     texts = run.stdout[:-1].split("\n" + "-" * 40 + "\n")
     assert len(texts) == 3 and all(len(text) == 30 for text in texts)
+
+
+def choices_of(command: str, option: str):
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return next(a for a in commands[command]._actions if a.dest == option).choices
+
+
+def test_the_choices_of_strategy_preset_and_device_are_the_engines_own():
+    assert choices_of("generate", "strategy") is sampling.STRATEGIES       # one list, not a copy to keep in step
+    assert list(choices_of("train", "preset")) == list(PRESETS)
+    assert tuple(choices_of("train", "device")) == ("auto", "cpu", "cuda", "mps")
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (None, "–"), (float("nan"), "–"), (0.4, "under a second"), (42.4, "42 s"), (187, "3 min 07 s"),
+    (7500, "2 h 05 min"),
+])
+def test_durations_read_as_words_for_people(seconds, words):
+    assert format_duration(seconds) == words
 
 
 def test_generate_caps_default_to_a_million_characters_and_64_beams():

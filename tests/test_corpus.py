@@ -1,4 +1,4 @@
-"""Tests for charlm.corpus: decoding, refusals, the vocabulary, the split and the batches."""
+"""Tests for charlm.text and charlm.corpus: decoding, refusals, the vocabulary, the split and the batches."""
 
 import random
 import subprocess
@@ -9,16 +9,15 @@ import pytest
 import torch
 
 from charlm.corpus import (
-    MIN_CHARS,
     UNKNOWN,
     CorpusError,
     Vocab,
-    decode_bytes,
     load_corpus,
     random_batch,
     stream_batches,
     stream_rows,
 )
+from charlm.text import MIN_CHARS, decode_bytes, read_text
 
 WORDS = "the a river stone light garden walks under over slowly bright café naïve über".split()
 
@@ -210,7 +209,7 @@ def test_validation_fraction_outside_range_is_refused(val_fraction):
 
 
 def test_vocab_round_trips_text():
-    vocab = Vocab.build(TEXT)
+    vocab = load_corpus(TEXT).vocab
     ids = vocab.encode(TEXT)
     assert vocab.decode(ids) == TEXT
     assert vocab.decode(ids.tolist()) == TEXT
@@ -218,26 +217,26 @@ def test_vocab_round_trips_text():
 
 
 def test_vocab_is_sorted_by_code_point_and_holds_each_character_once():
-    vocab = Vocab.build("banana\n")
+    vocab = load_corpus("banana\n" * 200).vocab
     assert vocab.chars == ("\n", "a", "b", "n")
     assert vocab.encode("nab").tolist() == [3, 1, 2]
     assert vocab.unknown_id is None
 
 
 def test_encoding_a_character_outside_the_vocabulary_names_it():
-    vocab = Vocab.build("banana")
+    vocab = load_corpus("banana" * 200).vocab
     with pytest.raises(CorpusError, match="'z'"):
         vocab.encode("bazaar")
 
 
 def test_missing_lists_distinct_unseen_characters_sorted():
-    vocab = Vocab.build("banana")
+    vocab = load_corpus("banana" * 200).vocab
     assert vocab.missing("zebra bazaar") == [" ", "e", "r", "z"]
     assert vocab.missing("nab") == []
 
 
 def test_vocab_survives_a_checkpoint_as_a_plain_list():
-    vocab = Vocab.build(TEXT)
+    vocab = load_corpus(TEXT).vocab
     as_list = vocab.to_list()
     assert all(type(char) is str for char in as_list)
     restored = Vocab.from_list(as_list)
@@ -258,7 +257,7 @@ def test_vocab_from_list_rejects_bad_lists(chars):
 
 
 def test_decode_rejects_ids_outside_the_vocabulary():
-    vocab = Vocab.build("abc")
+    vocab = load_corpus("abc" * 400).vocab
     with pytest.raises(ValueError):
         vocab.decode([0, 3])
     with pytest.raises(ValueError):
@@ -296,7 +295,7 @@ def test_cjk_text_caps_the_vocabulary_and_maps_rare_chars_to_unknown():
 
 def test_unknown_already_in_the_text_takes_only_one_slot():
     text = ("ab" * 10 + UNKNOWN) * 60 + "xyz"
-    vocab = Vocab.build(text, max_vocab=4)
+    vocab = load_corpus(text, max_vocab=4).vocab
     assert vocab.chars == ("a", "b", "x", UNKNOWN)
 
 
@@ -441,3 +440,20 @@ def test_corpus_never_imports_streamlit():
     code = "import sys, charlm.corpus; print('streamlit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_text_alone_turns_an_upload_or_a_paste_into_checked_text():
+    assert read_text(TEXT.encode("utf-16")) == (TEXT, "utf-16", None)
+    assert read_text("one\r\ntwo " * 200) == ("one\ntwo " * 200, "text", None)
+    with pytest.raises(CorpusError, match="at least 1,000 are needed"):
+        read_text(b"too short")
+    with pytest.raises(CorpusError, match="the limit is 2,000 characters"):
+        read_text(TEXT, max_chars=2_000)
+
+
+def test_the_corpus_module_still_offers_what_other_modules_import_from_it():
+    import charlm.corpus
+    import charlm.text
+    assert charlm.corpus.CorpusError is charlm.text.CorpusError
+    for name in ("Vocab", "Corpus", "load_corpus", "random_batch", "stream_batches"):
+        assert hasattr(charlm.corpus, name), name

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from charlm import datasets
-from charlm.corpus import MIN_CHARS, load_corpus
+from charlm.corpus import load_corpus
+from charlm.text import MIN_CHARS
 
 SHARED_NIETZSCHE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nietzsche.txt"
 

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from charlm.model import CharLSTM, FastStepper, ModelConfig, detach_state
+from charlm.model import CharLSTM, ModelConfig, detach_state
 
 VOCAB = 13
 
@@ -56,20 +56,6 @@ def test_detach_state_keeps_values_and_cuts_the_graph():
     assert not detached[0].requires_grad and not detached[1].requires_grad
     torch.testing.assert_close(detached[0], state[0])
     torch.testing.assert_close(detached[1], state[1])
-
-
-@pytest.mark.parametrize("input_mode", ["embedding", "scaled_index"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])   # float32 on the CPU steps in numpy; others in torch
-def test_fast_stepper_matches_forward_step_by_step(input_mode, dtype):
-    model = make_model(input_mode=input_mode).to(dtype)
-    ids = random_ids(3, 12)
-    expected, _ = model(ids)                           # (batch, seq, vocab)
-    stepper = FastStepper(model)
-    assert (stepper.arrays is not None) == (dtype == torch.float32)
-    state = model.init_state(3)
-    for t in range(ids.shape[1]):
-        logits, state = stepper.step(ids[:, t], state)
-        torch.testing.assert_close(logits, expected[:, t], rtol=1e-4, atol=1e-5)
 
 
 def test_scaled_index_reads_each_id_as_one_float_id_over_vocab_size():
@@ -123,11 +109,20 @@ def test_model_config_refuses_bad_values_with_a_message(bad, words):
 
 
 def test_a_mistyped_thread_setting_falls_back_to_every_core(monkeypatch):
-    from charlm.device import set_threads
+    from charlm.device import cpu_cores, set_threads
     before = torch.get_num_threads()
     monkeypatch.setenv("CHARLM_THREADS", "abc")
     try:
         set_threads()
-        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        assert torch.get_num_threads() == cpu_cores() == len(os.sched_getaffinity(0))
     finally:
         torch.set_num_threads(before)
+
+
+def test_cpu_cores_counts_the_cores_this_process_may_use(monkeypatch):
+    from charlm import device
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert device.cpu_cores() == 3
+    monkeypatch.delattr(device.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(device.os, "cpu_count", lambda: None)
+    assert device.cpu_cores() == 1

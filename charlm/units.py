@@ -1,0 +1,21 @@
+"""Numbers for people: losses in bits beside nats, and durations in words; no torch here."""
+
+from __future__ import annotations
+
+import math
+
+LN2 = math.log(2)   # nats per bit: every loss here is in nats per character, bits/char = nats / LN2
+
+
+def format_duration(seconds: float | None) -> str:
+    """'under a second', '42 s', '3 min 07 s', '2 h 05 min'; '–' when there is no figure (yet)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    if seconds < 1:
+        return "under a second"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
