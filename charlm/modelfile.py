@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save as safetensors_bytes
 
 from . import tables
 from .config import Limits, ModelConfig
@@ -44,6 +43,8 @@ class ModelFile:
 def to_bytes(config: dict, vocab: list[str], weights: dict[str, np.ndarray], meta: dict) -> bytes:
     """A model file: the weights as safetensors, everything else (plain data) as JSON in its metadata."""
     payload = {"format": FORMAT, "version": VERSION, "model_config": config, "vocab": list(vocab), **meta}
+    from safetensors.numpy import save as safetensors_bytes   # here: reading (the app's first view) needs none of it
+
     tensors = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in weights.items()}
     return safetensors_bytes(tensors, metadata={"charlm": json.dumps(payload, ensure_ascii=False)})
 

