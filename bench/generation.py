@@ -37,7 +37,7 @@ def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
     return statistics.median(rates)
 
 
-def generation_speeds(path: Path, length: int, repeats: int = 5) -> dict:
+def generation_speeds(path: Path, length: int, repeats: int = 5, device: str = "cpu") -> dict:
     """Characters per second of each way of writing, and a Step click's latency, with whichever charlm is first
     on sys.path. Only what every version has is used (checkpoint.load, build_model, generate, StepSession), so
     this same code times an older checkout too."""
@@ -47,7 +47,7 @@ def generation_speeds(path: Path, length: int, repeats: int = 5) -> dict:
 
     torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
     ckpt = checkpoint.load(path)
-    model, vocab, window = ckpt.build_model("cpu"), ckpt.get_vocab(), ckpt.window
+    model, vocab, window = ckpt.build_model(device), ckpt.get_vocab(), ckpt.window
 
     def write(chars: int, cfg: DecodeConfig, window: int | None = window):
         return lambda: generate(model, vocab, PRIME, chars, cfg, seed=0, window=window)

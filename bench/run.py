@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from charlm import checkpoint  # noqa: E402
-from charlm.decoding import DecodeConfig, StepSession, generate  # noqa: E402
 from charlm.presets import DEFAULT_PRESET  # noqa: E402
 from charlm.units import LN2  # noqa: E402
+from generation import generation_speeds  # noqa: E402  (bench/ is this script's folder: one copy of the timing)
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "nietzsche.txt"
 
 
@@ -69,46 +69,6 @@ def time_to(history: list[dict], target: float) -> float | None:
         if row["val_loss"] <= target:
             return row.get("train_s", row["elapsed_s"])
     return None
-
-
-def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
-    """Median over a few runs: this machine is shared and noisy."""
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        rates.append(chars / (time.perf_counter() - start))
-    return statistics.median(rates)
-
-
-def generation_speeds(path: Path, length: int, device: str = "cpu", repeats: int = 5) -> dict:
-    torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
-    ckpt = checkpoint.load(path)
-    model, vocab = ckpt.build_model(device), ckpt.get_vocab()
-    prime = "The philosopher "
-    speeds = {}
-    window = ckpt.window
-    speeds["greedy"] = chars_per_sec(lambda: generate(model, vocab, prime, length, DecodeConfig("greedy"),
-                                                       window=window), length, repeats)
-    speeds["top_p"] = chars_per_sec(lambda: generate(model, vocab, prime, length, DecodeConfig("top-p"), seed=0,
-                                                      window=window), length, repeats)
-    beam_len = max(50, length // 5)
-    speeds["beam5"] = chars_per_sec(lambda: generate(model, vocab, prime, beam_len, DecodeConfig("beam", beam_width=5),
-                                                      window=window), beam_len, repeats)
-    # The 2017 way for the same model: re-read a 100-character window for every new character.
-    reread_len = max(50, length // 10)
-    speeds["greedy_reread100"] = chars_per_sec(
-        lambda: generate(model, vocab, prime, reread_len, DecodeConfig("greedy"), window=100), reread_len, repeats)
-    session = StepSession(model, vocab, prime, DecodeConfig("top-p"), window=window)
-    latencies = []
-    for _ in range(50):
-        start = time.perf_counter()
-        session.step()
-        session.candidates(10)
-        latencies.append((time.perf_counter() - start) * 1000)
-    speeds["step_ms"] = statistics.median(latencies)
-    torch.set_num_threads(os.cpu_count() or 1)
-    return speeds
 
 
 def first_char_seconds(path: Path, repeats: int = 3) -> float:
@@ -161,7 +121,8 @@ def main() -> None:
         cfg = ckpt.model_config
         cps = full["chars_seen"] / max(full["history"][-1]["train_s"], 1e-9)
         flops = train_flops_per_char(cfg) * cps / 1e9
-        speeds = generation_speeds(out, args.gen_length, args.gen_device, args.gen_repeats)
+        speeds = generation_speeds(out, args.gen_length, args.gen_repeats, args.gen_device)
+        torch.set_num_threads(os.cpu_count() or 1)   # generation_speeds used one thread, as the CLI does
         row = {
             "preset": preset, "params": sum(v.numel() for v in ckpt.state_dict.values()),
             "val_loss": full["best_val_loss"], "chars_per_sec": cps, "gflops": flops,
