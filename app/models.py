@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from charlm.arrays import ArrayLSTM
 from charlm.corpus import Vocab
 from charlm.decoding import Engine, engine_for
 from charlm.jobs import TrainingJob
+from charlm.units import LN2
 
 from . import settings as settings_mod
 from .writing import SHIPPED_LABEL
@@ -54,7 +54,7 @@ def summary(ckpt: checkpoint.Checkpoint) -> str:
              f"{ckpt.num_parameters():,} parameters", f"{len(ckpt.vocab)} characters"]
     if ckpt.best_val_loss is not None:
         parts.append(f"validation loss {ckpt.best_val_loss:.3f} nats/char "
-                     f"({ckpt.best_val_loss / math.log(2):.2f} bits)")
+                     f"({ckpt.best_val_loss / LN2:.2f} bits)")
     if ckpt.window:
         parts.append(f"reads a {ckpt.window}-character window")
     return " · ".join(parts)

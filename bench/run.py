@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from charlm import checkpoint  # noqa: E402
+from charlm.device import cpu_cores  # noqa: E402
 from charlm.presets import DEFAULT_PRESET  # noqa: E402
 from charlm.units import LN2  # noqa: E402
 from generation import generation_speeds  # noqa: E402  (bench/ is this script's folder: one copy of the timing)
@@ -122,7 +123,7 @@ def main() -> None:
         cps = full["chars_seen"] / max(full["history"][-1]["train_s"], 1e-9)
         flops = train_flops_per_char(cfg) * cps / 1e9
         speeds = generation_speeds(out, args.gen_length, args.gen_repeats, args.gen_device)
-        torch.set_num_threads(os.cpu_count() or 1)   # generation_speeds used one thread, as the CLI does
+        torch.set_num_threads(cpu_cores())   # generation_speeds used one thread, as the CLI does
         row = {
             "preset": preset, "params": sum(v.numel() for v in ckpt.state_dict.values()),
             "val_loss": full["best_val_loss"], "chars_per_sec": cps, "gflops": flops,

@@ -6,7 +6,6 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import files, modelfile
@@ -48,7 +47,8 @@ class Checkpoint:
         return Vocab.from_list(self.vocab)
 
     def num_parameters(self) -> int:
-        return sum(int(np.prod(v.shape)) for v in self.state_dict.values())
+        """From the config, which load() checked every weight against: nothing is built to count them."""
+        return ModelConfig.from_dict(self.model_config).num_parameters()
 
 
 def save(ckpt: Checkpoint, path: str | Path) -> Path:

@@ -171,11 +171,9 @@ def cmd_generate(args) -> int:
     from .sampling import DecodeConfig
     cfg = DecodeConfig(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                        min_p=args.min_p, beam_width=args.beam_width)
-    import torch
-    from .decoding import generate
-    torch.set_num_threads(1)   # one character at a time is latency-bound; threads only add overhead
+    from .decoding import engine_for, generate
     ckpt = _load(args.checkpoint)
-    model, vocab = ckpt.build_model("cpu"), ckpt.get_vocab()
+    engine, vocab = engine_for(ckpt), ckpt.get_vocab()   # the numpy engine from the file's weights: no torch model
     stream = args.num_samples == 1 and args.strategy != "beam" and not ckpt.window
 
     def on_new_text(pieces):
@@ -183,8 +181,8 @@ def cmd_generate(args) -> int:
         sys.stdout.write(pieces[0])
         sys.stdout.flush()
 
-    result = generate(model, vocab, prime=args.prime, length=args.length, cfg=cfg, num_samples=args.num_samples,
-                      seed=args.seed, window=ckpt.window, on_new_text=on_new_text if stream else None)
+    result = generate(engine, vocab, prime=args.prime, length=args.length, cfg=cfg, num_samples=args.num_samples,
+                      seed=args.seed, on_new_text=on_new_text if stream else None)
     if result.missing:
         shown = "".join(result.missing)
         what = "were replaced by the unknown symbol" if vocab.unknown_id is not None else "were left out"
@@ -225,11 +223,9 @@ def cmd_evaluate(args) -> int:
 
 def cmd_info(args) -> int:
     ckpt = _load(args.checkpoint)
-    from .model import ModelConfig
+    from .config import ModelConfig
     cfg = ModelConfig.from_dict(ckpt.model_config)
-    # Counted from the weights in the file (torch tensors or numpy arrays): building the model to count them
-    # would allocate whatever size the file's config claims.
-    params = ckpt.num_parameters()
+    params = cfg.num_parameters()   # counted, not built: building would allocate whatever the config claims
     progress = ckpt.progress
     print(f"preset: {ckpt.preset}")
     print(f"model: {cfg.num_layers} x LSTM({cfg.hidden_size}), input {cfg.input_mode}"
@@ -256,7 +252,6 @@ def cmd_export(args) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".safetensors")
     if out.resolve() == Path(args.checkpoint).resolve():
         raise UserError(f"{out} is the file being read; give another --out")
-    ckpt.optimizer = ckpt.rng = ckpt.carry = None   # the model alone
     print(f"wrote {save(ckpt, out)}")
     return 0
 
