@@ -33,12 +33,9 @@ RENDER_EVERY_S = 0.08   # streaming redraws at most this often (each redraw send
 
 
 def available_models() -> list[models.LoadedModel]:
-    choices = []
-    try:
-        choices.append(models.shipped())
-    except CheckpointError as err:
-        st.warning(f"The shipped demo model could not be loaded: {charts.escape_markdown(str(err))}. "
-                   "Train one on the Train page.")
+    choices, problems = models.all_shipped()
+    for problem in problems:
+        st.warning(f"{charts.escape_markdown(problem)}. Train one on the Train page.")
     try:
         trained = models.trained(state.job())
     except CheckpointError as err:
@@ -72,14 +69,14 @@ def model_panel(choices: list[models.LoadedModel]) -> models.LoadedModel:
 
 def model_card(loaded: models.LoadedModel) -> None:
     with st.container(border=True):
-        if loaded.key == "shipped":
-            card = models.model_card()
+        if loaded.key in models.SHIPPED:
+            card = models.model_card(loaded.key)
             if card:
                 st.markdown(card)
             else:
-                st.markdown("**Model card.** The shipped demo model was trained by this project's CLI on the "
-                            "Nietzsche text of the 2017 tutorial. Its full card (checkpoints/MODEL_CARD.md) is "
-                            "not in this copy of the project.")
+                st.markdown("**Model card.** This model ships with charlm, trained by its command line; its card "
+                            "is not in this copy of the project.")
+                st.text(loaded.summary)
         elif loaded.key == "trained":
             st.markdown(f"**Trained in this session** on *{charts.escape_markdown(state.job().corpus.name)}*.")
             st.text(loaded.summary)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -35,12 +35,23 @@ class LoadedModel:
     vocab: Vocab
     summary: str              # preset, size, validation loss, for people (plain text: escape it in markdown)
     nbytes: int = 0           # memory its engine's arrays hold here
+    preset: str = "custom"
+    config: dict = field(default_factory=dict)     # ModelConfig fields
+    history: list = field(default_factory=list)    # one row per evaluation: step, elapsed_s, losses, sample
+    info: dict = field(default_factory=dict)       # corpus name and sha256, characters, device
+    window: int | None = None                      # a window model (the 2017 design) re-reads this many
+
+    @property
+    def chars(self) -> list[str]:
+        return list(self.vocab.chars)
 
 
 def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str) -> LoadedModel:
     # The numpy engine, from the file's weights: one character at a time is latency-bound, the CPU serves it best.
     engine = engine_for(ckpt)
-    return LoadedModel(key, label, engine, ckpt.get_vocab(), summary(ckpt), engine.nbytes)
+    return LoadedModel(key, label, engine, ckpt.get_vocab(), summary(ckpt), engine.nbytes, preset=ckpt.preset,
+                       config=dict(ckpt.model_config), history=list(ckpt.history), info=dict(ckpt.info),
+                       window=ckpt.window)
 
 
 def memory_bytes(ckpt: checkpoint.Checkpoint) -> int:
@@ -60,15 +71,39 @@ def summary(ckpt: checkpoint.Checkpoint) -> str:
     return " · ".join(parts)
 
 
+# The models this project ships (checkpoints/), each with its model card: key -> (file, label, card).
+_CHECKPOINTS = REPO / "checkpoints"
+SHIPPED = {
+    "shipped": (SHIPPED_PATH, SHIPPED_LABEL, MODEL_CARD_PATH),
+    "shipped:python-docs": (_CHECKPOINTS / "python-docs.safetensors", "Python docs model (shipped)",
+                            _CHECKPOINTS / "MODEL_CARD-python-docs.md"),
+    "shipped:seed-2017": (_CHECKPOINTS / "seed-2017.safetensors", "The 2017 design (shipped, Nietzsche)",
+                          _CHECKPOINTS / "MODEL_CARD-seed-2017.md"),
+}
+
+
 @st.cache_resource(show_spinner="Loading the demo model…")
-def shipped() -> LoadedModel:
-    """The demo model in checkpoints/, loaded once per server; raises CheckpointError if it is missing or bad."""
-    return _from_checkpoint(checkpoint.load(SHIPPED_PATH), "shipped", SHIPPED_LABEL)
+def shipped(key: str = "shipped") -> LoadedModel:
+    """A shipped model in checkpoints/, loaded once per server; raises CheckpointError if it is missing or bad."""
+    path, label, _ = SHIPPED[key]
+    return _from_checkpoint(checkpoint.load(path), key, label)
 
 
-def model_card() -> str | None:
+def all_shipped() -> tuple[list[LoadedModel], list[str]]:
+    """Every shipped model that loads, and a line for each that does not."""
+    loaded, problems = [], []
+    for key, (_, label, _) in SHIPPED.items():
+        try:
+            loaded.append(shipped(key))
+        except checkpoint.CheckpointError as err:
+            problems.append(f"{label} could not be loaded: {err}")
+    return loaded, problems
+
+
+def model_card(key: str = "shipped") -> str | None:
+    """A shipped model's card (markdown written by this project), or None when its file is missing."""
     try:
-        return MODEL_CARD_PATH.read_text(encoding="utf-8")
+        return SHIPPED[key][2].read_text(encoding="utf-8")
     except OSError:
         return None
 

@@ -214,7 +214,8 @@ def test_the_model_card_is_shown_beside_the_shipped_model(tmp_path, monkeypatch)
     card = tmp_path / "MODEL_CARD.md"
     card.write_text("**Demo model.** `python -m charlm train nietzsche.txt --minutes 30`; 30 minutes on a laptop CPU; "
                     "validation loss 1.40 nats/char.\n", encoding="utf-8")
-    monkeypatch.setattr(models, "MODEL_CARD_PATH", card)
+    path, label, _ = models.SHIPPED["shipped"]
+    monkeypatch.setitem(models.SHIPPED, "shipped", (path, label, card))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert any("python -m charlm train nietzsche.txt" in m.value for m in at.markdown)
 
@@ -222,7 +223,8 @@ def test_the_model_card_is_shown_beside_the_shipped_model(tmp_path, monkeypatch)
 def test_without_a_shipped_model_the_page_says_what_to_do(tmp_path, monkeypatch):
     from app import models
 
-    monkeypatch.setattr(models, "SHIPPED_PATH", tmp_path / "missing.safetensors")
+    for key, (_, label, card) in list(models.SHIPPED.items()):
+        monkeypatch.setitem(models.SHIPPED, key, (tmp_path / "missing.safetensors", label, card))
     models.shipped.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=60).run()
@@ -241,7 +243,8 @@ def test_a_damaged_shipped_model_file_costs_the_sample_and_the_model_not_the_pag
     damaged = tmp_path / "demo.safetensors"
     damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     monkeypatch.setattr(writing, "SHIPPED_FILE", damaged)
-    monkeypatch.setattr(models, "SHIPPED_PATH", damaged)
+    for key, (_, label, card) in list(models.SHIPPED.items()):
+        monkeypatch.setitem(models.SHIPPED, key, (damaged, label, card))
     writing.shipped_engine.clear()
     models.shipped.clear()
     try:
