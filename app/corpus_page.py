@@ -17,6 +17,16 @@ from charlm.units import format_duration
 
 _DONE = "corpus_upload_done"   # (file_id, error or None): an upload is read once, not on every rerun
 
+# The encodings a visitor may choose when the app's guess reads a file wrongly: codec -> label.
+ENCODINGS = {
+    None: "Find it from the file (recommended)", "utf-8": "UTF-8", "cp1252": "Windows-1252 (Western European)",
+    "latin-1": "Latin-1 (ISO-8859-1)", "cp1250": "Windows-1250 (Central European)",
+    "cp1251": "Windows-1251 (Cyrillic)", "koi8_r": "KOI8-R (Russian)", "cp1253": "Windows-1253 (Greek)",
+    "cp1254": "Windows-1254 (Turkish)", "cp1255": "Windows-1255 (Hebrew)", "cp1256": "Windows-1256 (Arabic)",
+    "shift_jis": "Shift-JIS (Japanese)", "euc_jp": "EUC-JP (Japanese)", "gbk": "GBK (Chinese, simplified)",
+    "big5": "Big5 (Chinese, traditional)", "euc_kr": "EUC-KR (Korean)", "utf-16-le": "UTF-16 little-endian",
+    "utf-16-be": "UTF-16 big-endian",
+}
 PYTHON_DOCS = "Python reference documentation (always available)"
 NIETZSCHE = "Nietzsche (2017 tutorial)"
 
@@ -39,16 +49,21 @@ def upload_tab() -> None:
         "A plain-text file (.txt, .md, .py, .csv …) in any common encoding", key="corpus_upload",
         max_upload_size=limit_mb,
         help=f"At most {settings.max_corpus_chars:,} characters on this server (CHARLM_MAX_CORPUS_MB).")
+    encoding = st.selectbox("Encoding", list(ENCODINGS), format_func=ENCODINGS.get, key="corpus_encoding",
+                            persist_state="session",
+                            help="How the file's bytes become characters. The app finds it by itself; choose one "
+                                 "when the text it shows looks wrong.")
     if upload is None:
         return
     done = st.session_state.get(_DONE)
-    if done is None or done[0] != upload.file_id:
+    if done is None or done[0] != (upload.file_id, encoding):
         try:
-            corpus = load_corpus(upload.getvalue(), name=upload.name, max_chars=settings.max_corpus_chars)
+            corpus = load_corpus(upload.getvalue(), name=upload.name, max_chars=settings.max_corpus_chars,
+                                 encoding=encoding)
             state.set_corpus(corpus, f"uploaded file {upload.name}")
-            done = (upload.file_id, None)
+            done = ((upload.file_id, encoding), None)
         except CorpusError as err:
-            done = (upload.file_id, str(err))
+            done = ((upload.file_id, encoding), str(err))
         st.session_state[_DONE] = done
     if done[1]:
         st.error(charts.escape_markdown(done[1]))

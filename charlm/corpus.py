@@ -183,9 +183,13 @@ def load_corpus(
     max_chars: int = DEFAULT_MAX_CHARS,
     max_vocab: int = MAX_VOCAB,
     val_fraction: float = 0.1,
+    encoding: str | None = None,
 ) -> Corpus:
-    """Validated, encoded text from an upload (bytes) or a paste (str); CorpusError says what is wrong."""
-    text, encoding, notice = read_text(data, max_chars)
+    """Validated, encoded text from an upload (bytes) or a paste (str); CorpusError says what is wrong.
+
+    `encoding`: the bytes' encoding when a person chose it; None finds it (charlm.text).
+    """
+    text, encoding, notice = read_text(data, max_chars, encoding)
     codes, counts = _char_counts(text)
     if len(codes) == 1:
         raise CorpusError(

@@ -1,4 +1,8 @@
-"""bytes (an upload) or a paste -> validated text: the encoding found, newlines and NFC, binary and size refused."""
+"""bytes (an upload) or a paste -> validated text: the encoding found, newlines and NFC, binary and size refused.
+
+Encodings: a byte-order mark, else UTF-8, else charset-normalizer's guess (Shift-JIS, GBK, Cyrillic,
+Greek, UTF-16 without a mark...), else Windows-1252. A caller that knows better names the encoding.
+"""
 
 from __future__ import annotations
 
@@ -49,13 +53,28 @@ _BOMS = [
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
 _SAVE_AS_UTF8 = "Save it as UTF-8 and upload again."
-_IF_WRONG = "If characters look wrong, save it as UTF-8 and upload again."
-_LEGACY_NAMES = {"cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1 (ISO-8859-1)"}
+_IF_WRONG = "If characters look wrong, choose the file's encoding, or save it as UTF-8 and upload again."
+_LEGACY_NAMES = {
+    "cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1 (ISO-8859-1)",
+    "cp932": "Shift-JIS (Japanese, cp932)", "shift_jis": "Shift-JIS (Japanese)", "euc_jp": "EUC-JP (Japanese)",
+    "gb18030": "GB18030 (Chinese, a superset of GBK)", "gbk": "GBK (Chinese)", "gb2312": "GB2312 (Chinese)",
+    "big5": "Big5 (Chinese)", "cp949": "CP949 (Korean)", "euc_kr": "EUC-KR (Korean)",
+    "cp1251": "Windows-1251 (Cyrillic)", "koi8_r": "KOI8-R (Russian)", "cp866": "CP866 (Cyrillic, DOS)",
+    "cp1253": "Windows-1253 (Greek)", "iso8859_7": "ISO-8859-7 (Greek)", "cp1255": "Windows-1255 (Hebrew)",
+    "cp1256": "Windows-1256 (Arabic)", "tis_620": "TIS-620 (Thai)", "cp874": "CP874 (Thai)",
+    "utf_16_le": "UTF-16 little-endian, without a byte-order mark",
+    "utf_16_be": "UTF-16 big-endian, without a byte-order mark",
+}
+_GUESS_SAMPLE_BYTES = 256_000   # the detector reads the start of a file: a whole 20 MB upload would take seconds
+# A guess whose letters are all Latin is left to Windows-1252: the detector confuses the close Latin code
+# pages (it reads French as Central European, "cœur" as "cśur"), and Windows-1252 is the Western one.
 
 
-def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[str, str, str | None]:
+def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS,
+              encoding: str | None = None) -> tuple[str, str, str | None]:
     """-> (text, encoding_name, notice_or_None) of an upload (bytes) or a paste (str, encoding "text").
 
+    `encoding` names the bytes' encoding when the caller knows it (None: found from the bytes).
     Raises CorpusError for binary data, an empty text, one under MIN_CHARS or one over max_chars.
     """
     if isinstance(data, str):
@@ -65,7 +84,7 @@ def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[st
         if len(data) > MAX_BYTES_PER_CHAR * max_chars:  # refuse cheaply, before decoding
             raise CorpusError(f"The file is {len(data):,} bytes; {_limit(max_chars)}")
         # No copy of bytes we were given: for a 100 MB upload that copy was a fifth of the peak memory.
-        text, encoding, notice = decode_bytes(data if isinstance(data, bytes) else bytes(data))
+        text, encoding, notice = decode_bytes(data if isinstance(data, bytes) else bytes(data), encoding)
     if len(text) < MIN_CHARS:
         raise CorpusError(
             f"The text has {len(text):,} characters; at least {MIN_CHARS:,} are needed to train a model. "
@@ -76,16 +95,17 @@ def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[st
     return text, encoding, notice
 
 
-def decode_bytes(data: bytes) -> tuple[str, str, str | None]:
+def decode_bytes(data: bytes, encoding: str | None = None) -> tuple[str, str, str | None]:
     """-> (text, encoding_name, notice_or_None).
 
-    `data.decode(encoding_name)` gives the text before newline and NFC normalisation.
+    `data.decode(encoding_name)` gives the text before newline and NFC normalisation. `encoding`, when
+    given, is used as it is (a wrong one is an error, not a guess).
     Raises CorpusError for empty input and for binary data (naming the kind where it can).
     """
     for pattern, kind, advice in _MAGIC:
         if re.match(pattern, data, re.DOTALL):  # re caches the compiled patterns
             raise CorpusError(f"This file looks like {kind}, not plain text. {advice}")
-    text, encoding, notice = _decode(data)
+    text, encoding, notice = _decode(data) if encoding is None else _decode_as(data, encoding)
     text = _normalise(text)
     _refuse_empty_or_binary(text)
     return text, encoding, notice
@@ -100,15 +120,72 @@ def _decode(data: bytes) -> tuple[str, str, str | None]:
                 name = encoding.upper().removesuffix("-SIG")
                 message = f"The file has a {name} byte-order mark but is not valid {name}. {_SAVE_AS_UTF8}"
                 raise CorpusError(message) from None
+    utf16 = _utf16_without_mark(data)
+    if utf16 is not None:
+        try:
+            text = data.decode(utf16)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return text, utf16, f"The file was read as {_LEGACY_NAMES[utf16]}. {_IF_WRONG}"
     try:
         return data.decode("utf-8"), "utf-8", None
     except UnicodeDecodeError:
         pass
+    guessed = _guess(data)
+    if guessed is not None:
+        text, encoding = guessed
+        return text, encoding, f"The file is not UTF-8; it was read as {_LEGACY_NAMES.get(encoding, encoding)}. {_IF_WRONG}"
     try:  # cp1252 leaves five bytes undefined; latin-1 decodes anything
         text, encoding = data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         text, encoding = data.decode("latin-1"), "latin-1"
     return text, encoding, f"The file is not UTF-8; it was read as {_LEGACY_NAMES[encoding]}. {_IF_WRONG}"
+
+
+def _utf16_without_mark(data: bytes) -> str | None:
+    """'utf_16_le' or 'utf_16_be' when NUL bytes sit on one side of the byte pairs only, as the high bytes of
+    spaces, digits and Latin letters do in UTF-16 (which is then valid UTF-8 too, NULs and all); else None."""
+    sample = data[:_GUESS_SAMPLE_BYTES // 4]
+    if len(sample) < 2 or len(data) % 2:
+        return None
+    even, odd = sample[0::2].count(0) / (len(sample) // 2), sample[1::2].count(0) / (len(sample) // 2)
+    if odd > 0.1 and even < 0.01:
+        return "utf_16_le"
+    if even > 0.1 and odd < 0.01:
+        return "utf_16_be"
+    return None
+
+
+def _guess(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding) from charset-normalizer's guess on the start of data; None for Latin-script text or no guess."""
+    from charset_normalizer import from_bytes   # imported on first use: most uploads are UTF-8
+
+    best = from_bytes(data[:_GUESS_SAMPLE_BYTES]).best()
+    if best is None:
+        return None
+    encoding = best.encoding
+    letters = {c for c in str(best) if c.isalpha() and not c.isascii()}
+    if all(unicodedata.name(c, "").startswith("LATIN") for c in letters):
+        return None
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError:   # the start was not the whole story
+        return None
+
+
+def _decode_as(data: bytes, encoding: str) -> tuple[str, str, str | None]:
+    """data in the encoding a person chose; CorpusError when Python does not know it or the bytes do not fit it."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise CorpusError(f"{encoding!r} is not an encoding Python knows. Try utf-8, cp1252, shift_jis, gbk, "
+                          "cp1251, cp1253 or utf-16-le.") from None
+    try:
+        return data.decode(name), name, None
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"The file is not valid {encoding}: the bytes at position {err.start:,} cannot be read "
+                          "as it. Choose another encoding, or let the app find it.") from None
 
 
 def _normalise(text: str) -> str:

@@ -134,3 +134,15 @@ def test_no_network_for_nietzsche_gets_a_clear_message(at, monkeypatch):
     at.button(key="builtin_load").click().run()
     assert not at.exception
     assert "no network" in at.error[0].value and "Upload the file yourself" in at.error[0].value
+
+
+def test_a_cyrillic_file_is_read_in_its_script_and_the_encoding_can_be_chosen_by_hand(at):
+    russian = "Все счастливые семьи похожи друг на друга, каждая несчастливая семья несчастлива по-своему.\n" * 30
+    upload(at, "tolstoy.txt", russian.encode("cp1251"))
+    assert not at.exception and not at.error
+    assert at.session_state["corpus"].corpus.text == russian
+    assert "Windows-1251 (Cyrillic)" in " ".join(i.value for i in at.info)   # the notice names what was read
+    at.selectbox(key="corpus_encoding").set_value("cp1252").run()             # "it looks wrong": override
+    assert at.session_state["corpus"].corpus.text == russian.encode("cp1251").decode("cp1252")
+    at.selectbox(key="corpus_encoding").set_value("utf-8").run()              # not valid UTF-8: said plainly
+    assert "not valid utf-8" in at.error[0].value.replace("\\", "")

@@ -151,9 +151,12 @@ def test_binary_upload_is_refused_with_a_clear_message():
         decode_bytes(TEXT.encode()[:500] + b"\x00\x01\x02" + TEXT.encode()[500:])
 
 
-def test_utf16_without_a_byte_order_mark_is_refused_as_binary():
-    with pytest.raises(CorpusError, match="save it as UTF-8"):
-        decode_bytes(TEXT.encode("utf-16-le"))
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_and_named(codec):
+    text, encoding, notice = decode_bytes(TEXT.encode(codec))
+    assert text == TEXT
+    assert encoding == codec.replace("-", "_")
+    assert "without a byte-order mark" in notice
 
 
 def test_many_control_characters_are_refused_as_binary():
