@@ -15,6 +15,7 @@ import numpy as np
 ArrayState = list[tuple[np.ndarray, np.ndarray]]   # (h, c) per layer, each (batch, hidden)
 WindowState = np.ndarray                            # a window model's last ids, (batch, <= window)
 Clamp = dict[tuple[int, int], float]                 # (layer, unit) -> the value its hidden output is held at
+_REREAD_ROWS = 256                                    # windows a window model re-reads together
 
 
 def slide_window(history: WindowState, ids: np.ndarray, window: int) -> WindowState:
@@ -103,21 +104,23 @@ class ArrayLSTM:
         """
         if self.window:
             history = slide_window(state, ids, self.window)
-            return self._reread(history, clamp), history
+            return self.reread(history, clamp)[0], history
         x, state = self._layers(ids, state, clamp)
         return self._head(x), state
 
-    def read(self, ids: list[int], batch: int = 1) -> tuple[np.ndarray, ArrayState | WindowState]:
+    def read(self, ids: list[int], batch: int = 1,
+             clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState | WindowState]:
         """Read a prime (at least one id) from a zero state; -> logits for the next character, state.
 
         A carried model reads it one character at a time, as it writes, so every path computes the same numbers.
+        `clamp` holds units while it reads, as step does.
         """
         if self.window:
             history = np.tile(np.asarray(ids[-self.window:], dtype=np.int64), (batch, 1))
-            return self._reread(history), history
+            return self.reread(history, clamp)[0], history
         state = self._zeros(batch)
         for i in ids:
-            x, state = self._layers(np.full(batch, i), state)
+            x, state = self._layers(np.full(batch, i), state, clamp)
         return self._head(x), state
 
     def select(self, state: ArrayState | WindowState, rows: np.ndarray) -> ArrayState | WindowState:
@@ -126,22 +129,29 @@ class ArrayLSTM:
             return state[rows]
         return [(h[rows], c[rows]) for h, c in state]
 
-    def trace(self, ids: list[int], state: ArrayState | None = None,
+    def trace(self, ids, state: ArrayState | None = None,
               clamp: Clamp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Read ids one at a time (batch 1, carrying the state even for a window model) and keep everything.
+        """Read ids one at a time, carrying the state (even for a window model), and keep everything.
 
-        -> logits (T, vocab): the prediction after each character; h and c (T, layers, hidden): every
-        layer's state after each character. What the teaching tools draw (surprise, a unit's activation).
+        ids (T,) are one text read at batch 1: -> logits (T, vocab), the prediction after each character;
+        h and c (T, layers, hidden), every layer's state after each character. ids (rows, T) are that many
+        texts stepped together (one matrix product per step for all of them): -> the same with a leading
+        rows axis. `state` is where the rows start (zeros when None). What the teaching tools draw
+        (surprise, a unit's activation); charlm.neurons reads a long text as rows.
         """
-        state = state or self._zeros(1)
-        T, L, H = len(ids), len(self.w_hh), self.hidden_size
-        logits = np.empty((T, self.vocab_size), dtype=np.float32)
-        hs, cs = np.empty((T, L, H), dtype=np.float32), np.empty((T, L, H), dtype=np.float32)
-        for t, i in enumerate(ids):
-            x, state = self._layers(np.array([i]), state, clamp)
-            logits[t] = self._head(x)[0]
+        ids = np.asarray(ids, dtype=np.int64)
+        rows = ids[None] if ids.ndim == 1 else ids                                  # (rows, T)
+        state = state or self._zeros(rows.shape[0])
+        (R, T), L, H = rows.shape, len(self.w_hh), self.hidden_size
+        logits = np.empty((R, T, self.vocab_size), dtype=np.float32)
+        hs, cs = np.empty((R, T, L, H), dtype=np.float32), np.empty((R, T, L, H), dtype=np.float32)
+        for t in range(T):
+            x, state = self._layers(rows[:, t], state, clamp)
+            logits[:, t] = self._head(x)
             for k, (h, c) in enumerate(state):
-                hs[t, k], cs[t, k] = h[0], c[0]
+                hs[:, t, k], cs[:, t, k] = h, c
+        if ids.ndim == 1:
+            return logits[0], hs[0], cs[0]
         return logits, hs, cs
 
     def _layers(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
@@ -175,9 +185,22 @@ class ArrayLSTM:
         logits += self.head_b
         return logits
 
-    def _reread(self, history: WindowState, clamp: Clamp | None = None) -> np.ndarray:
-        """A window model's logits: each row's ids read from a zero state, the whole batch stepping together."""
-        state = self._zeros(history.shape[0])
-        for t in range(history.shape[1]):
-            x, state = self._layers(history[:, t], state, clamp)
-        return self._head(x)
+    def reread(self, windows: np.ndarray, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
+        """Each row of (batch, n) ids read from a zero state, the rows stepping together (in chunks of
+        _REREAD_ROWS, so any number of them fits in memory).
+
+        -> the logits after each row's last id (batch, vocab), and the state it ends in: how a window
+        model predicts, and what its units hold, for any number of windows at once.
+        """
+        chunks = []
+        for start in range(0, max(1, len(windows)), _REREAD_ROWS):
+            rows = windows[start:start + _REREAD_ROWS]
+            state = self._zeros(rows.shape[0])
+            for t in range(rows.shape[1]):
+                x, state = self._layers(rows[:, t], state, clamp)
+            chunks.append((self._head(x), state))
+        if len(chunks) == 1:
+            return chunks[0]
+        return (np.concatenate([logits for logits, _ in chunks]),
+                [tuple(np.concatenate([state[k][i] for _, state in chunks]) for i in (0, 1))
+                 for k in range(len(self.w_hh))])

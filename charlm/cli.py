@@ -1,4 +1,4 @@
-"""Command line: python -m charlm train | generate | evaluate | info."""
+"""Command line: python -m charlm train | generate | evaluate | score | export | info."""
 
 from __future__ import annotations
 
@@ -221,6 +221,53 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _escaped(char: str) -> str:
+    """A character as score writes it: one that would break its line, or cannot be seen, as an escape."""
+    named = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+    if char in named:
+        return named[char]
+    if char.isprintable():
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+
+
+def cmd_score(args) -> int:
+    from .text import MAX_BYTES_PER_CHAR, decode_bytes
+    if args.max_chars < 2:
+        raise UserError(f"--max-chars must be at least 2; got {args.max_chars}")
+    file = Path(args.file)
+    if not file.is_file():
+        raise UserError(f"no such file: {args.file}")
+    if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
+        raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
+                        "characters could take; score a part of it, or raise the cap with --max-chars N")
+    text, _, notice = decode_bytes(file.read_bytes())
+    if len(text) > args.max_chars:
+        raise UserError(f"{args.file} has {len(text):,} characters, over the cap of {args.max_chars:,}; "
+                        "score a part of it, or raise the cap with --max-chars N")
+    if len(text) < 2:
+        raise UserError(f"{args.file} has one character; scoring needs at least two (the first has nothing before it)")
+    from .decoding import engine_for
+    from .scoring import score_text
+    ckpt = _load(args.checkpoint)
+    scored = score_text(engine_for(ckpt), ckpt.vocab, text, top=0)
+    if not scored.scored_count:
+        raise UserError(f"none of the characters of {args.file} is one the model knows; score text like the one "
+                        "it was trained on")
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    missing = sorted(set(text).difference(ckpt.vocab))
+    if missing:
+        print(f"note: {len(missing)} character(s) the model never saw are not scored (nan): "
+              f"{''.join(missing[:20])!r}", file=sys.stderr)
+    lines = [f"{scored.mean_nats:.4f}"]
+    lines += [f"{_escaped(char)}\t{surprise:.4f}" for char, surprise in zip(text[scored.start:], scored.surprise)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    print(f"mean surprise {scored.mean_nats:.4f} nats/char ({scored.mean_bits:.4f} bits/char) over "
+          f"{scored.scored_count:,} characters", file=sys.stderr)
+    return 0
+
+
 def cmd_info(args) -> int:
     ckpt = _load(args.checkpoint)
     from .config import ModelConfig
@@ -301,6 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("corpus")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "score", help="the model's surprise at each character of a text file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="How surprised the model is at each character of the file, given everything before it: "
+                    "-ln p, in nats.",
+        epilog="Output: the first line is the mean surprise in nats per character. Then one line per character\n"
+               "from the second (the first has nothing before it): the character, a tab, its surprise in nats.\n"
+               "Characters that would break a line or cannot be seen are written escaped: \\n, \\t, \\r, \\\\ (a\n"
+               "backslash) and \\uXXXX (other unprintable characters; \\UXXXXXXXX past U+FFFF). A character\n"
+               "the model never saw is not scored: its surprise reads nan and it is left out of the mean.\n"
+               "The file is read as the trainer reads text: line breaks become \\n, accents are composed (NFC).")
+    p.add_argument("checkpoint")
+    p.add_argument("file", help="a text file")
+    p.add_argument("--max-chars", type=int, default=200_000, metavar="N",
+                   help="most characters read (each keeps its prediction until the end); raise it on your own machine")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("export", help="write any checkpoint's model (a .pt of earlier versions, a .last.pt) "
                                       "as a model file: safetensors, which numpy reads without torch")

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import charlm  # noqa: F401  (before torch: it caps numpy's BLAS threads, and torch loads numpy)
 import pytest
 import torch
 
