@@ -23,12 +23,12 @@ class UserError(Exception):
     """Bad input from the person at the keyboard: one line on stderr, exit status 2."""
 
 
-def _read_corpus(path: str):
+def _read_corpus(path: str, encoding: str | None = None):
     from .corpus import load_corpus
     file = Path(path)
     if not file.is_file():
         raise UserError(f"no such file: {path}")
-    return load_corpus(file.read_bytes(), name=file.name)
+    return load_corpus(file.read_bytes(), name=file.name, encoding=encoding)
 
 
 def _out_path(args) -> Path:
@@ -83,12 +83,35 @@ def _training_run(args, corpus):
     if args.resume:
         if args.seed is not None:
             raise UserError("--seed cannot change a resumed run: it goes on with its own random state")
+        changed = [f"--{attr.replace('_', '-')}" for _, attr in _SHAPE_FLAGS + _RECIPE_FLAGS
+                   if getattr(args, attr) is not None]
+        if changed:
+            raise UserError(f"{', '.join(changed)} cannot change a resumed run: it goes on with its own model "
+                            "and recipe; start a new run to change them")
         resume = Resume(args.resume, minutes=args.minutes, epochs=args.epochs, device=args.device)
         return _load(args.resume).preset, None, None, resume   # a resumed run keeps its own preset and configs
     preset = get_preset(args.preset)
-    given = {name: value for name, value in (("minutes", args.minutes), ("epochs", args.epochs), ("seed", args.seed))
-             if value is not None}
-    return preset.name, preset.model_config(len(corpus.vocab)), preset.train_config(device=args.device, **given), None
+    given = lambda pairs: {name: getattr(args, attr) for name, attr in pairs if getattr(args, attr) is not None}  # noqa: E731
+    shape = given(_SHAPE_FLAGS)
+    recipe = given(_RECIPE_FLAGS + [("minutes", "minutes"), ("epochs", "epochs"), ("seed", "seed")])
+    if shape and preset.model.get("input_mode") == "scaled_index" and "embed_dim" in shape:
+        raise UserError(f"--embed does not apply to {preset.name}: it reads each character as one number, "
+                        "not an embedding")
+    # The configs check every value (whole numbers, ranges) and say which one is wrong, by its field's name.
+    try:
+        return (preset.name, preset.model_config(len(corpus.vocab), **shape),
+                preset.train_config(device=args.device, **recipe), None)
+    except ValueError as err:
+        message = str(err)
+        for field, attr in _SHAPE_FLAGS + _RECIPE_FLAGS:
+            if getattr(args, attr) is not None and message.startswith(field + " "):
+                message = f"--{attr.replace('_', '-')}: " + message
+        raise UserError(message) from None
+
+
+# The architecture and recipe flags of `train`: (config field, argparse attribute). Each starts at the preset's value.
+_SHAPE_FLAGS = [("num_layers", "layers"), ("hidden_size", "hidden"), ("embed_dim", "embed"), ("dropout", "dropout")]
+_RECIPE_FLAGS = [("seq_len", "seq_len"), ("batch_size", "batch_size"), ("lr", "lr")]
 
 
 def cmd_train(args) -> int:
@@ -96,7 +119,7 @@ def cmd_train(args) -> int:
     from .resume import last_path_for
     from .train import train
     set_threads()
-    corpus = _read_corpus(args.corpus)
+    corpus = _read_corpus(args.corpus, args.encoding)
     preset, model_cfg, train_cfg, resume = _training_run(args, corpus)
     out = _out_path(args)
     _check_writable(out)
@@ -126,6 +149,9 @@ def cmd_train(args) -> int:
                     f"val {val} {event.chars_per_sec:,.0f} chars/s ETA {format_duration(event.eta_s)}")
             print(("\r" + line + "\x1b[K") if tty and event.kind == "step" else line, end="" if tty and event.kind == "step" else "\n",
                   file=sys.stderr, flush=True)
+            if event.kind == "eval" and event.sample and not args.quiet:
+                # What the model writes now, indented so it stands apart from the progress lines.
+                print("    " + event.sample.replace("\n", "\n    "), file=sys.stderr, flush=True)
         elif event.kind == "warning":
             print(f"\nwarning: {event.message}", file=sys.stderr)
 
@@ -176,6 +202,13 @@ def cmd_generate(args) -> int:
     engine, vocab = engine_for(ckpt), ckpt.get_vocab()   # the numpy engine from the file's weights: no torch model
     stream = args.num_samples == 1 and args.strategy != "beam" and not ckpt.window
 
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'written.txt'}")
+    stream = stream and out is None
+    if stream and args.include_prime:
+        sys.stdout.write(args.prime)
+
     def on_new_text(pieces):
         # Print as the text grows, so the first characters appear at once.
         sys.stdout.write(pieces[0])
@@ -187,13 +220,19 @@ def cmd_generate(args) -> int:
         shown = "".join(result.missing)
         what = "were replaced by the unknown symbol" if vocab.unknown_id is not None else "were left out"
         print(f"note: characters the model never saw in the prime {what}: {shown!r}", file=sys.stderr)
-    if stream:
+    texts = [args.prime + text for text in result.texts] if args.include_prime else result.texts
+    sep = "\n" + "-" * 40 + "\n"
+    if out is not None:
+        from .files import write_atomically
+        write_atomically(out, (sep.join(texts) + "\n").encode("utf-8"))
+        print(f"wrote {len(texts)} text(s) to {out}", file=sys.stderr)
+    elif stream:
         sys.stdout.write("\n")   # the text itself is out already
     else:
-        sep = "\n" + "-" * 40 + "\n"
-        sys.stdout.write(sep.join(result.texts) + "\n")
+        sys.stdout.write(sep.join(texts) + "\n")
+    if not stream:
         if result.scores:
-            print("beam log-probabilities (nats): " + ", ".join(f"{s:.2f}" for s in result.scores), file=sys.stderr)
+            print("beam log-probabilities (nats, the whole text's; nearer 0 is likelier): " + ", ".join(f"{s:.2f}" for s in result.scores), file=sys.stderr)
     return 0
 
 
@@ -207,7 +246,7 @@ def cmd_evaluate(args) -> int:
     if not file.is_file():
         raise UserError(f"no such file: {args.corpus}")
     vocab = ckpt.get_vocab()
-    corpus = load_corpus(file.read_bytes(), name=file.name)
+    corpus = load_corpus(file.read_bytes(), name=file.name, encoding=args.encoding)
     # Score the text with the checkpoint's own vocabulary: characters it never saw count as unknown.
     text = corpus.text
     missing = vocab.missing(text)
@@ -241,7 +280,7 @@ def cmd_score(args) -> int:
     if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
         raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
                         "characters could take; score a part of it, or raise the cap with --max-chars N")
-    text, _, notice = decode_bytes(file.read_bytes())
+    text, _, notice = decode_bytes(file.read_bytes(), args.encoding)
     if len(text) > args.max_chars:
         raise UserError(f"{args.file} has {len(text):,} characters, over the cap of {args.max_chars:,}; "
                         "score a part of it, or raise the cap with --max-chars N")
@@ -286,7 +325,8 @@ def cmd_info(args) -> int:
           f"(corpus {ckpt.info.get('corpus', '?')})")
     if ckpt.history:
         first, last = ckpt.history[0], ckpt.history[-1]
-        print(f"history: {len(ckpt.history)} evaluations; validation loss {first['val_loss']:.4f} -> "
+        count = len(ckpt.history)
+        print(f"history: {count} evaluation{'s' if count != 1 else ''}; validation loss {first['val_loss']:.4f} -> "
               f"{last['val_loss']:.4f} nats/char")
     if ckpt.best_val_loss is not None:
         print(f"best validation loss: {ckpt.best_val_loss:.4f} nats/char ({ckpt.best_val_loss / LN2:.4f} bits/char)")
@@ -324,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", help="continue from a checkpoint (a .last.pt keeps optimizer and position)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=int)
+    shape = p.add_argument_group("the model and recipe (each defaults to the preset's)")
+    shape.add_argument("--layers", type=int, help="LSTM layers")
+    shape.add_argument("--hidden", type=int, help="units per LSTM layer")
+    shape.add_argument("--embed", type=int, help="embedding width (numbers per character)")
+    shape.add_argument("--dropout", type=float, help="dropout between layers and before the head, 0 to below 1")
+    shape.add_argument("--seq-len", type=int, help="characters per training sequence")
+    shape.add_argument("--batch-size", type=int, help="sequences per step")
+    shape.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--encoding", help="the text's encoding (default: found from the file), e.g. cp1251, shift_jis")
+    p.add_argument("--quiet", action="store_true", help="do not print the sample written at each evaluation")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="write text with a trained model")
@@ -342,11 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most characters held at once: samples (beam: beams) x length; raise it on your own machine")
     p.add_argument("--max-beam-width", type=int, default=64, metavar="N",
                    help="most beams beam search may keep; raise it on your own machine")
+    p.add_argument("--out", help="write the text(s) to this file (UTF-8) instead of the screen")
+    p.add_argument("--include-prime", action="store_true", help="begin each text with the prime it continues")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("evaluate", help="validation loss of a checkpoint on a text's last 10%%")
     p.add_argument("checkpoint")
     p.add_argument("corpus")
+    p.add_argument("--encoding", help="the text's encoding (default: found from the file)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -364,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a text file")
     p.add_argument("--max-chars", type=int, default=200_000, metavar="N",
                    help="most characters read (each keeps its prediction until the end); raise it on your own machine")
+    p.add_argument("--encoding", help="the text's encoding (default: found from the file)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("export", help="write any checkpoint's model (a .pt of earlier versions, a .last.pt) "
