@@ -77,9 +77,12 @@ def _stopping_on_signals(stop: threading.Event):
 
 
 def _training_run(args, corpus):
-    """-> (preset name, model config, train config, resume): a new run from --preset, or --resume's with more budget."""
+    """-> (preset name, model config, train config, resume, start, corpus): a new run from --preset, a new run
+    from a trained model (--init), or --resume's with more budget."""
     from .presets import get_preset
     from .resume import Resume
+    if args.init:
+        return _started_run(args, corpus)
     if args.resume:
         if args.seed is not None:
             raise UserError("--seed cannot change a resumed run: it goes on with its own random state")
@@ -89,7 +92,7 @@ def _training_run(args, corpus):
             raise UserError(f"{', '.join(changed)} cannot change a resumed run: it goes on with its own model "
                             "and recipe; start a new run to change them")
         resume = Resume(args.resume, minutes=args.minutes, epochs=args.epochs, device=args.device)
-        return _load(args.resume).preset, None, None, resume   # a resumed run keeps its own preset and configs
+        return _load(args.resume).preset, None, None, resume, None, corpus   # it keeps its own preset and configs
     preset = get_preset(args.preset)
     given = lambda pairs: {name: getattr(args, attr) for name, attr in pairs if getattr(args, attr) is not None}  # noqa: E731
     shape = given(_SHAPE_FLAGS)
@@ -100,13 +103,33 @@ def _training_run(args, corpus):
     # The configs check every value (whole numbers, ranges) and say which one is wrong, by its field's name.
     try:
         return (preset.name, preset.model_config(len(corpus.vocab), **shape),
-                preset.train_config(device=args.device, **recipe), None)
+                preset.train_config(device=args.device, **recipe), None, None, corpus)
     except ValueError as err:
         message = str(err)
         for field, attr in _SHAPE_FLAGS + _RECIPE_FLAGS:
             if getattr(args, attr) is not None and message.startswith(field + " "):
                 message = f"--{attr.replace('_', '-')}: " + message
         raise UserError(message) from None
+
+
+def _started_run(args, corpus):
+    """A new run from --init's weights: its shape and recipe, this text (new characters added), a fresh budget."""
+    from .config import TrainConfig
+    from .startfrom import start_from
+    if args.resume:
+        raise UserError("--init starts a new run from a model; --resume continues a run: give one of them")
+    shape = [f"--{attr}" for _, attr in _SHAPE_FLAGS if getattr(args, attr) is not None]
+    if shape:
+        raise UserError(f"{', '.join(shape)} cannot be used with --init: the architecture comes from the model")
+    ckpt = _load(args.init)
+    start = start_from(ckpt, corpus, args.init)
+    saved = TrainConfig.from_dict({"rereads_window": ckpt.window is not None, **ckpt.train_config})
+    changes = {name: getattr(args, attr) for name, attr in _RECIPE_FLAGS if getattr(args, attr) is not None}
+    # The model's own recipe with this run's budget (none given: one pass) and seed.
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    cfg = saved.replace(minutes=args.minutes, epochs=args.epochs, max_steps=None, device=args.device, **changes)
+    return ckpt.preset, start.model_cfg, cfg, None, start, start.corpus
 
 
 # The architecture and recipe flags of `train`: (config field, argparse attribute). Each starts at the preset's value.
@@ -120,11 +143,17 @@ def cmd_train(args) -> int:
     from .train import train
     set_threads()
     corpus = _read_corpus(args.corpus, args.encoding)
-    preset, model_cfg, train_cfg, resume = _training_run(args, corpus)
+    preset, model_cfg, train_cfg, resume, start, corpus = _training_run(args, corpus)
     out = _out_path(args)
     _check_writable(out)
     _remove_stale_temporaries(out, last_path_for(out))
     header = [f"note: {corpus.notice}"] if corpus.notice else []
+    if start is not None:
+        origin = start.origin
+        loss = f", validation {origin['started_from_loss']:.4f} nats/char" if "started_from_loss" in origin else ""
+        new = f"; {len(origin['new_chars'])} new character(s) added: {origin['new_chars']!r}" if origin["new_chars"] else ""
+        header.append(f"starting from {origin['started_from']} ({origin['started_from_preset']}, trained on "
+                      f"{origin['started_from_corpus']}{loss}){new}")
     header.append(f"training {preset} on {corpus.name} ({len(corpus.text):,} characters, {len(corpus.vocab)} distinct) "
                   f"on {describe(pick_device(args.device))}")
     stop = threading.Event()
@@ -156,8 +185,8 @@ def cmd_train(args) -> int:
             print(f"\nwarning: {event.message}", file=sys.stderr)
 
     with _stopping_on_signals(stop):
-        result = train(corpus, model_cfg, train_cfg, preset=preset, out=out, resume=resume, on_progress=show,
-                       stop=stop)
+        result = train(corpus, model_cfg, train_cfg, preset=preset, out=out, resume=resume, start=start,
+                       on_progress=show, stop=stop)
     if tty:
         print(file=sys.stderr)
     if result.message:
@@ -323,6 +352,12 @@ def cmd_info(args) -> int:
     print(f"trained: {progress.get('step', 0)} steps, {progress.get('chars_seen', 0):,} characters, "
           f"{format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')} "
           f"(corpus {ckpt.info.get('corpus', '?')})")
+    if "started_from" in ckpt.info:
+        loss = ckpt.info.get("started_from_loss")
+        print(f"started from: {ckpt.info['started_from']} ({ckpt.info.get('started_from_preset', '?')}, trained on "
+              f"{ckpt.info.get('started_from_corpus', '?')}"
+              + (f", validation {loss:.4f} nats/char" if isinstance(loss, float) else "") + ")"
+              + (f"; characters added: {ckpt.info['new_chars']!r}" if ckpt.info.get("new_chars") else ""))
     if ckpt.history:
         first, last = ckpt.history[0], ckpt.history[-1]
         count = len(ckpt.history)
@@ -362,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where the best model goes (default runs/TEXT-PRESET.safetensors); the resume "
                                  "file goes beside it as NAME.last.pt")
     p.add_argument("--resume", help="continue from a checkpoint (a .last.pt keeps optimizer and position)")
+    p.add_argument("--init", metavar="MODEL", help="start a new run from a trained model (fine-tune it on this text): "
+                                                   "its architecture and recipe; characters it never saw are added")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=int)
     shape = p.add_argument_group("the model and recipe (each defaults to the preset's)")

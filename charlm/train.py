@@ -26,6 +26,7 @@ from .model import CharLSTM, detach_state
 from .optim import lr_at, make_optimizer
 from .resume import Resume, checked_progress, last_path_for
 from .sampling import DecodeConfig
+from .startfrom import StartFrom
 from .units import LN2
 
 MAX_ROLLBACKS = 3   # non-finite losses a run rolls back from (halving the learning rate each time) before it gives up
@@ -45,7 +46,7 @@ class Trainer:
     def __init__(self, corpus: Corpus, model_cfg: ModelConfig, cfg: TrainConfig, *, preset: str = "custom",
                  out: str | Path | None = None, on_progress: Callable[[Progress], None] | None = None,
                  stop: threading.Event | None = None, resume_from: ckpt_io.Checkpoint | None = None,
-                 clock: Callable[[], float] = time.perf_counter):
+                 start: StartFrom | None = None, clock: Callable[[], float] = time.perf_counter):
         self.corpus, self.model_cfg, self.preset = corpus, model_cfg, preset
         self.cfg = cfg if cfg.has_budget else cfg.replace(epochs=1.0)   # no budget given means one pass
         self.emit = on_progress or (lambda event: None)
@@ -57,10 +58,13 @@ class Trainer:
         self.out = Path(out) if out else None
         self.last_path = last_path_for(self.out) if self.out else None
         self._build()
-        if resume_from is None:
-            self._head_from_frequencies()
-        else:
+        if resume_from is not None:
             self._restore(resume_from)
+        elif start is not None:   # a new run from a trained model's weights (start_from widened them to this text)
+            self.model.load_state_dict(start.weights)
+            self.identity.update(start.origin)
+        else:
+            self._head_from_frequencies()
         self.batches = BatchStream(self.train_ids, self.cfg, self.generator, self.progress.get("position"))
         self._start_session()
 
@@ -303,14 +307,21 @@ class Trainer:
 
 def train(corpus: Corpus, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, *,
           preset: str = "custom", out: str | Path | None = None, resume: Resume | None = None,
-          on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None) -> TrainResult:
-    """Train a model with these configs on corpus, or go on with a run (resume); report through on_progress."""
+          start: StartFrom | None = None, on_progress: Callable[[Progress], None] | None = None,
+          stop: threading.Event | None = None) -> TrainResult:
+    """Train a model with these configs on corpus, or go on with a run (resume); report through on_progress.
+
+    `start` (charlm.startfrom) begins a new run from a trained model: then corpus and model_cfg are start's.
+    """
+    if start is not None and (start.corpus is not corpus or start.model_cfg != model_cfg):
+        raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
     if resume is not None:
-        if model_cfg is not None or train_cfg is not None:
+        if model_cfg is not None or train_cfg is not None or start is not None:
             raise TypeError("a resumed run keeps its own configs; give the budget in Resume")
         trainer = Trainer.resuming(corpus, resume, out=out, on_progress=on_progress, stop=stop)
     elif model_cfg is None or train_cfg is None:
         raise TypeError("train() needs a model config and a training config, or a run to resume")
     else:
-        trainer = Trainer(corpus, model_cfg, train_cfg, preset=preset, out=out, on_progress=on_progress, stop=stop)
+        trainer = Trainer(corpus, model_cfg, train_cfg, preset=preset, out=out, on_progress=on_progress, stop=stop,
+                          start=start)
     return trainer.run()
