@@ -67,9 +67,22 @@ def test_the_plain_modules_import_no_torch(name):
     assert not any(n.split(".")[0] in ("torch", "streamlit") for n in imported_modules(PACKAGE / f"{name}.py"))
 
 
+# What Learn computes for its pages: numpy only, so a page draws from them without waiting for torch.
+LEARN_COMPUTATIONS = ["anatomy", "scoring", "neurons", "baselines", "copying", "textstats", "guessing"]
+
+
+def test_learn_computations_load_no_torch():
+    code = (f"import sys, {', '.join('charlm.' + name for name in LEARN_COMPUTATIONS)}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'streamlit')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_one_place_says_each_figure_for_people():
     # LN2, the duration format and the core count each live in one module; a second copy drifts from the first.
-    sources = {path: path.read_text(encoding="utf-8") for path in [*MODULES, *sorted(APP.glob("*.py"))]}
+    sources = {path: path.read_text(encoding="utf-8")
+               for path in [*MODULES, *sorted(APP.glob("*.py")), *sorted(APP.glob("learn/*.py"))]}
     assert [p.name for p, text in sources.items() if re.search(r"^LN2 *=", text, re.MULTILINE)] == ["units.py"]
     assert [p.name for p, text in sources.items() if "def format_duration" in text] == ["units.py"]
     assert [p.name for p, text in sources.items() if "sched_getaffinity" in text] == ["device.py"]
