@@ -4,12 +4,17 @@ import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anythin
 import streamlit as st
 
 from app import visitors
+from app.learn import LEARN_PAGES
 
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
 visitors.track()   # a closed tab's session is swept after the grace period (app/visitors.py)
-st.navigation([
-    st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",
-            default=True),
-    st.Page("app/corpus_page.py", title="Corpus", icon=":material/description:", url_path="corpus"),
-    st.Page("app/train_page.py", title="Train", icon=":material/model_training:", url_path="train"),
-]).run()
+st.navigation({
+    "charlm": [
+        st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",
+                default=True),
+        st.Page("app/corpus_page.py", title="Corpus", icon=":material/description:", url_path="corpus"),
+        st.Page("app/train_page.py", title="Train", icon=":material/model_training:", url_path="train"),
+    ],
+    "Learn": [st.Page(f"app/learn/{module}.py", title=title, icon=icon, url_path=path)
+              for module, title, path, icon in LEARN_PAGES],
+}).run()

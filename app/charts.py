@@ -69,8 +69,13 @@ def _thin(rows: list, limit: int = MAX_POINTS) -> list:
     return rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
 
 
-def loss_chart(losses: list[tuple[int, float | None, float | None]]) -> alt.Chart | None:
-    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char."""
+def loss_chart(losses: list[tuple[int, float | None, float | None]],
+               references: list[tuple[str, float]] | None = None, marker: int | None = None) -> alt.Chart | None:
+    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char.
+
+    references: (label, nats/char) drawn as labelled horizontal rules, e.g. what models without a network
+    score on the same text; marker: a step marked by a vertical rule (the evaluation a page is showing).
+    """
     import altair as alt
     import pandas as pd
 
@@ -90,7 +95,106 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]]) -> alt.Char
     )
     lines = base.mark_line(strokeWidth=2)
     points = base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)
-    return lines + points
+    chart = lines + points
+    if references:
+        first_step = min(s for s, _ in train + val)
+        chart += _reference_rules(references, "step", first_step)
+    if marker is not None:
+        chart += _marker_rule("step", marker)
+    return chart
+
+
+def _reference_rules(references: list[tuple[str, float]], x_field: str, x_at: float) -> alt.LayerChart:
+    """Dashed horizontal rules at each (label, nats/char), labelled at the left end in bits/char."""
+    import altair as alt
+    import pandas as pd
+
+    data = pd.DataFrame([{"reference": label, "bits per character": nats / LN2, x_field: x_at,
+                          "label": f"{label}: {nats / LN2:.2f} bits/char"} for label, nats in references])
+    base = alt.Chart(data).encode(y=alt.Y("bits per character:Q"))
+    rules = base.mark_rule(strokeDash=[6, 4], color="#5d6d7e", strokeWidth=1.5).encode(
+        tooltip=["reference:N", alt.Tooltip("bits per character:Q", format=".3f")])
+    labels = base.mark_text(align="left", baseline="bottom", dx=4, dy=-3, color="#5d6d7e", fontSize=12).encode(
+        x=alt.X(f"{x_field}:Q"), text="label:N")
+    return rules + labels
+
+
+def _marker_rule(x_field: str, at: float) -> alt.Chart:
+    """A vertical rule at x = at: the point in training a page is showing."""
+    import altair as alt
+    import pandas as pd
+
+    return alt.Chart(pd.DataFrame([{x_field: at}])).mark_rule(color="#d35400", strokeWidth=2).encode(
+        x=alt.X(f"{x_field}:Q"))
+
+
+def runs_chart(runs: list[tuple[str, list[tuple[float, float]]]],
+               references: list[tuple[str, float]] | None = None) -> alt.Chart | None:
+    """Validation loss of several runs on one chart: x minutes of training, y bits/char, one colour per run.
+
+    runs: (label, [(minutes, val nats/char), ...]) each; references as in loss_chart.
+    """
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"minutes": minutes, "bits per character": nats / LN2, "run": label}
+            for label, points in runs for minutes, nats in points if nats is not None]
+    if not rows:
+        return None
+    data = pd.DataFrame(rows)
+    labels = [label for label, _ in runs]
+    base = alt.Chart(data).encode(
+        x=alt.X("minutes:Q", title="minutes of training", scale=alt.Scale(zero=True)),
+        y=alt.Y("bits per character:Q", title="validation bits per character", scale=alt.Scale(zero=False)),
+        color=alt.Color("run:N", sort=labels, scale=alt.Scale(domain=labels, range=_RUN_COLOURS[:len(labels)]),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["run:N", alt.Tooltip("minutes:Q", format=".2f"), alt.Tooltip("bits per character:Q", format=".3f")],
+    )
+    chart = base.mark_line(strokeWidth=2) + base.mark_point(filled=True, size=60)
+    if references:
+        chart += _reference_rules(references, "minutes", min(row["minutes"] for row in rows))
+    return chart
+
+
+_RUN_COLOURS = ["#8e44ad", "#c0392b", "#2c6fbb", "#27ae60"]
+
+
+def bits_chart(rows: list[tuple[str, float, bool]]) -> alt.Chart:
+    """Bits/char per model as horizontal bars, best at the bottom; rows: (name, nats/char, highlighted)."""
+    import altair as alt
+    import pandas as pd
+
+    data = pd.DataFrame([{"model": name, "bits per character": nats / LN2, "kind": "LSTM" if mark else "baseline"}
+                         for name, nats, mark in rows])
+    order = [name for name, _, _ in sorted(rows, key=lambda row: -row[1])]
+    bars = alt.Chart(data).mark_bar().encode(
+        y=alt.Y("model:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=260)),
+        x=alt.X("bits per character:Q", title="validation bits per character (lower is better)"),
+        color=alt.Color("kind:N", scale=alt.Scale(domain=["baseline", "LSTM"], range=["#9aa5b1", "#c0392b"]),
+                        legend=None),
+        tooltip=["model:N", alt.Tooltip("bits per character:Q", format=".3f")],
+    )
+    text = bars.mark_text(align="left", dx=4).encode(text=alt.Text("bits per character:Q", format=".2f"),
+                                                     color=alt.value("#333"))
+    return bars + text
+
+
+def top_chars_chart(top: list[tuple[str, float]], answer: str | None = None) -> alt.Chart:
+    """The likeliest next characters as bars, best first; the answer, when given, stands out."""
+    import altair as alt
+    import pandas as pd
+
+    data = pd.DataFrame([{"rank": rank, "character": show_char(char), "probability": p,
+                          "answer": "answer" if char == answer else "other"}
+                         for rank, (char, p) in enumerate(top, start=1)])
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("character:N", sort=[show_char(c) for c, _ in top], title=None,
+                axis=alt.Axis(labelAngle=0, labelFontSize=15)),
+        y=alt.Y("probability:Q", axis=alt.Axis(format="%")),
+        color=alt.Color("answer:N", scale=alt.Scale(domain=["answer", "other"], range=["#d35400", "#9aa5b1"]),
+                        legend=None),
+        tooltip=["rank:Q", "character:N", alt.Tooltip("probability:Q", format=".1%")],
+    )
 
 
 def candidates_chart(candidates: list[tuple[str, float, float]], chosen: str | None = None,

@@ -96,10 +96,15 @@ def job() -> TrainingJob | None:
     return st.session_state.get(_JOB)
 
 
-def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
-    """Make new_job this visitor's job; a resumed run keeps the earlier runs' curves, a new one starts afresh."""
+def register_job(new_job: TrainingJob) -> None:
+    """Have this visitor's clean-up stop the job before their folder goes (any job of theirs, on any page)."""
     visitor_dir()
     st.session_state[_DIR].jobs.append(new_job)
+
+
+def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
+    """Make new_job this visitor's job; a resumed run keeps the earlier runs' curves, a new one starts afresh."""
+    register_job(new_job)
     previous = job()
     if continues_previous and previous is not None:
         runs = earlier_runs()

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import charts, models, state, training
 from app import settings as settings_mod
+from app.learn import lab
 from charlm import jobs
 from charlm.config import ModelConfig, TrainConfig
 from charlm.device import describe, pick_device
@@ -153,9 +154,12 @@ def live_view(was_running: bool) -> None:
     cols[3].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
                    help="Training characters processed per second on this device.")
 
-    chart = charts.loss_chart(losses)
+    # Letter frequencies and the best n-gram on the same text (fitted once per text): what the network must beat.
+    chart = charts.loss_chart(losses, references=lab.reference_lines(lab.baselines(job.corpus)))
     if chart is not None:
         st.altair_chart(chart, width="stretch", height=320)
+        st.caption("Dashed lines: what models without a network score on this text's validation part: "
+                   "letter frequencies alone, and the best character n-gram (see Learn › Baselines).")
     elif alive:
         st.caption("The loss curve appears after the first steps…")
 

@@ -27,7 +27,7 @@ def test_first_open_shows_the_shipped_model_ready_to_write(at):
     assert at.selectbox(key="gen_model").value == "shipped"
     assert "parameters" in at.text[0].value   # the summary, as plain text
     card = " ".join(m.value for m in at.markdown)
-    assert card.startswith("**Model card: `demo.safetensors`**")   # checkpoints/MODEL_CARD.md, as written
+    assert card.startswith("**Model card: the demo model** (`demo.safetensors`)")   # checkpoints/MODEL_CARD.md
     assert at.button(key="write").label == "Write"
 
 

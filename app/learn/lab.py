@@ -1,0 +1,96 @@
+"""What the Learn pages on training and writing share: baselines and copy indexes cached per text, a copied
+span shown in place."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app.learn import common
+from charlm.baselines import Baseline, fit_baselines
+from charlm.copying import Copy, CopyIndex
+from charlm.corpus import Corpus
+from charlm.units import LN2
+
+BASELINE_ORDERS = (0, 1, 2, 3, 5)   # uniform, letter frequencies, 2-, 3- and 5-grams
+CONTEXT_CHARS = 80                  # characters shown either side of a copied span in the training text
+
+
+@st.cache_resource(show_spinner="Counting characters for the baselines…", max_entries=4)
+def _baselines(sha: str, _corpus: Corpus) -> list[Baseline]:
+    train_ids, val_ids = _corpus.split()
+    if len(val_ids) < 2:   # nothing to measure on (a text of a few characters)
+        return []
+    return fit_baselines(train_ids, val_ids, len(_corpus.vocab), BASELINE_ORDERS)
+
+
+def baselines(corpus: Corpus, sha: str | None = None) -> list[Baseline]:
+    """Uniform, letter-frequency and n-gram models fitted on the corpus's training part, measured on its
+    validation part; fitted once per text on this server (sha: the text's, when already known). Empty when
+    the validation part is too short to measure anything on."""
+    return _baselines(sha or common.corpus_sha(corpus), corpus)
+
+
+def reference_lines(fitted: list[Baseline]) -> list[tuple[str, float]]:
+    """(label, nats/char) for a loss chart: letter frequencies and the best n-gram."""
+    lines = [(b.name, b.val_nats) for b in fitted if b.order == 1]
+    ngrams = [b for b in fitted if b.order >= 2]
+    if ngrams:
+        best = min(ngrams, key=lambda b: b.val_nats)
+        lines.append((f"best n-gram ({best.name})", best.val_nats))
+    return lines
+
+
+@st.cache_resource(show_spinner="Indexing the training text…", max_entries=3)
+def _copy_index(sha: str, _text: str) -> CopyIndex:
+    return CopyIndex(_text)
+
+
+def copy_index(text: str, sha: str) -> CopyIndex:
+    """The training text's copy index, built once per text on this server."""
+    return _copy_index(sha, text)
+
+
+def show_copy(copy: Copy | None, text: str, index: CopyIndex, train_chars: int) -> None:
+    """The longest span of `text` found word for word in the training text: the span, its length, and where.
+
+    train_chars: where the validation part begins (the model never trained on what lies beyond).
+    """
+    if copy is None:
+        st.info("No character of this text occurs in the training text.")
+        return
+    source = index.train_text
+    line = source.count("\n", 0, copy.source_start) + 1
+    part = ("in the part the model trained on" if copy.source_start + copy.length <= train_chars
+            else "in the held-out validation part, which the model never trained on")
+    st.markdown(f"**Longest copied span: {copy.length:,} characters**, at characters "
+                f"{copy.start + 1:,}–{copy.end:,} of the text; in the training text it occurs at character "
+                f"{copy.source_start + 1:,} of {len(source):,} (line {line:,}), {part}.")
+    st.caption("The span:")
+    st.code(text[copy.start:copy.end], language=None, wrap_lines=True)
+    before = source[max(0, copy.source_start - CONTEXT_CHARS):copy.source_start]
+    after = source[copy.source_start + copy.length:copy.source_start + copy.length + CONTEXT_CHARS]
+    st.caption("Where it stands in the training text (the span between ⟦ and ⟧):")
+    st.code(f"…{before}⟦{source[copy.source_start:copy.source_start + copy.length]}⟧{after}…", language=None,
+            wrap_lines=True)
+
+
+def copy_verdict(length: int) -> str:
+    """A line for people on what a copied span of this length suggests."""
+    if length >= 40:
+        return "That is a whole passage, word for word: here the model is reciting what it read."
+    if length >= 20:
+        return ("A phrase or two, word for word: common phrases recur in any text, but spans this long "
+                "are often remembered.")
+    return "Only short stretches match, the kind any text shares with a long book: the model is composing."
+
+
+def bits(nats: float | None) -> str:
+    """nats/char as bits/char for people, a dash when there is no figure."""
+    return "–" if nats is None or not np.isfinite(nats) else f"{nats / LN2:.3f}"
+
+
+def best_val_loss(history: list[dict]) -> float | None:
+    """The best validation loss (nats/char) in a model's evaluation rows, None when none was recorded."""
+    losses = [row["val_loss"] for row in history if isinstance(row.get("val_loss"), (int, float))]
+    return min(losses) if losses else None
