@@ -17,4 +17,4 @@ st.navigation({
     ],
     "Learn": [st.Page(f"app/learn/{module}.py", title=title, icon=icon, url_path=path)
               for module, title, path, icon in LEARN_PAGES],
-}).run()
+}, expanded=True).run()   # every part listed: collapsed, the menu hides all but ten behind "View more"
