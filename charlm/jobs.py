@@ -1,4 +1,5 @@
-"""A training run in a background thread: start, stop, snapshot, heartbeat, and a server-wide slot limit."""
+"""A training run in a background thread: start, stop, snapshot, heartbeat, and a server-wide slot limit
+with a queue: when every slot is taken, a run can wait its turn and start by itself."""
 
 from __future__ import annotations
 
@@ -21,35 +22,83 @@ class ServerBusy(RuntimeError):
 
 
 class Slots:
-    """At most `limit` training jobs at once on this server (process)."""
+    """At most `limit` training jobs at once on this server (process), and up to `max_waiting` in line."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, max_waiting: int = 20):
+        self.limit, self.max_waiting = limit, max_waiting
         self._lock = threading.Lock()
         self._running: list["TrainingJob"] = []
+        self._waiting: list["TrainingJob"] = []   # first come, first served
 
-    def acquire(self, job: "TrainingJob") -> None:
+    def busy(self) -> int:
+        """Slots taken now."""
         with self._lock:
             self._running = [j for j in self._running if not j.finished()]
-            if len(self._running) >= self.limit:
+            return len(self._running)
+
+    def place(self, job: "TrainingJob") -> int | None:
+        """1 for the next job to start, 2 after it...; None when the job is not waiting."""
+        with self._lock:
+            return self._waiting.index(job) + 1 if job in self._waiting else None
+
+    def enqueue(self, job: "TrainingJob") -> bool:
+        """Take a slot now (-> True) or join the line (-> False; the job is admitted when a slot frees up)."""
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            if len(self._running) < self.limit and not self._waiting:
+                self._running.append(job)
+                return True
+            if len(self._waiting) >= self.max_waiting:
+                raise ServerBusy(f"The server is busy: {len(self._running)} training runs are going and "
+                                 f"{len(self._waiting)} are waiting, the most it allows. Try again in a few minutes.")
+            self._waiting.append(job)
+            return False
+
+    def leave(self, job: "TrainingJob") -> None:
+        """A waiting job gives up its place (stopped, or its page closed)."""
+        with self._lock:
+            if job in self._waiting:
+                self._waiting.remove(job)
+        self._admit()
+
+    def _admit(self) -> None:
+        """Start waiting jobs, first in line first, while slots are free."""
+        admitted = []
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            while self._waiting and len(self._running) < self.limit:
+                job = self._waiting.pop(0)
+                self._running.append(job)
+                admitted.append(job)
+        for job in admitted:
+            job._admitted.set()
+
+    def acquire(self, job: "TrainingJob") -> None:
+        """Take a slot now, or raise ServerBusy (for runs that cannot wait)."""
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            if len(self._running) + len(self._waiting) >= self.limit:
                 # A job that has just started has no estimate yet; the others say when a slot frees up.
                 estimates = [s for s in (j.seconds_left() for j in self._running) if s is not None]
                 soonest = min(estimates, default=None)
-                wait = (f" Try again in about {max(1, round(soonest / 60))} minute(s)." if soonest is not None
+                minutes = max(1, round(soonest / 60)) if soonest is not None else None
+                wait = (f" Try again in about {minutes} minute{'s' if minutes != 1 else ''}." if minutes is not None
                         else " Try again in a few minutes.")
-                raise ServerBusy(f"The server is busy: {len(self._running)} training run(s) are going, the most it "
-                                 f"allows at once.{wait}")
+                going = len(self._running)
+                raise ServerBusy(f"The server is busy: {going} training run{'s are' if going != 1 else ' is'} going, "
+                                 f"the most it allows at once.{wait}")
             self._running.append(job)
 
     def release(self, job: "TrainingJob") -> None:
         with self._lock:
             if job in self._running:
                 self._running.remove(job)
+        self._admit()
 
 
 @dataclass
 class JobSnapshot:
-    status: str                      # "running", "done", "stopped", "error"
+    status: str                      # "queued", "running", "done", "stopped", "error"
     latest: Progress | None
     losses: list[tuple[int, float, float | None]]   # (step, smoothed train loss, val loss or None), one per event kept
     samples: list[tuple[int, str]]   # (step, text) at each evaluation
@@ -57,6 +106,7 @@ class JobSnapshot:
     messages: list[str]              # warnings and the final message
     error: str | None
     result: TrainResult | None
+    place: int | None = None         # while queued: 1 when it starts next
 
 
 class TrainingJob:
@@ -77,6 +127,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._slots: Slots | None = None
+        self._admitted = threading.Event()   # set when the job has a slot (at once, or after waiting in line)
         self._last_seen = time.monotonic()
         self._latest: Progress | None = None
         self._losses: list[tuple[int, float, float | None]] = []
@@ -87,11 +138,18 @@ class TrainingJob:
         self._error: str | None = None
         self._result: TrainResult | None = None
 
-    def start(self, slots: Slots | None = None) -> "TrainingJob":
-        if slots is not None:
-            slots.acquire(self)   # raises ServerBusy
+    def start(self, slots: Slots | None = None, wait: bool = False) -> "TrainingJob":
+        """Run in a background thread, in one of `slots`. All taken: wait=False raises ServerBusy; wait=True
+        joins the line (status "queued", its place in snapshot().place) and starts by itself when its turn comes."""
         self._slots = slots
-        self._status = "running"
+        if slots is None:
+            self._admitted.set()
+        elif not wait:
+            slots.acquire(self)   # raises ServerBusy
+            self._admitted.set()
+        elif slots.enqueue(self):   # raises ServerBusy when even the line is full
+            self._admitted.set()
+        self._status = "running" if self._admitted.is_set() else "queued"
         self._thread = threading.Thread(target=self._run, name="charlm-train", daemon=True)
         self._thread.start()
         return self
@@ -106,6 +164,10 @@ class TrainingJob:
     def finished(self) -> bool:
         """True once the run has ended; a job whose thread has not started yet still holds its slot."""
         return self._status in ("done", "stopped", "error")
+
+    def place(self) -> int | None:
+        """Its place in the line while it waits for a slot (1: next), else None."""
+        return self._slots.place(self) if self._slots is not None and self._status == "queued" else None
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -124,8 +186,10 @@ class TrainingJob:
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
-            return JobSnapshot(self._status, self._latest, list(self._losses), list(self._samples),
+            snap = JobSnapshot(self._status, self._latest, list(self._losses), list(self._samples),
                                list(self._checkpoints), list(self._messages), self._error, self._result)
+        snap.place = self.place()
+        return snap
 
     def _on_progress(self, event: Progress) -> None:
         with self._lock:
@@ -140,13 +204,36 @@ class TrainingJob:
                 self._checkpoints.append(event.path)
             elif event.kind == "warning" and event.message:
                 self._messages.append(event.message)
-        abandoned = self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s
-        if abandoned and not self._stop.is_set():   # the run still emits a few events while it stops; say it once
+        if self._abandoned() and not self._stop.is_set():   # the run still emits a few events while it stops; say it once
             with self._lock:
                 self._messages.append("stopped: nobody was watching (the page was closed)")
             self._stop.set()
 
+    def _abandoned(self) -> bool:
+        return self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s
+
+    def _wait_for_a_slot(self) -> bool:
+        """Wait in line until admitted; -> False when stopped (or abandoned) first, its place given up."""
+        if self._status != "queued":
+            return True                       # it had a slot from the start
+        while not self._admitted.wait(timeout=0.5) and not (self._stop.is_set() or self._abandoned()):
+            pass
+        if self._stop.is_set() or self._abandoned():
+            self._slots.leave(self)
+            if self._admitted.is_set():       # admitted just as it gave up: hand the slot on
+                self._slots.release(self)
+            with self._lock:
+                self._status = "stopped"
+                self._messages.append("stopped while waiting for a free training slot"
+                                      + (": nobody was watching (the page was closed)" if self._abandoned() else ""))
+            return False
+        with self._lock:
+            self._status = "running"
+        return True
+
     def _run(self) -> None:
+        if not self._wait_for_a_slot():
+            return
         try:
             result = train(self.corpus, self.model_cfg, self.train_cfg, preset=self.preset, out=self.out,
                            resume=self.resume, on_progress=self._on_progress, stop=self._stop)

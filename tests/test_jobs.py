@@ -97,7 +97,7 @@ def test_busy_message_names_the_soonest_end_even_when_a_job_has_no_estimate_yet(
     slots = Slots(limit=3)
     for seconds in (None, 600.0, 150.0):        # a job that just started has no estimate
         slots.acquire(FakeJob(seconds))
-    with pytest.raises(ServerBusy, match=r"3 training run\(s\).*Try again in about 2 minute\(s\)"):
+    with pytest.raises(ServerBusy, match=r"3 training runs are going.*Try again in about 2 minutes\."):
         slots.acquire(FakeJob(None))
 
 
