@@ -32,6 +32,10 @@ from charlm.sampling import DecodeConfig, write  # noqa: E402
 from charlm.text import decode_bytes  # noqa: E402
 
 TARGET_S = 1.0
+# What the pages read (app/learn/surprise_map.py, neuron_explorer.py): a window model (the 2017 design)
+# re-reads its window for every character, so its pages read 400 characters where the others read 2,000
+# (shown) and 20,000 (ranked).
+SHOWN, RANKED, WINDOW_CHARS = 2_000, 20_000, 400
 
 
 def cpu_line() -> str:
@@ -61,12 +65,13 @@ def main() -> None:
     train_text, val_text = text[:cut], text[cut:]
     index = {c: i for i, c in enumerate(chars)}
     ids = lambda s: np.array([index[c] for c in s if c in index])   # noqa: E731
-    passage, long_passage = val_text[:2_000], val_text[:20_000]
+    shown, ranked = (WINDOW_CHARS, WINDOW_CHARS) if read.window else (SHOWN, RANKED)
+    passage, long_passage = val_text[:shown], val_text[:ranked]
     generated = patchwork(train_text, 2_000)
     prime = "The philosopher "
     rng = lambda: np.random.default_rng(0)   # noqa: E731
     logits, _ = engine.read(list(ids(prime)))
-    unit = neurons.rank_units(engine, chars, long_passage, "inside quotes", top=1)[0]
+    unit = neurons.rank_units(engine, chars, long_passage, "start of a word", top=1)[0]
 
     train_ids, val_ids = ids(train_text), ids(val_text)
     first_fit_s, _ = median_seconds(lambda: fit_baselines(train_ids, val_ids, len(chars)), 1)
@@ -88,10 +93,10 @@ def main() -> None:
     rows = [
         ("Next-character distribution: read a prime, reshape", lambda: (
             engine.read(list(ids(prime))), scoring.distributions(logits[0], 0.8, 20, 0.9, 0.05))),
-        ("Surprise map: 2,000 characters", lambda: scoring.score_text(engine, chars, passage)),
-        ("Neuron explorer: colour 2,000 characters", lambda: neurons.activations(engine, ids(passage), "h")),
-        ("Neuron explorer: rank units over 20,000", lambda: neurons.rank_units(
-            engine, chars, long_passage, "inside quotes")),
+        (f"Surprise map: {shown:,} characters", lambda: scoring.score_text(engine, chars, passage)),
+        (f"Neuron explorer: colour {shown:,} characters", lambda: neurons.activations(engine, ids(passage), "h")),
+        (f"Neuron explorer: rank units over {ranked:,}", lambda: neurons.rank_units(
+            engine, chars, long_passage, "start of a word")),
         ("Neuron explorer: write 300 with a unit held", lambda: neurons.clamped_write(
             engine, list(ids(prime)), 300, DecodeConfig(), rng(), {(unit.layer, unit.unit): 1.0})),
         ("Baselines: longest copy, 2,000 vs whole text", lambda: copies.longest(generated)),
