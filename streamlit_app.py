@@ -3,11 +3,11 @@
 import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anything loads numpy; see there)
 import streamlit as st
 
-from app import visitors
+from app import sessions
 from app.learn import LEARN_PAGES
 
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
-visitors.track()   # a closed tab's session is swept after the grace period (app/visitors.py)
+sessions.resume()   # a reload brings the visitor's session back (app/sessions.py); a closed tab's is swept later
 st.navigation({
     "charlm": [
         st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",

@@ -34,7 +34,11 @@ def _remove_visitor_dir(path: str, jobs: list[TrainingJob]) -> None:
 
 
 class _VisitorDir:
-    """A temp folder that is deleted when the session's state is dropped, released, or the server exits."""
+    """A temp folder that is deleted when the session's state is dropped, released, or the server exits.
+
+    A reload hands this very object to the visitor's new session (app/sessions.py), so the old session going
+    away removes nothing: the folder goes with the last session that holds it.
+    """
 
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="charlm-visitor-"))
