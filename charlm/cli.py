@@ -23,6 +23,11 @@ class UserError(Exception):
     """Bad input from the person at the keyboard: one line on stderr, exit status 2."""
 
 
+class OwnError(UserError):
+    """A problem of one process of a torchrun run alone (its GPU's memory): every process says its own.
+    Other errors are the same in every process (the same command, files and settings): rank 0 alone says them."""
+
+
 def _read_corpus(path: str, encoding: str | None = None):
     from .corpus import load_corpus
     file = Path(path)
@@ -39,7 +44,7 @@ def _out_path(args) -> Path:
         if resumed.name.endswith(".last.pt"):
             return resumed.with_name(resumed.name.removesuffix(".last.pt") + ".safetensors")
         return resumed
-    return Path("runs") / f"{Path(args.corpus).stem}-{args.preset}.safetensors"
+    return Path("runs") / f"{Path(args.corpus[0]).stem}-{args.preset}.safetensors"
 
 
 def _check_writable(out: Path) -> None:
@@ -137,16 +142,86 @@ _SHAPE_FLAGS = [("num_layers", "layers"), ("hidden_size", "hidden"), ("embed_dim
 _RECIPE_FLAGS = [("seq_len", "seq_len"), ("batch_size", "batch_size"), ("lr", "lr")]
 
 
+def _training_corpus(args, out: Path, group):
+    """The text to train on: a small file read into memory as always; several files, a folder, a large file,
+    or any text under torchrun encoded once into a cache beside the run (rank 0 encodes, every process maps it)."""
+    from . import encoded
+    files = encoded.corpus_files(args.corpus)
+    name = encoded.corpus_name(args.corpus, files)
+    if not group.active and not encoded.wants_cache(files):
+        return _read_corpus(str(files[0]), args.encoding)
+    path = error = None
+    if group.is_main:
+        try:
+            _check_writable(out)
+            path = encoded.cache_path(files, out.parent, name, args.encoding)
+            encoded.prepare(files, path, name, args.encoding, on_progress=_encoding_bar(name, path))
+        except (UserError, ValueError, OSError) as err:
+            error = str(err)
+    path, error = group.share_object((path, error))
+    if error:
+        raise UserError(error)
+    if group.local_rank == 0 and not path.exists():   # another machine, without rank 0's disk: its own cache
+        encoded.prepare(files, path, name, args.encoding)
+    group.barrier()
+    corpus = encoded.open_cache(path)
+    # Starting from a trained model re-encodes the text with the model's vocabulary: that needs it in memory.
+    return corpus.in_memory() if args.init else corpus
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    filled = int(width * min(max(fraction, 0.0), 1.0))
+    return "#" * filled + "-" * (width - filled)
+
+
+def _encoding_bar(name: str, path: Path):
+    """A progress line for encoding a corpus into its cache, redrawn on a terminal, every 10 s in a log."""
+    tty, last = sys.stderr.isatty(), [0.0]
+
+    def show(what: str, fraction: float):
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < (0.2 if tty else 10.0):
+            return
+        last[0] = now
+        line = f"encoding {name} once, into {path}: [{_bar(fraction)}] {fraction:4.0%} {what}"
+        print(("\r" + line + "\x1b[K") if tty else line, end="" if tty and fraction < 1.0 else "\n",
+              file=sys.stderr, flush=True)
+    return show
+
+
 def cmd_train(args) -> int:
-    from .device import describe, pick_device, set_threads
+    from .device import pick_device, set_threads
+    from .distributed import Group, joined
     from .resume import last_path_for
-    from .train import train
-    set_threads()
-    corpus = _read_corpus(args.corpus, args.encoding)
-    preset, model_cfg, train_cfg, resume, start, corpus = _training_run(args, corpus)
+    from .train import SAVE_EVERY_S, OutOfMemory
+    if args.save_every is None:
+        args.save_every = SAVE_EVERY_S
+    if not args.save_every >= 0:
+        raise UserError(f"--save-every must be 0 or more seconds; got {args.save_every}")
+    group = Group.from_environment()
+    set_threads(processes=group.local_world_size)
+    device = group.place(pick_device(args.device))
     out = _out_path(args)
-    _check_writable(out)
-    _remove_stale_temporaries(out, last_path_for(out))
+    with joined(group, device) as group:
+        corpus = _training_corpus(args, out, group)
+        preset, model_cfg, train_cfg, resume, start, corpus = _training_run(args, corpus)
+        if group.is_main:
+            _check_writable(out)
+            _remove_stale_temporaries(out, last_path_for(out))
+        try:
+            return _train_and_report(args, group, device, out, corpus, preset, model_cfg, train_cfg, resume, start)
+        except OutOfMemory as err:
+            sizes = err.sizes
+            if sizes["batch_size"] is None:
+                raise OwnError(f"{err.what}; lower --batch-size, --seq-len or --hidden and start again") from None
+            raise OwnError(f"{err.what}; lower --batch-size (now {sizes['batch_size']}), --seq-len (now "
+                           f"{sizes['seq_len']}) or --hidden (now {sizes['hidden_size']}) and start again") from None
+
+
+def _train_and_report(args, group, device, out, corpus, preset, model_cfg, train_cfg, resume, start) -> int:
+    """Train, showing progress on stderr and the model's path on stdout (rank 0; the others train quietly)."""
+    from .device import describe
+    from .train import train
     header = [f"note: {corpus.notice}"] if corpus.notice else []
     if start is not None:
         origin = start.origin
@@ -154,8 +229,9 @@ def cmd_train(args) -> int:
         new = f"; {len(origin['new_chars'])} new character(s) added: {origin['new_chars']!r}" if origin["new_chars"] else ""
         header.append(f"starting from {origin['started_from']} ({origin['started_from_preset']}, trained on "
                       f"{origin['started_from_corpus']}{loss}){new}")
-    header.append(f"training {preset} on {corpus.name} ({len(corpus.text):,} characters, {len(corpus.vocab)} distinct) "
-                  f"on {describe(pick_device(args.device))}")
+    where = describe(device) if not group.active else f"{group.world_size} processes, each on {describe(device)}"
+    header.append(f"training {preset} on {corpus.name} ({len(corpus.ids):,} characters, {len(corpus.vocab)} distinct) "
+                  f"on {where}")
     stop = threading.Event()
     tty = sys.stderr.isatty()
     last_print = [0.0]
@@ -169,9 +245,7 @@ def cmd_train(args) -> int:
             return
         last_print[0] = now
         if event.kind in ("step", "eval"):
-            width = 24
-            filled = int(width * event.fraction)
-            bar = "#" * filled + "-" * (width - filled)
+            bar = _bar(event.fraction)
             train_loss = f"{event.train_loss:.3f}" if event.train_loss is not None else "-"
             val = f"{event.val_loss:.4f} ({event.val_bits:.3f} bits)" if event.val_loss is not None else "-"
             line = (f"[{bar}] {event.fraction:4.0%} step {event.step} epoch {event.epoch:.2f} loss {train_loss} "
@@ -186,7 +260,9 @@ def cmd_train(args) -> int:
 
     with _stopping_on_signals(stop):
         result = train(corpus, model_cfg, train_cfg, preset=preset, out=out, resume=resume, start=start,
-                       on_progress=show, stop=stop)
+                       on_progress=show, stop=stop, group=group, save_every_s=args.save_every)
+    if not group.is_main:
+        return 0
     if tty:
         print(file=sys.stderr)
     if result.message:
@@ -389,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a model on a text file")
-    p.add_argument("corpus")
+    p.add_argument("corpus", nargs="+", help="a text file, several, or a folder (its files in sorted path order, "
+                                             "a blank line between them)")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS))
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="wall-clock budget; fractions work (0.1 = six seconds)")
@@ -411,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--encoding", help="the text's encoding (default: found from the file), e.g. cp1251, shift_jis")
     p.add_argument("--quiet", action="store_true", help="do not print the sample written at each evaluation")
+    p.add_argument("--save-every", type=float, metavar="SECONDS",
+                   help="write the resume file at least this often (default: once a minute), so a killed run "
+                        "loses little")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="write text with a trained model")
@@ -478,5 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (UserError, ValueError, OSError) as err:   # CorpusError and CheckpointError are ValueErrors
-        print(f"error: {err}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+        if rank == "0":
+            print(f"error: {err}", file=sys.stderr)
+        elif isinstance(err, OwnError):
+            print(f"error (process {rank}): {err}", file=sys.stderr)
         return 2

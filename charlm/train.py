@@ -1,9 +1,13 @@
-"""Training: the Trainer's phases (set up or resume, step, evaluate and save, snapshot, finish); it emits, never prints."""
+"""Training: the Trainer's phases (set up or resume, step, evaluate and save, snapshot, finish); it emits, never prints.
+
+One process, or several under torchrun (charlm.distributed): then each trains on its rows of every batch
+through DistributedDataParallel, rank 0 makes the run's decisions and shares them, and rank 0 alone
+evaluates, reports and writes files.
+"""
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import threading
 import time
@@ -13,13 +17,16 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt_io
-from .batches import BatchStream
+from .batches import BatchStream, pinned, rank_rows
 from .config import ModelConfig, TrainConfig
 from .corpus import Corpus
 from .decoding import generate
-from .device import pick_device, seed_everything
+from .device import OutOfMemory, memory_that_ran_out, pick_device, seed_everything
+from .distributed import Group, rank_seed
+from .encoded import EncodedCorpus, identity
 from .evaluate import eval_sample_size, evaluate
 from .events import Progress, TrainResult
 from .model import CharLSTM, detach_state
@@ -29,32 +36,39 @@ from .sampling import DecodeConfig
 from .startfrom import StartFrom
 from .units import LN2
 
+SAVE_EVERY_S = 60.0  # the resume file is written at least this often (seconds), so a killed run loses little
 MAX_ROLLBACKS = 3   # non-finite losses a run rolls back from (halving the learning rate each time) before it gives up
 STOPPED = "stopped on request"
 DIVERGED = ("training diverged (the loss became NaN/inf) three times even after lowering the learning rate; "
             "try a lower learning rate")
 _SAMPLE = DecodeConfig("sample", temperature=0.8)   # how the sample at each evaluation is written
+_REASONS = (None, STOPPED, DIVERGED)                # why a run stopped early, as rank 0 shares it
 
 
 class Trainer:
     """One training run: set up (or resume), then step until should_stop(), evaluating when should_evaluate().
 
-    The decisions (stop now? evaluate now? how far through the budget?) live in one method each, so a
-    distributed run can make them on one process and share them.
+    The decisions (stop now? evaluate now? save the resume file now? how far through the budget?) live in
+    one method each; decide() makes them on rank 0 and shares them, so every process acts alike.
     """
 
-    def __init__(self, corpus: Corpus, model_cfg: ModelConfig, cfg: TrainConfig, *, preset: str = "custom",
-                 out: str | Path | None = None, on_progress: Callable[[Progress], None] | None = None,
-                 stop: threading.Event | None = None, resume_from: ckpt_io.Checkpoint | None = None,
-                 start: StartFrom | None = None, clock: Callable[[], float] = time.perf_counter):
-        self.corpus, self.model_cfg, self.preset = corpus, model_cfg, preset
+    def __init__(self, corpus: Corpus | EncodedCorpus, model_cfg: ModelConfig, cfg: TrainConfig, *,
+                 preset: str = "custom", out: str | Path | None = None,
+                 on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
+                 resume_from: ckpt_io.Checkpoint | None = None, start: StartFrom | None = None,
+                 clock: Callable[[], float] = time.perf_counter, group: Group = Group(),
+                 save_every_s: float = SAVE_EVERY_S):
+        self.corpus, self.model_cfg, self.preset, self.group = corpus, model_cfg, preset, group
         self.cfg = cfg if cfg.has_budget else cfg.replace(epochs=1.0)   # no budget given means one pass
-        self.emit = on_progress or (lambda event: None)
-        self.stop, self.clock = stop or threading.Event(), clock
+        self.emit = on_progress if on_progress is not None and group.is_main else (lambda event: None)
+        self.stop, self.clock, self.save_every_s = stop or threading.Event(), clock, save_every_s
         self.train_ids, self.val_ids = corpus.split()
         if len(self.train_ids) < cfg.seq_len + 2:
             raise ValueError(f"the training text ({len(self.train_ids):,} characters) is shorter than one sequence "
                              f"({cfg.seq_len}); lower the sequence length or bring more text")
+        if min(cfg.batch_size, len(self.train_ids) - cfg.seq_len) < group.world_size:
+            raise ValueError(f"a batch of {cfg.batch_size} rows cannot be shared by {group.world_size} processes; "
+                             f"use a batch size of at least {group.world_size}, or fewer processes")
         self.out = Path(out) if out else None
         self.last_path = last_path_for(self.out) if self.out else None
         self._build()
@@ -65,7 +79,14 @@ class Trainer:
             self.identity.update(start.origin)
         else:
             self._head_from_frequencies()
-        self.batches = BatchStream(self.train_ids, self.cfg, self.generator, self.progress.get("position"))
+        self.batches = BatchStream(self.train_ids, self.cfg, self.generator, self.progress.get("position"),
+                                   rank=group.rank, world_size=group.world_size)
+        # What the steps run: the model itself, or (several processes) DDP around it, which averages the
+        # gradients over the processes during backward. Rank 0's weights are copied to the others here.
+        self.stepper = self.model
+        if group.active:
+            self.stepper = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._start_session()
 
     @classmethod
@@ -86,9 +107,13 @@ class Trainer:
 
     def _build(self) -> None:
         """Device, seeds, model and optimizer, and the run's counters at their start."""
-        self.device = pick_device(self.cfg.device)
+        self.device = self.group.place(pick_device(self.cfg.device))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # the batch shapes repeat: let cuDNN time its LSTM kernels once
         self.generator = seed_everything(self.cfg.seed)
         self.model = CharLSTM(self.model_cfg).to(self.device)
+        if self.group.rank:   # dropout masks of their own for the other processes' rows (rank 0: as one process)
+            torch.manual_seed(rank_seed(self.cfg.seed, self.group.rank, 0))
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.progress = {"step": 0, "chars_seen": 0, "elapsed_s": 0.0}   # saved in snapshots, restored on resume
         self.history: list[dict] = []    # one row per evaluation
@@ -97,10 +122,9 @@ class Trainer:
         self.use_amp = self.cfg.amp and self.device.type == "cuda"
         self.train_chars = max(1, len(self.train_ids))
         self.eval_chars = eval_sample_size(self.cfg.eval_chars, len(self.val_ids), self.cfg.window)
-        # Which text the model learnt from, so a tool can tell whether the text at hand is that one.
-        self.identity = {"corpus": self.corpus.name,
-                         "corpus_sha256": hashlib.sha256(self.corpus.text.encode()).hexdigest(),
-                         "corpus_chars": len(self.corpus.text), "val_fraction": self.corpus.val_fraction}
+        self.identity = identity(self.corpus)
+        if self.group.active:
+            self.identity["processes"] = self.group.world_size
 
     def _head_from_frequencies(self) -> None:
         """Start the head at the text's character frequencies, so the first steps learn context rather than
@@ -121,16 +145,26 @@ class Trainer:
         self.history = list(state.history)
         self.best_val = state.best_val_loss
         if state.rng:
-            torch.set_rng_state(state.rng["torch"])
-            self.generator.set_state(state.rng["batches"])
+            self.generator.set_state(state.rng["batches"])   # the data order: the same for every process
+            # Each process's own dropout stream (files from one process, or older ones: "torch" alone).
+            ranks = state.rng.get("ranks") or [{"torch": state.rng["torch"]}]
+            if self.group.rank < len(ranks):
+                torch.set_rng_state(ranks[self.group.rank]["torch"])
+                if self.device.type == "cuda" and ranks[self.group.rank].get("cuda") is not None:
+                    torch.cuda.set_rng_state(ranks[self.group.rank]["cuda"], self.device)
+            else:   # more processes than the run had: a stream of its own, not the one an earlier run used
+                torch.manual_seed(rank_seed(self.cfg.seed, self.group.rank, self.progress["step"]))
         if state.carry:
-            self.carry = (state.carry[0].to(self.device), state.carry[1].to(self.device))
+            # The file holds every row of the global batch; this process carries its own rows on.
+            rows = rank_rows(state.carry[0].shape[1], self.group.rank, self.group.world_size)
+            self.carry = tuple(part[:, rows].contiguous().to(self.device) for part in state.carry[:2])
 
     def _start_session(self) -> None:
         """This session's clock and rates; the budget used before it (a resumed run) stays counted."""
         if self.device.type == "cuda":
             self.model.lstm.flatten_parameters()
         self.good = self.snapshot(with_optimizer=True)   # the last known-good state, for the divergence guard
+        self.saved_at = self.clock()                      # when the resume file was last written
         self.rollbacks, self.lr_scale = 0, 1.0
         self.stopped, self.message = False, None
         self.smoothed: float | None = None                # training loss, exponentially smoothed
@@ -174,31 +208,64 @@ class Trainer:
         """Evaluate now? Once eval_interval_s seconds have passed since the last evaluation (or the start)."""
         return self.elapsed() - self.last_eval_at >= self.cfg.eval_interval_s
 
+    def should_save(self) -> bool:
+        """Write the resume file now? Once save_every_s seconds have passed since it was last written."""
+        return self.last_path is not None and self.clock() - self.saved_at >= self.save_every_s
+
+    def decide(self, stepped: bool) -> tuple[bool, bool, bool, float]:
+        """-> (stop, evaluate, save, fraction done): rank 0's decisions, the same on every process, so they
+        stop, evaluate and save together and follow one learning-rate schedule. `stepped`: the last step counted."""
+        mine = [0.0] * 5
+        if self.group.is_main:
+            stop = self.should_stop()
+            mine = [stop, stepped and self.should_evaluate(), not stop and self.should_save(), self.fraction_done(),
+                    _REASONS.index(self.message)]
+        stop, evaluate, save, fraction, reason = self.group.share(mine)
+        if reason:
+            self.stopped, self.message = True, _REASONS[int(reason)]
+        return bool(stop), bool(evaluate), bool(save), fraction
+
     # --- the phases -----------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
         self.model.train()
-        while not self.should_stop():
-            if self.step() and self.should_evaluate():
+        stepped = False
+        while True:
+            stop, evaluate, save, fraction = self.decide(stepped)
+            if evaluate:
                 self.evaluate_and_save()
                 self.good = self.snapshot(with_optimizer=True)
+            if stop:
+                break
+            if save:
+                self.save_resume()
+            stepped = self.step(fraction)
         return self.finish()
 
-    def step(self) -> bool:
-        """One optimizer step on the next batch; False when its loss was not finite and it was rolled back."""
+    def step(self, fraction: float | None = None) -> bool:
+        """One optimizer step on the next batch; False when its loss was not finite and it was rolled back.
+        `fraction`: how far through the budget (rank 0's, under torchrun); None measures it here."""
         started = self.clock()
-        x, y, fresh = self.batches.next()
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x, y, fresh = self.batches.next()   # this process's rows of the global batch
+        x = pinned(x, self.device).to(self.device, non_blocking=True)
+        y = pinned(y, self.device).to(self.device, non_blocking=True)
         if fresh or self.carry is None or self.carry[0].shape[1] != x.shape[0]:
             self.carry = self.model.init_state(x.shape[0])
-        self.lr = self.lr_scale * lr_at(self.cfg, self.progress["step"], self.fraction_done())
+        fraction = self.fraction_done() if fraction is None else fraction
+        self.lr = self.lr_scale * lr_at(self.cfg, self.progress["step"], fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
-        loss, new_state, targets = self._loss(x, y)
+        loss, new_state = self._loss(x, y)
+        # The batch's mean loss over every process: each process's mean weighted by its share of the rows.
+        # Backward scales each share so that DDP's average of the gradients is the gradient of that mean.
+        share = x.shape[0] / self.batches.batch_rows
+        if share * self.group.world_size != 1.0:
+            loss = loss * (share * self.group.world_size)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or float("inf"))
-        loss_value = loss.item()
+        loss_value = self.group.total(loss.item() / self.group.world_size)
+        targets = self.batches.batch_rows * (y.shape[1] if self.cfg.objective == "all" else 1)
         if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
             self._roll_back(loss_value)
             return False
@@ -213,13 +280,13 @@ class Trainer:
         self.emit(self.event("step"))
         return True
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple, int]:
-        """-> (mean loss, the state after x, targets scored): every position, or the last of each window."""
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """-> (mean loss over these rows, the state after x): every position, or the last of each window."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            logits, new_state = self.model(x, self.carry)   # (batch, seq, vocab)
+            logits, new_state = self.stepper(x, self.carry)   # (rows, seq, vocab)
             if self.cfg.objective == "last":
-                return F.cross_entropy(logits[:, -1].float(), y[:, -1]), new_state, x.shape[0]
-            return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()), new_state, y.numel()
+                return F.cross_entropy(logits[:, -1].float(), y[:, -1]), new_state
+            return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()), new_state
 
     def _roll_back(self, loss_value: float) -> None:
         """Divergence guard: back to the last good state with half the learning rate (should_stop gives up)."""
@@ -237,7 +304,10 @@ class Trainer:
         self.progress.update({k: good.progress[k] for k in ("step", "chars_seen")})
 
     def evaluate_and_save(self) -> None:
-        """Score the validation sample, write a text, add a history row; save the model if it is the best yet."""
+        """Score the validation sample, write a text, add a history row; save the model if it is the best yet.
+        Rank 0 alone: the others wait for its next decision."""
+        if not self.group.is_main:
+            return
         started = self.clock()
         train_s = self.elapsed() - self.eval_time
         self.latest_val, _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
@@ -260,13 +330,31 @@ class Trainer:
                 ckpt_io.save(self.snapshot(with_optimizer=False), self.out)
                 self.emit(self.event("checkpoint", path=str(self.out), message="best so far"))
 
-    def snapshot(self, with_optimizer: bool) -> ckpt_io.Checkpoint:
-        """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs."""
+    def save_resume(self) -> None:
+        """Write the resume file (rank 0) with every process's carried rows and random state; under torchrun
+        every process calls it at once (decide() says when)."""
+        if self.last_path is None:
+            return
+        mine = {"carry": [t.detach().float().cpu() for t in self.carry] if self.carry is not None else None,
+                "rng": {"torch": torch.get_rng_state()}}
+        if self.device.type == "cuda":
+            mine["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        every = self.group.gather(mine)
+        if self.group.is_main:
+            carry = None
+            if all(share["carry"] is not None for share in every):   # the global batch's rows, in rank order
+                carry = [torch.cat([share["carry"][k] for share in every], dim=1) for k in (0, 1)]
+            rng = {"torch": every[0]["rng"]["torch"], "batches": self.generator.get_state(),
+                   "ranks": [share["rng"] for share in every]}
+            ckpt_io.save(self.snapshot(with_optimizer=True, carry=carry, rng=rng), self.last_path)
+        self.saved_at = self.clock()
+
+    def snapshot(self, with_optimizer: bool, carry: list | None = None, rng: dict | None = None) -> ckpt_io.Checkpoint:
+        """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs, with the
+        carried and random state given (save_resume gathers them from every process)."""
         resume = {}
         if with_optimizer:
-            carry = [t.detach().cpu() for t in self.carry] if self.carry is not None else None
-            resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry,
-                      "rng": {"torch": torch.get_rng_state(), "batches": self.generator.get_state()}}
+            resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry, "rng": rng}
         return ckpt_io.Checkpoint(
             model_config=self.model_cfg.to_dict(), vocab=self.corpus.vocab.to_list(),
             state_dict={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
@@ -281,7 +369,7 @@ class Trainer:
         if step > 0 and (not self.history or self.history[-1]["step"] != step):
             self.evaluate_and_save()
         if self.last_path is not None:
-            ckpt_io.save(self.snapshot(with_optimizer=True), self.last_path)
+            self.save_resume()
             self.emit(self.event("checkpoint", path=str(self.last_path), message="latest (for resume)"))
         self.emit(self.event("stopped" if self.stopped else "done", message=self.message))
         best_path = self.out if self.out is not None and self.out.exists() else None
@@ -305,23 +393,35 @@ class Trainer:
                         elapsed_s=elapsed, eta_s=eta, lr=self.lr, fraction=fraction, **extra)
 
 
-def train(corpus: Corpus, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, *,
-          preset: str = "custom", out: str | Path | None = None, resume: Resume | None = None,
+def train(corpus: Corpus | EncodedCorpus, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+          *, preset: str = "custom", out: str | Path | None = None, resume: Resume | None = None,
           start: StartFrom | None = None, on_progress: Callable[[Progress], None] | None = None,
-          stop: threading.Event | None = None) -> TrainResult:
+          stop: threading.Event | None = None, group: Group = Group(),
+          save_every_s: float = SAVE_EVERY_S) -> TrainResult:
     """Train a model with these configs on corpus, or go on with a run (resume); report through on_progress.
 
     `start` (charlm.startfrom) begins a new run from a trained model: then corpus and model_cfg are start's.
+    `group`: this process's place under torchrun (charlm.distributed.joined); one process by default.
+    OutOfMemory (a ValueError) says what to lower when the device's memory runs out.
     """
     if start is not None and (start.corpus is not corpus or start.model_cfg != model_cfg):
         raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
-    if resume is not None:
-        if model_cfg is not None or train_cfg is not None or start is not None:
-            raise TypeError("a resumed run keeps its own configs; give the budget in Resume")
-        trainer = Trainer.resuming(corpus, resume, out=out, on_progress=on_progress, stop=stop)
-    elif model_cfg is None or train_cfg is None:
+    if resume is not None and (model_cfg is not None or train_cfg is not None or start is not None):
+        raise TypeError("a resumed run keeps its own configs; give the budget in Resume")
+    if resume is None and (model_cfg is None or train_cfg is None):
         raise TypeError("train() needs a model config and a training config, or a run to resume")
-    else:
-        trainer = Trainer(corpus, model_cfg, train_cfg, preset=preset, out=out, on_progress=on_progress, stop=stop,
-                          start=start)
-    return trainer.run()
+    common = dict(out=out, on_progress=on_progress, stop=stop, group=group, save_every_s=save_every_s)
+    trainer = None
+    try:
+        if resume is not None:
+            trainer = Trainer.resuming(corpus, resume, **common)
+        else:
+            trainer = Trainer(corpus, model_cfg, train_cfg, preset=preset, start=start, **common)
+        return trainer.run()
+    except RuntimeError as err:   # torch.cuda.OutOfMemoryError is one
+        where = memory_that_ran_out(err)
+        if where is None:
+            raise
+        if trainer is not None:
+            model_cfg, train_cfg = trainer.model_cfg, trainer.cfg
+        raise OutOfMemory(where, model_cfg, train_cfg, group.world_size) from None
