@@ -45,7 +45,19 @@ def escape_markdown(text: str) -> str:
     return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
 
 
+def as_sentence(message: str) -> str:
+    """A message from charlm or Python (they start in lower case: "the model does not know ...") as a
+    sentence for the page: its first letter a capital, the rest as it was (str.capitalize lowers it)."""
+    return message[:1].upper() + message[1:]
+
+
 def frequency_chart(frequencies: list[tuple[str, int]], total: int) -> alt.Chart:
+    """The most common characters as bars, most common first.
+
+    The order is written into the spec. Streamlit keeps a chart whose spec has not changed and swaps new data
+    into it, and Vega then keeps the old domain's order for an unsorted axis: a new text's bars came out in the
+    previous text's order. A spec that names the order changes with the text, so the chart is drawn afresh.
+    """
     import altair as alt
     import pandas as pd
 
@@ -55,7 +67,8 @@ def frequency_chart(frequencies: list[tuple[str, int]], total: int) -> alt.Chart
         "share": [n / max(1, total) for _, n in frequencies],
     })
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("character:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
+        x=alt.X("character:N", sort=list(data["character"]), title=None,
+                axis=alt.Axis(labelAngle=0, labelFontSize=13)),
         y=alt.Y("share:Q", title="share of the text", axis=alt.Axis(format="%")),
         tooltip=[alt.Tooltip("character:N"), alt.Tooltip("count:Q", format=","),
                  alt.Tooltip("share:Q", format=".2%")],

@@ -15,7 +15,11 @@ from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.text import MAX_BYTES_PER_CHAR
 from charlm.units import format_duration
 
-_DONE = "corpus_upload_done"   # (file_id, error or None): an upload is read once, not on every rerun
+_DONE = "corpus_upload_done"   # ((file_id, encoding), error or None, the text in use then): read once, not per rerun
+# Streamlit's uploader states its own limit in megabytes of file ("21MB per file": four bytes for each character
+# allowed, the most a character can take). People think of a text's size in characters, which the label says.
+_HIDE_BYTE_LIMIT = ("<style>.st-key-corpus_upload [data-testid='stFileUploaderDropzoneInstructions']"
+                    " {display: none;}</style>")
 
 # The encodings a visitor may choose when the app's guess reads a file wrongly: codec -> label.
 ENCODINGS = {
@@ -42,31 +46,37 @@ def use_text(data: bytes | str, name: str, source: str) -> None:
     st.toast(f"Using {charts.escape_markdown(source)}.", icon=":material/check_circle:")
 
 
-def upload_tab() -> None:
+def upload_tab() -> str | None:
+    """The uploader; -> the name of an uploaded file that could not be used while the text in use stayed."""
     limit_mb = min(int(st.get_option("server.maxUploadSize")),
                    math.ceil(MAX_BYTES_PER_CHAR * settings.max_corpus_mb) + 1)
+    st.html(_HIDE_BYTE_LIMIT)
     upload = st.file_uploader(
-        "A plain-text file (.txt, .md, .py, .csv …) in any common encoding", key="corpus_upload",
-        max_upload_size=limit_mb,
-        help=f"At most {settings.max_corpus_chars:,} characters on this server (CHARLM_MAX_CORPUS_MB).")
+        f"A plain-text file (.txt, .md, .py, .csv …) in any common encoding, up to "
+        f"{settings.max_corpus_chars:,} characters", key="corpus_upload", max_upload_size=limit_mb,
+        help=f"About {settings.max_corpus_chars / 1e6:g} MB of English plain text (a long novel is about a million "
+             "characters); the cap is set on this server by CHARLM_MAX_CORPUS_MB.")
     encoding = st.selectbox("Encoding", list(ENCODINGS), format_func=ENCODINGS.get, key="corpus_encoding",
                             persist_state="session",
                             help="How the file's bytes become characters. The app finds it by itself; choose one "
                                  "when the text it shows looks wrong.")
     if upload is None:
-        return
+        return None
     done = st.session_state.get(_DONE)
     if done is None or done[0] != (upload.file_id, encoding):
         try:
             corpus = load_corpus(upload.getvalue(), name=upload.name, max_chars=settings.max_corpus_chars,
                                  encoding=encoding)
             state.set_corpus(corpus, f"uploaded file {upload.name}")
-            done = ((upload.file_id, encoding), None)
+            done = ((upload.file_id, encoding), None, None)
         except CorpusError as err:
-            done = ((upload.file_id, encoding), str(err))
+            done = ((upload.file_id, encoding), str(err), state.corpus())
         st.session_state[_DONE] = done
-    if done[1]:
-        st.error(charts.escape_markdown(done[1]))
+    if not done[1]:
+        return None
+    st.error(charts.escape_markdown(f"The file {upload.name} was not used. {done[1]}"))
+    # The text in use is the one from before this file, unless another was chosen since.
+    return upload.name if done[2] is not None and done[2] is state.corpus() else None
 
 
 def paste_tab() -> None:
@@ -100,9 +110,10 @@ def builtin_tab() -> None:
     use_text(data, "nietzsche.txt", "Nietzsche (2017 tutorial)")
 
 
-def show_corpus(chosen: state.ChosenCorpus) -> None:
+def show_corpus(chosen: state.ChosenCorpus, still: bool = False) -> None:
+    """What the engine makes of the text in use; `still`: an upload just failed and this text stayed in use."""
     stats = chosen.stats
-    st.subheader(f"Using {charts.escape_markdown(chosen.source)}")
+    st.subheader(f"{'Still using' if still else 'Using'} {charts.escape_markdown(chosen.source)}")
     cols = st.columns(4)
     cols[0].metric("Characters", f"{stats.chars:,}")
     cols[1].metric("Distinct characters", f"{stats.distinct:,}",
@@ -157,7 +168,7 @@ st.caption("The text the model learns from, one character at a time. It stays in
            "other visitors cannot see it.")
 upload, paste, builtin = st.tabs(["Upload a file", "Paste text", "Built-in corpora"])
 with upload:
-    upload_tab()
+    failed_upload = upload_tab()
 with paste:
     paste_tab()
 with builtin:
@@ -166,5 +177,5 @@ with builtin:
 chosen = state.corpus()
 if chosen is not None:
     st.divider()
-    show_corpus(chosen)
+    show_corpus(chosen, still=failed_upload is not None)
 training.sidebar_badge()

@@ -87,13 +87,23 @@ def model_card(loaded: models.LoadedModel) -> None:
                      icon=":material/model_training:")
 
 
+# A seed the app draws has up to ten digits, and all must show: the Seed box takes the wider column and goes
+# without its - and + buttons, which it does not need (a seed one higher is no nearer a text than any other).
+SEED_BOX_STYLE = ("<style>.st-key-gen_seed [data-testid='stNumberInputStepDown'], "
+                  ".st-key-gen_seed [data-testid='stNumberInputStepUp'] {display: none;}</style>")
+
+
 def strategy_controls(vocab_size: int) -> tuple[DecodeConfig, int | None]:
-    c1, c2 = st.columns(2)
+    st.html(SEED_BOX_STYLE)
+    c1, c2 = st.columns([4, 5])
     strategy = c1.selectbox("Strategy", STRATEGIES, index=STRATEGIES.index(writing.DEFAULTS.strategy),
                             format_func=writing.STRATEGY_NAMES.get, key="gen_strategy", persist_state="session")
-    seed = c2.number_input("Seed", min_value=0, value=None, step=1, placeholder="random", key="gen_seed",
-                           persist_state="session",
-                           help="The same seed, model, prime and settings give the same text.")
+    if strategy in writing.SEEDLESS:   # nothing is drawn at random: no Seed box (the value stays for later)
+        seed = st.session_state.get("gen_seed")
+    else:
+        seed = c2.number_input("Seed", min_value=0, value=None, step=1, placeholder="random", key="gen_seed",
+                               persist_state="session",
+                               help="The same seed, model, prime and settings give the same text.")
     knobs = {}
     c1, c2 = st.columns(2)
     if strategy in ("sample", "top-k", "top-p", "min-p"):
@@ -129,8 +139,8 @@ def write_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: 
         stop_slot = buttons.empty()
 
     write: WriteState | None = st.session_state.get(WRITE)
-    if write is not None and write.running:   # the run that was writing was interrupted by a click: Stop
-        write.running, write.stopped = False, True
+    if write is not None:   # still running: the run that was writing was interrupted by a click (Stop)
+        write.stop()
 
     with canvas:
         write_output(loaded, prime, cfg, seed, write, go, stop_slot, length, samples, intro)
@@ -153,37 +163,37 @@ def write_output(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed
         return
     else:
         slots = intro_slots or [st.empty() for _ in write.texts]
-    writing.show(write, status, slots)
-    if write.scores:
-        st.caption("Beam log-probabilities (nats, higher is more probable): "
-                   + ", ".join(f"{s:.1f}" for s in write.scores))
+    writing.show(write, status, slots, actions=True)
     note_missing(write.missing)
 
 
 def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: int | None, length: int,
               samples: int, status, slots, stop_slot) -> WriteState | None:
-    """Write with the model's engine, redrawing the texts as they grow; -> the finished Write, None on an error.
+    """Write with the model's engine, redrawing the texts as they grow; -> the finished Write, None on an error
+    or when a Stop click ended it.
 
-    The texts so far are kept in session_state at each redraw: a Stop click interrupts this run, and the
-    next run shows what was kept (write_mode marks it stopped).
+    The texts so far are kept in session_state as they grow: a Stop click interrupts this run, and the next run
+    shows what was kept (write_mode marks it stopped, and from then on this run can change nothing).
     """
     seed = seed if seed is not None else random.randrange(2**31)
-    prime_ids, _ = encode_prime(loaded.vocab, prime)
+    prime_ids, missing = encode_prime(loaded.vocab, prime)
     write = WriteState(prime=loaded.vocab.decode(prime_ids), texts=[""] * samples,   # the prime as read
-                       caption=writing.caption(loaded.label, cfg, seed))
+                       caption=writing.caption(loaded.label, cfg, seed), missing=missing)
     st.session_state[WRITE] = write
     stop_slot.button("Stop", icon=":material/stop:", key="stop_writing")
     last = [0.0]
     started = time.perf_counter()
 
-    def on_text(texts: list[str]) -> None:
-        write.texts = texts
+    def on_text(texts: list[str]) -> bool:
+        if not write.grow(texts):
+            return False   # stopped: this run was interrupted and the next one has shown the texts
         now = time.perf_counter()
         if now - last[0] >= RENDER_EVERY_S:
             last[0] = now
             status.caption(f"Writing… {len(texts[0]):,} / {length:,} characters")
-            for slot, text in zip(slots, write.texts):
+            for slot, text in zip(slots, texts):
                 plain_text(slot, write.prime + text)
+        return True
 
     if cfg.strategy == "beam":
         status.caption("Searching for the most probable continuations…")
@@ -193,13 +203,13 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
     except ValueError as err:
         write.running = False
         stop_slot.empty()
-        st.error(charts.escape_markdown(str(err)))
+        st.error(charts.escape_markdown(charts.as_sentence(str(err))))
         return None
     # Not in a `finally`: a Stop click ends this run by an exception, and `running` must stay True
     # for the next run to see the Write was stopped.
-    write.running = False
+    if not write.finish(result.texts, result.scores):
+        return None   # stopped meanwhile: the texts stay as the next run showed them
     stop_slot.empty()
-    write.texts, write.missing, write.scores = result.texts, result.missing, result.scores
     write.caption += f" · {time.perf_counter() - started:.1f} s"
     return write
 
@@ -223,7 +233,7 @@ if not choices:
 with controls:
     loaded = model_panel(choices)
     prime = st.text_area("Prime text (the model reads it, then continues)", value=writing.DEFAULT_PRIME,
-                         height=68, key="gen_prime", persist_state="session", max_chars=2000)
+                         height=68, key=writing.PRIME, persist_state="session", max_chars=writing.PRIME_MAX_CHARS)
     mode = st.segmented_control("Mode", ["Write", "Step"], default="Write", required=True, key="gen_mode",
                                 persist_state="session",
                                 help="Write: a whole text at once, as it is generated. Step: one character "

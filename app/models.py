@@ -64,8 +64,8 @@ def summary(ckpt: checkpoint.Checkpoint) -> str:
     parts = [f"preset {ckpt.preset}", f"{cfg['num_layers']} × LSTM({cfg['hidden_size']})",
              f"{ckpt.num_parameters():,} parameters", f"{len(ckpt.vocab)} characters"]
     if ckpt.best_val_loss is not None:
-        parts.append(f"validation loss {ckpt.best_val_loss:.3f} nats/char "
-                     f"({ckpt.best_val_loss / LN2:.2f} bits)")
+        parts.append(f"validation loss {ckpt.best_val_loss / LN2:.2f} bits/char "
+                     f"({ckpt.best_val_loss:.3f} nats)")
     if ckpt.window:
         parts.append(f"reads a {ckpt.window}-character window")
     return " · ".join(parts)

@@ -1,4 +1,5 @@
-"""Step mode of the Generate page: one character per click, the candidates charted, the person's own picks, undo."""
+"""Step mode of the Generate page: one character per click, the candidates charted, the person's own picks, undo;
+the transcript saved or reused as the prime."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from app import charts, models
-from app.writing import char_label, note_missing, plain_text
+from app.writing import char_label, note_missing, plain_text, text_actions
 from charlm.decoding import DecodeConfig, Engine, StepSession
+from charlm.units import plural
 
 STEP = "gen_step_state"   # session_state key of step mode's state
 CURSOR = "▌"              # where the next character goes (a trailing space or newline stays visible)
+BUTTONS_PER_ROW = 4       # candidate buttons sit in a fixed grid, so a click never moves the one under the mouse
 Candidate = tuple[str, float, float]   # (character, probability before, after the strategy)
 
 
@@ -89,9 +92,11 @@ def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
         st.caption("A newer checkpoint of this model is ready: Start over to use it.")
 
     plain_text(st, session.prime + session.text + CURSOR)
-    st.caption(f"{len(session.chosen):,} characters written after the prime." if session.chosen
+    st.caption(f"{plural(len(session.chosen), 'character')} written after the prime." if session.chosen
                else "Nothing written yet: take the model's pick, or choose a candidate below.")
     note_missing(session.missing)
+    text_actions(session.prime + session.text, "charlm-step.txt", download_key="step_download",
+                 prime_key="step_use_as_prime")
 
     row = st.container(horizontal=True)
     row.button("Next (model's pick)", type="primary", on_click=on_next, key="step_next", icon=":material/redo:")
@@ -104,21 +109,30 @@ def step_mode(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
 
 
 def candidate_buttons(candidates: list[Candidate]) -> None:
-    """The next character's candidates as a chart and as buttons, and a box for a character of one's own."""
+    """The next character's candidates as a chart and as buttons, and a box for a character of one's own.
+
+    The chart ranks them by probability; the buttons keep character order in a fixed grid, so the ranking
+    changing after a click does not shuffle the buttons under the mouse. Keys follow the rank (cand_0: likeliest).
+    """
     st.markdown("**Candidates for the next character**")
     st.altair_chart(charts.candidates_chart(candidates), width="stretch", height=300)
-    st.caption("Grey: the model's probabilities. Blue: after the strategy (what it draws from). "
-               "Click a candidate to write it instead of the model's pick.")
-    grid = st.container(horizontal=True)
-    for i, (char, _, after) in enumerate(candidates):
-        grid.button(f"{char_label(char)}  {after:.0%}", key=f"cand_{i}", on_click=on_pick, args=(char,),
-                    help=f"Write {charts.show_char(char)!r}")
+    st.caption("Grey: the model's probabilities. Blue: after the strategy (what it draws from). The buttons, in "
+               "character order, show both: the model's → after the strategy. Click one to write it instead of the "
+               "model's pick.")
+    in_character_order = sorted(enumerate(candidates), key=lambda ranked: ord(ranked[1][0]))
+    for start in range(0, len(in_character_order), BUTTONS_PER_ROW):
+        row = st.columns(BUTTONS_PER_ROW, gap="small")
+        for column, (rank, (char, before, after)) in zip(row, in_character_order[start:start + BUTTONS_PER_ROW]):
+            column.button(f"{char_label(char)}  {before:.0%}→{after:.0%}", key=f"cand_{rank}", on_click=on_pick,
+                          args=(char,), width="stretch",
+                          help=f"Write {charts.show_char(char)!r}: the model gives it {before:.1%}, "
+                               f"{after:.1%} after the strategy.")
     with st.form("own_char_form", clear_on_submit=True, border=False):
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         c1.text_input("Or type your own character", max_chars=2, key="own_char", placeholder="x, or \\n")
         c2.form_submit_button("Add", on_click=on_own)
     if st.session_state.get("step_error"):
-        st.error(charts.escape_markdown(st.session_state.pop("step_error")))
+        st.error(charts.escape_markdown(charts.as_sentence(st.session_state.pop("step_error"))))
 
 
 def last_step(pick: tuple[list[Candidate], str, str] | None) -> None:
@@ -128,7 +142,7 @@ def last_step(pick: tuple[list[Candidate], str, str] | None) -> None:
                    "marked. Undo takes a step back.")
         return
     top, chosen, who = pick
-    p_after = next(after for c, _, after in top if c == chosen)
+    p_before, p_after = next((before, after) for c, before, after in top if c == chosen)
     st.markdown(f"**Last step:** {who} chose **{char_label(chosen)}** "
-                f"({p_after:.1%} after the strategy) from these candidates")
+                f"(probability {p_before:.1%}; after the strategy, {p_after:.1%}) from these candidates")
     st.altair_chart(charts.candidates_chart(top, chosen=chosen), width="stretch", height=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from charlm.config import ModelConfig, TrainConfig
 from charlm.device import describe, pick_device
 from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.resume import Resume, last_path_for
-from charlm.units import LN2, format_duration
+from charlm.units import LN2, format_duration, plural
 
 
 def eval_interval_s(minutes: float) -> float:
@@ -45,8 +46,8 @@ def choose_budget(disabled: bool) -> tuple[float, float | None, list[str]]:
     minutes = float(right.number_input("Minutes of training", min_value=0.05, value=min(2.0, cap), step=0.5,
                                        key="budget_minutes", persist_state="session", disabled=disabled))
     if minutes > cap:
-        return minutes, None, [f"A run may last at most {cap:g} minutes on this server (CHARLM_MAX_TRAIN_MINUTES); "
-                               f"you asked for {minutes:g}."]
+        return minutes, None, [f"A run may last at most {plural(cap, 'minute')} on this server "
+                               f"(CHARLM_MAX_TRAIN_MINUTES); you asked for {minutes:g}."]
     return minutes, None, []
 
 
@@ -70,9 +71,10 @@ def choose_knobs(preset: Preset, vocab_size: int, disabled: bool) -> tuple[dict,
                              step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
         seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
                                disabled=disabled)
-        st.caption(f"Caps on this server: {settings.max_layers} layers, {settings.max_hidden} units per layer, "
-                   f"{settings.max_batch_chars:,} characters per step (batch × sequence), "
-                   f"{settings.max_train_minutes:g} minutes per run.")
+        st.caption(f"Caps on this server: {plural(settings.max_layers, 'layer')}, "
+                   f"{plural(settings.max_hidden, 'unit')} per layer, "
+                   f"{plural(settings.max_batch_chars, 'character')} per step (batch × sequence), "
+                   f"{plural(settings.max_train_minutes, 'minute')} per run.")
     return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)},
             {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
 
@@ -87,7 +89,7 @@ def choose_settings(name: str, train_chars: int, vocab_size: int, disabled: bool
         train_cfg = preset.train_config(minutes=minutes, epochs=epochs, eval_interval_s=eval_interval_s(minutes),
                                         **train_changes)
     except ValueError as err:
-        return None, None, [str(err).capitalize() + "."] + errors
+        return None, None, [charts.as_sentence(str(err)).rstrip(".") + "."] + errors
     return model_cfg, train_cfg, problems(model_cfg, train_cfg, train_chars) + errors
 
 
@@ -144,9 +146,11 @@ def live_view(was_running: bool) -> None:
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
     train_bits = latest.train_loss / LN2 if latest and latest.train_loss is not None else None
+    vocab_size = len(job.corpus.vocab)
     cols[1].metric("Training loss (bits/char)", f"{train_bits:.3f}" if train_bits is not None else "–",
                    help="How surprised the model is by the training text, smoothed: 0 would be perfect "
-                        "prediction; a model guessing uniformly among 64 characters scores 6.")
+                        f"prediction; a model guessing uniformly among this text's {vocab_size} characters scores "
+                        f"{math.log2(vocab_size):.2f}.")
     val_bits = latest.val_bits if latest else None
     cols[2].metric("Validation loss (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
                    help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
@@ -173,7 +177,9 @@ def live_view(was_running: bool) -> None:
                     st.caption(f"step {step:,}")
                     st.code(text, language=None, wrap_lines=True)
 
-    best = [loss for _, _, loss in snap.losses if loss is not None]
+    # The best over the whole run, earlier sessions included (a resumed run keeps an earlier best model):
+    # the number the final summary gives.
+    best = [loss for _, _, loss in losses if loss is not None]
     if snap.checkpoints:
         note = f" The best so far (validation {min(best) / LN2:.3f} bits/char) is the one Generate uses." \
             if best else ""
@@ -182,9 +188,9 @@ def live_view(was_running: bool) -> None:
     finished_message = snap.result.message if snap.result else None
     for message in snap.messages:
         if message != finished_message:   # the final summary below says it
-            st.info(message)
+            st.info(charts.as_sentence(message))
     if snap.error:
-        st.error(charts.escape_markdown(snap.error))
+        st.error(charts.escape_markdown(charts.as_sentence(snap.error)))
     if was_running and not alive:
         st.rerun()   # once: the whole page shows the final state, and polling stops
 
@@ -202,7 +208,7 @@ def finished_view(job: jobs.TrainingJob) -> None:
         if snap.status == "stopped":
             st.info(f"Stopped: {text}")
             if result.message and not state.stop_requested():   # stopped for a reason of its own (divergence)
-                st.warning(result.message)
+                st.warning(charts.as_sentence(result.message))
         else:
             st.success(f"Finished: {text}")
     best_path = job.best_checkpoint()
@@ -230,7 +236,7 @@ def resume_controls(job: jobs.TrainingJob) -> None:
                                 step=0.5, key="resume_minutes", persist_state="session")
         if c2.button("Resume", icon=":material/play_arrow:", key="resume"):
             if extra > settings.max_train_minutes:
-                st.error(f"A run may last at most {settings.max_train_minutes:g} minutes on this server "
+                st.error(f"A run may last at most {plural(settings.max_train_minutes, 'minute')} on this server "
                          "(CHARLM_MAX_TRAIN_MINUTES).")
                 return
             more = Resume(last, minutes=float(extra), eval_interval_s=eval_interval_s(extra))
@@ -254,7 +260,7 @@ def upload_section() -> None:
             done = (upload.file_id, str(err), None)
         st.session_state["checkpoint_upload_done"] = done
     if done[1]:
-        st.error(charts.escape_markdown(done[1]))
+        st.error(charts.escape_markdown(charts.as_sentence(done[1])))
     else:
         st.success("Loaded the model. It is in Generate's model list.")
         st.text(done[2])   # from the file: plain text, never markdown

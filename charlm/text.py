@@ -10,6 +10,8 @@ import codecs
 import re
 import unicodedata
 
+from .units import plural
+
 
 class CorpusError(ValueError):
     """A corpus the user gave cannot be used; the message says why and what to do."""
@@ -22,10 +24,11 @@ _CONTROL_SHARE_LIMIT = 0.10  # more control characters than this share means bin
 _CONTROL_SAMPLE_CHARS = 1_000_000  # the share is measured on the start of the text; binary is binary throughout
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # Cc, less \t \n \v \f \r
 
-# Leading bytes of common non-text uploads: (pattern at the start, what it is, what to do).
-_EXTRACT = "Extract it and upload the plain-text file inside."
-_EXPORT = "Export or copy its text into a .txt file and upload that."
-_NOT_TEXT = "Upload a plain-text (.txt) file instead."
+# Leading bytes of common non-text files: (pattern at the start, what it is, what to do). The app and the
+# command line both show these messages: they say what to do with the file, not where to put it.
+_EXTRACT = "Extract it and use the plain-text file inside."
+_EXPORT = "Export or copy its text into a .txt file and use that."
+_NOT_TEXT = "Use a plain-text (.txt) file instead."
 _MAGIC = [
     (rb"%PDF-", "a PDF document", _EXPORT),
     (rb"PK(\x03\x04|\x05\x06)", "a ZIP archive (DOCX, EPUB and ODT files are ZIP archives too)", _EXPORT),
@@ -52,8 +55,8 @@ _BOMS = [
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
-_SAVE_AS_UTF8 = "Save it as UTF-8 and upload again."
-_IF_WRONG = "If characters look wrong, choose the file's encoding, or save it as UTF-8 and upload again."
+_SAVE_AS_UTF8 = "Save it as UTF-8 and try again."
+_IF_WRONG = "If characters look wrong, name the file's encoding, or save it as UTF-8 and try again."
 _LEGACY_NAMES = {
     "cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1 (ISO-8859-1)",
     "cp932": "Shift-JIS (Japanese, cp932)", "shift_jis": "Shift-JIS (Japanese)", "euc_jp": "EUC-JP (Japanese)",
@@ -82,16 +85,16 @@ def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS,
         _refuse_empty_or_binary(text)
     else:
         if len(data) > MAX_BYTES_PER_CHAR * max_chars:  # refuse cheaply, before decoding
-            raise CorpusError(f"The file is {len(data):,} bytes; {_limit(max_chars)}")
+            raise CorpusError(f"The file is {plural(len(data), 'byte')}; {_limit(max_chars)}")
         # No copy of bytes we were given: for a 100 MB upload that copy was a fifth of the peak memory.
         text, encoding, notice = decode_bytes(data if isinstance(data, bytes) else bytes(data), encoding)
     if len(text) < MIN_CHARS:
         raise CorpusError(
-            f"The text has {len(text):,} characters; at least {MIN_CHARS:,} are needed to train a model. "
-            "Paste or upload more text."
+            f"The text has {plural(len(text), 'character')}; at least {MIN_CHARS:,} are needed to train a model. "
+            "Use a longer text."
         )
     if len(text) > max_chars:
-        raise CorpusError(f"The text has {len(text):,} characters; {_limit(max_chars)}")
+        raise CorpusError(f"The text has {plural(len(text), 'character')}; {_limit(max_chars)}")
     return text, encoding, notice
 
 
@@ -179,13 +182,13 @@ def _decode_as(data: bytes, encoding: str) -> tuple[str, str, str | None]:
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise CorpusError(f"{encoding!r} is not an encoding Python knows. Try utf-8, cp1252, shift_jis, gbk, "
+        raise CorpusError(f"The encoding {encoding!r} is not one Python knows. Try utf-8, cp1252, shift_jis, gbk, "
                           "cp1251, cp1253 or utf-16-le.") from None
     try:
         return data.decode(name), name, None
     except UnicodeDecodeError as err:
         raise CorpusError(f"The file is not valid {encoding}: the bytes at position {err.start:,} cannot be read "
-                          "as it. Choose another encoding, or let the app find it.") from None
+                          "as it. Try another encoding, or let it be found from the file.") from None
 
 
 def _normalise(text: str) -> str:
@@ -196,8 +199,8 @@ def _normalise(text: str) -> str:
 
 def _refuse_empty_or_binary(text: str) -> None:
     if not text or text.isspace():
-        raise CorpusError("There is no text: the input is empty or only whitespace. Upload or paste some text.")
-    advice = "If it is text, save it as UTF-8 and upload again."
+        raise CorpusError("There is no text: the input is empty or only whitespace. Use a text with words in it.")
+    advice = "If it is text, save it as UTF-8 and try again."
     # Checked on decoded text: UTF-16/32 bytes hold NULs legitimately, their characters do not.
     if "\x00" in text:
         raise CorpusError(f"This looks like binary data, not plain text (it contains NUL bytes). {advice}")
@@ -212,5 +215,5 @@ def _refuse_empty_or_binary(text: str) -> None:
 
 
 def _limit(max_chars: int) -> str:
-    return f"the limit is {max_chars:,} characters. Upload a shorter text (or a part of it)."
+    return f"the limit is {plural(max_chars, 'character')}. Use a shorter text (or a part of it)."
 

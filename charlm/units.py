@@ -7,6 +7,12 @@ import math
 LN2 = math.log(2)   # nats per bit: every loss here is in nats per character, bits/char = nats / LN2
 
 
+def plural(n: float, noun: str, nouns: str | None = None) -> str:
+    """'1 character', '2,000 characters', '0 runs', '2.5 minutes': a number with its noun, singular for exactly 1."""
+    number = f"{n:,}" if isinstance(n, int) else f"{n:g}"
+    return f"{number} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def format_duration(seconds: float | None) -> str:
     """'under a second', '42 s', '3 min 07 s', '2 h 05 min'; '–' when there is no figure (yet)."""
     if seconds is None or not math.isfinite(seconds):

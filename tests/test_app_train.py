@@ -277,7 +277,7 @@ def test_settings_over_the_servers_caps_are_refused(visitors, monkeypatch):
     at.number_input(key="hidden_tiny").set_value(64).run()
     assert not at.error and not at.button(key="start").disabled
     at.number_input(key="budget_minutes").set_value(5).run()
-    assert "at most 1 minutes" in at.error[0].value
+    assert "at most 1 minute on this server" in at.error[0].value
 
 
 def test_two_visitors_have_their_own_text_and_job_and_the_server_limits_jobs(visitors, monkeypatch):

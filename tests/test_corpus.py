@@ -65,7 +65,7 @@ def test_cp1252_is_read_with_a_notice_to_save_as_utf8():
     text, encoding, notice = decode_bytes(original.encode("cp1252"))
     assert text == original
     assert encoding == "cp1252"
-    assert "not UTF-8" in notice and "Windows-1252" in notice and "UTF-8 and upload again" in notice
+    assert "not UTF-8" in notice and "Windows-1252" in notice and "UTF-8 and try again" in notice
 
 
 def test_bytes_cp1252_cannot_decode_fall_back_to_latin1():

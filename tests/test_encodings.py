@@ -70,7 +70,7 @@ def test_a_wrong_or_unknown_chosen_encoding_is_a_clear_error():
     data = sample_text("cp1251").encode("cp1251")
     with pytest.raises(CorpusError, match="not valid utf-8: the bytes at position 2"):
         decode_bytes(data, "utf-8")
-    with pytest.raises(CorpusError, match="'klingon' is not an encoding Python knows"):
+    with pytest.raises(CorpusError, match="The encoding 'klingon' is not one Python knows"):
         decode_bytes(data, "klingon")
 
 
