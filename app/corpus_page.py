@@ -23,7 +23,7 @@ _HIDE_BYTE_LIMIT = ("<style>.st-key-corpus_upload [data-testid='stFileUploaderDr
 
 # The encodings a visitor may choose when the app's guess reads a file wrongly: codec -> label.
 ENCODINGS = {
-    None: "Find it from the file (recommended)", "utf-8": "UTF-8", "cp1252": "Windows-1252 (Western European)",
+    "auto": "Find it from the file (recommended)", "utf-8": "UTF-8", "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1 (ISO-8859-1)", "cp1250": "Windows-1250 (Central European)",
     "cp1251": "Windows-1251 (Cyrillic)", "koi8_r": "KOI8-R (Russian)", "cp1253": "Windows-1253 (Greek)",
     "cp1254": "Windows-1254 (Turkish)", "cp1255": "Windows-1255 (Hebrew)", "cp1256": "Windows-1256 (Arabic)",
@@ -66,7 +66,7 @@ def upload_tab() -> str | None:
     if done is None or done[0] != (upload.file_id, encoding):
         try:
             corpus = load_corpus(upload.getvalue(), name=upload.name, max_chars=settings.max_corpus_chars,
-                                 encoding=encoding)
+                                 encoding=None if encoding == "auto" else encoding)
             state.set_corpus(corpus, f"uploaded file {upload.name}")
             done = ((upload.file_id, encoding), None, None)
         except CorpusError as err:

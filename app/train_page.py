@@ -118,8 +118,8 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
                            workdir=workdir or state.new_private_dir("job-"),
                            abandon_after_s=settings.abandon_after_s)
     try:
-        job.start(training.slots())
-    except jobs.ServerBusy as err:
+        job.start(training.slots(), wait=True)   # every slot taken: it waits its turn and starts by itself
+    except jobs.ServerBusy as err:                # even the line is full
         if fresh:   # a refused Start leaves nothing behind
             shutil.rmtree(job.workdir, ignore_errors=True)
         st.warning(str(err))
@@ -131,13 +131,21 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
 def live_view(was_running: bool) -> None:
     """Progress, curves, samples and checkpoints of this visitor's job; polled while it runs."""
     job = state.job()
+    if job is None:   # the session moved to another tab (app/sessions.py): the whole page says so
+        st.rerun()
     job.heartbeat()
     snap = job.snapshot()
     latest = snap.latest
     losses, samples = state.full_history(snap)
     alive = job.is_alive()
 
-    if alive:
+    if snap.status == "queued":
+        ahead = (snap.place or 1) - 1
+        st.info(f"Every training slot on this server is taken. Your run waits its turn and starts by itself: "
+                + ("it is next." if ahead == 0 else f"{plural(ahead, 'run')} {'is' if ahead == 1 else 'are'} "
+                   "ahead of it.") + " Keep this page (or any page of the app) open meanwhile.",
+                icon=":material/hourglass_top:")
+    elif alive:
         fraction = min(max(latest.fraction if latest else 0.0, 0.0), 1.0)
         eta = f" · about {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
         what = "Stopping (saving the model)…" if state.stop_requested() else "Training"

@@ -65,7 +65,9 @@ def _badge(was_running: bool) -> None:
     job.heartbeat()
     snap = job.snapshot()
     latest = snap.latest
-    if job.is_alive():
+    if snap.status == "queued":
+        st.caption(f"Training: waiting for a free slot (number {snap.place or 1} in line).")
+    elif job.is_alive():
         fraction = latest.fraction if latest else 0.0
         eta = f" · {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
         st.progress(min(max(fraction, 0.0), 1.0), text=f"Training: {fraction:.0%}{eta}")

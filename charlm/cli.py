@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import DEVICES
 from .presets import DEFAULT_PRESET, PRESETS
 from .sampling import STRATEGIES
-from .units import LN2, format_duration
+from .units import LN2, format_duration, plural
 
 
 class UserError(Exception):
@@ -226,7 +226,8 @@ def _train_and_report(args, group, device, out, corpus, preset, model_cfg, train
     if start is not None:
         origin = start.origin
         loss = f", validation {origin['started_from_loss']:.4f} nats/char" if "started_from_loss" in origin else ""
-        new = f"; {len(origin['new_chars'])} new character(s) added: {origin['new_chars']!r}" if origin["new_chars"] else ""
+        new = (f"; {plural(len(origin['new_chars']), 'new character')} added: {origin['new_chars']!r}"
+               if origin["new_chars"] else "")
         header.append(f"starting from {origin['started_from']} ({origin['started_from_preset']}, trained on "
                       f"{origin['started_from_corpus']}{loss}){new}")
     where = describe(device) if not group.active else f"{group.world_size} processes, each on {describe(device)}"
@@ -330,7 +331,7 @@ def cmd_generate(args) -> int:
     if out is not None:
         from .files import write_atomically
         write_atomically(out, (sep.join(texts) + "\n").encode("utf-8"))
-        print(f"wrote {len(texts)} text(s) to {out}", file=sys.stderr)
+        print(f"wrote {plural(len(texts), 'text')} to {out}", file=sys.stderr)
     elif stream:
         sys.stdout.write("\n")   # the text itself is out already
     else:
@@ -356,7 +357,7 @@ def cmd_evaluate(args) -> int:
     text = corpus.text
     missing = vocab.missing(text)
     if missing and vocab.unknown_id is None:
-        raise UserError(f"the text has {len(missing)} character(s) this model never saw ({''.join(missing[:20])!r}); "
+        raise UserError(f"the text has {plural(len(missing), 'character')} this model never saw ({''.join(missing[:20])!r}); "
                         "evaluate it on text like the one it was trained on")
     ids = vocab.encode(text)
     n_val = max(1, round(len(ids) * corpus.val_fraction))
@@ -402,7 +403,8 @@ def cmd_score(args) -> int:
         print(f"note: {notice}", file=sys.stderr)
     missing = sorted(set(text).difference(ckpt.vocab))
     if missing:
-        print(f"note: {len(missing)} character(s) the model never saw are not scored (nan): "
+        print(f"note: {plural(len(missing), 'character')} the model never saw {'is' if len(missing) == 1 else 'are'} "
+              "not scored (nan): "
               f"{''.join(missing[:20])!r}", file=sys.stderr)
     lines = [f"{scored.mean_nats:.4f}"]
     lines += [f"{_escaped(char)}\t{surprise:.4f}" for char, surprise in zip(text[scored.start:], scored.surprise)]

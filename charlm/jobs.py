@@ -15,6 +15,7 @@ from .corpus import Corpus
 from .events import Progress, TrainResult
 from .resume import Resume
 from .train import train
+from .units import plural
 
 
 class ServerBusy(RuntimeError):
@@ -49,8 +50,10 @@ class Slots:
                 self._running.append(job)
                 return True
             if len(self._waiting) >= self.max_waiting:
-                raise ServerBusy(f"The server is busy: {len(self._running)} training runs are going and "
-                                 f"{len(self._waiting)} are waiting, the most it allows. Try again in a few minutes.")
+                going, waiting = len(self._running), len(self._waiting)
+                raise ServerBusy(f"The server is busy: {plural(going, 'training run')} {'is' if going == 1 else 'are'} "
+                                 f"going and {waiting} {'is' if waiting == 1 else 'are'} waiting, the most it allows. "
+                                 "Try again in a few minutes.")
             self._waiting.append(job)
             return False
 

@@ -18,6 +18,7 @@ import torch
 from .checkpoint import Checkpoint
 from .config import MAX_VOCAB, ModelConfig
 from .corpus import Corpus, Vocab
+from .units import plural
 
 
 @dataclass
@@ -35,7 +36,7 @@ def start_from(ckpt: Checkpoint, corpus: Corpus, name: str, max_vocab: int = MAX
     cfg = ModelConfig.from_dict(ckpt.model_config)
     if new and cfg.input_mode != "embedding":
         raise ValueError(f"{name} is a 2017-design model: it reads each character as its index divided by the number "
-                         f"of characters, so the {len(new)} new one(s) of this text ({''.join(new[:10])!r}) would "
+                         f"of characters, so the {plural(len(new), 'new one')} of this text ({''.join(new[:10])!r}) would "
                          "change every input it learned. Start this text from scratch, or from a modern model.")
     if len(known) + len(new) > max_vocab:
         raise ValueError(f"{name} knows {len(known)} characters and this text brings {len(new)} more: over the cap "

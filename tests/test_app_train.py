@@ -280,7 +280,7 @@ def test_settings_over_the_servers_caps_are_refused(visitors, monkeypatch):
     assert "at most 1 minute on this server" in at.error[0].value
 
 
-def test_two_visitors_have_their_own_text_and_job_and_the_server_limits_jobs(visitors, monkeypatch):
+def test_two_visitors_have_their_own_text_and_job_and_a_full_server_puts_the_second_in_line(visitors, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "1")
     alice = start(choose_text(visitors()), minutes=2.0)
     bob = visitors()
@@ -288,15 +288,20 @@ def test_two_visitors_have_their_own_text_and_job_and_the_server_limits_jobs(vis
     assert "First choose a text" in bob.info[0].value   # Alice's text is not Bob's
     choose_text(bob, TEXT.upper())
     start(bob)
-    assert "The server is busy" in bob.warning[0].value
-    assert job_of(bob) is None and job_of(alice).is_alive()
-    assert list(bob.session_state["visitor_dir"].path.iterdir()) == []   # the refused Start left no job folder
+    waiting = job_of(bob)
+    assert waiting is not None and waiting.snapshot().status == "queued" and waiting.snapshot().place == 1
+    assert "Your run waits its turn and starts by itself: it is next." in " ".join(i.value for i in bob.info)
+    assert waiting.snapshot().latest is None and job_of(alice).is_alive()   # not one step while Alice trains
     alice.button(key="stop").click().run()
     job_of(alice).join(30)
-    bob.button(key="start").click().run()
-    assert not bob.warning and job_of(bob).is_alive()
+    deadline = time.monotonic() + 30
+    while waiting.snapshot().latest is None and time.monotonic() < deadline:   # it starts by itself
+        time.sleep(0.05)
+    assert waiting.snapshot().status == "running" and waiting.snapshot().latest is not None
     assert job_of(bob) is not job_of(alice)
     assert job_of(bob).workdir != job_of(alice).workdir
+    bob.button(key="stop").click().run()
+    waiting.join(30)
 
 
 def test_a_job_nobody_watches_stops_by_itself(visitors, monkeypatch):

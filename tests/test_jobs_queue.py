@@ -77,7 +77,7 @@ def test_the_line_has_a_length_and_a_run_that_cannot_wait_never_jumps_it(periodi
     try:
         first.start(slots, wait=True)
         second.start(slots, wait=True)
-        with pytest.raises(ServerBusy, match="1 training runs are going and 1 are waiting"):
+        with pytest.raises(ServerBusy, match="1 training run is going and 1 is waiting"):
             third.start(slots, wait=True)
         with pytest.raises(ServerBusy, match="1 training run is going"):
             hurried.start(slots)               # no waiting: refused, and the queued run keeps its turn

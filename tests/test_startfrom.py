@@ -103,7 +103,7 @@ def test_the_command_line_starts_from_a_model_and_says_so(charlm_here, tmp_path)
     run = charlm_here("train", text, "--init", SHIPPED, "--epochs", "0.05", "--out", out, "--quiet")
     assert run.returncode == 0, run.stderr
     assert "starting from demo.safetensors (cpu-fast, trained on nietzsche.txt" in run.stderr
-    assert "7 new character(s) added" in run.stderr
+    assert "7 new characters added" in run.stderr
     info = charlm_here("info", out)
     assert "started from: demo.safetensors (cpu-fast, trained on nietzsche.txt, validation 1.2882" in info.stdout
     assert_clean_error(charlm_here("train", text, "--init", SHIPPED, "--hidden", "64"),

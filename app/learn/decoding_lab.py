@@ -99,8 +99,8 @@ def show(prime: str, results: list[Written], copies_checked: bool) -> None:
                 if knobs:
                     st.caption(charts.escape_markdown(knobs))
                 common.plain(prime + written.text)
-                st.caption(f"log-probability {-written.mean_nats:.3f} nats/char ({-written.mean_nats / LN2:.3f} "
-                           f"bits) · repeated 4-grams {percent(written.repeated)} · distinct 2-grams "
+                st.caption(f"log-probability {-written.mean_nats / LN2:.3f} bits/char ({-written.mean_nats:.3f} "
+                           f"nats) · repeated 4-grams {percent(written.repeated)} · distinct 2-grams "
                            f"{percent(written.distinct)}")
                 if copies_checked:
                     copy = written.copy
@@ -109,12 +109,12 @@ def show(prime: str, results: list[Written], copies_checked: bool) -> None:
                     else:
                         st.caption(f"Longest span copied from the training text: {copy.length} characters")
                         st.code(written.text[copy.start:copy.end], language=None, wrap_lines=True)
-    rows = [{"strategy": describe_cfg(w.cfg), "log-probability (nats/char)": -w.mean_nats,
+    rows = [{"strategy": describe_cfg(w.cfg), "log-probability (bits/char)": -w.mean_nats / LN2,
              "repeated 4-grams": w.repeated, "distinct 2-grams": w.distinct}
             | ({"longest copy (chars)": w.copy.length if w.copy else 0} if copies_checked else {})
             for w in results]
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"log-probability (nats/char)": st.column_config.NumberColumn(format="%.3f"),
+                 column_config={"log-probability (bits/char)": st.column_config.NumberColumn(format="%.3f"),
                                 "repeated 4-grams": st.column_config.NumberColumn(format="percent"),
                                 "distinct 2-grams": st.column_config.NumberColumn(format="percent")})
     st.caption("The likeliest text is not the best one: greedy and beam search score the highest log-probability "
