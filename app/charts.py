@@ -169,7 +169,7 @@ def runs_chart(runs: list[tuple[str, list[tuple[float, float]]]],
     return chart
 
 
-_RUN_COLOURS = ["#8e44ad", "#c0392b", "#2c6fbb", "#27ae60"]
+_RUN_COLOURS = ["#8e44ad", "#c0392b", "#2c6fbb", "#27ae60", "#d35400", "#7f8c8d"]
 
 
 def bits_chart(rows: list[tuple[str, float, bool]]) -> alt.Chart:

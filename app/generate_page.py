@@ -43,7 +43,7 @@ def available_models() -> list[models.LoadedModel]:
         trained = None
     if trained is not None:
         choices.append(trained)
-    return choices + models.uploads()
+    return choices + models.kept() + models.uploads()
 
 
 def model_panel(choices: list[models.LoadedModel]) -> models.LoadedModel:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from charlm.jobs import TrainingJob
 from charlm.units import LN2
 
 from . import settings as settings_mod
+from . import state
 from .writing import SHIPPED_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,6 +28,7 @@ MAX_UPLOADS = 5   # uploaded models a visitor keeps at once (each holds its weig
 
 _TRAINED = "trained_model"
 _UPLOADS = "uploaded_models"
+_KEPT_MODELS = "kept_run_models"
 
 
 @dataclass
@@ -40,18 +44,19 @@ class LoadedModel:
     history: list = field(default_factory=list)    # one row per evaluation: step, elapsed_s, losses, sample
     info: dict = field(default_factory=dict)       # corpus name and sha256, characters, device
     window: int | None = None                      # a window model (the 2017 design) re-reads this many
+    source: Path | None = None                     # the file it was loaded from (an upload's private copy)
 
     @property
     def chars(self) -> list[str]:
         return list(self.vocab.chars)
 
 
-def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str) -> LoadedModel:
+def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str, source: Path | None = None) -> LoadedModel:
     # The numpy engine, from the file's weights: one character at a time is latency-bound, the CPU serves it best.
     engine = engine_for(ckpt)
     return LoadedModel(key, label, engine, ckpt.get_vocab(), summary(ckpt), engine.nbytes, preset=ckpt.preset,
                        config=dict(ckpt.model_config), history=list(ckpt.history), info=dict(ckpt.info),
-                       window=ckpt.window)
+                       window=ckpt.window, source=source)
 
 
 def memory_bytes(ckpt: checkpoint.Checkpoint) -> int:
@@ -86,7 +91,7 @@ SHIPPED = {
 def shipped(key: str = "shipped") -> LoadedModel:
     """A shipped model in checkpoints/, loaded once per server; raises CheckpointError if it is missing or bad."""
     path, label, _ = SHIPPED[key]
-    return _from_checkpoint(checkpoint.load(path), key, label)
+    return _from_checkpoint(checkpoint.load(path), key, label, source=path)
 
 
 def all_shipped() -> tuple[list[LoadedModel], list[str]]:
@@ -123,7 +128,9 @@ def trained(job: TrainingJob | None) -> LoadedModel | None:
     # Written atomically by the trainer, so never half a file; checked like any other.
     ckpt = checkpoint.load(path, limits=settings_mod.get().limits())
     name = job.corpus.name
-    loaded = _from_checkpoint(ckpt, "trained", f"Trained here: {name}")
+    number = state.run_number()
+    loaded = _from_checkpoint(ckpt, "trained", f"Trained here: {name}" + (f" (run {number})" if number > 1 else ""),
+                              source=path)
     st.session_state[_TRAINED] = ((str(path), mtime), loaded)
     return loaded
 
@@ -132,7 +139,8 @@ def add_upload(name: str, data: bytes) -> LoadedModel:
     """Load an uploaded checkpoint safely, within the server's caps; CheckpointError says what is wrong with it.
 
     The file's config is checked against the caps before any weight is read, and all of one visitor's
-    uploads together hold at most CHARLM_MAX_UPLOAD_MB: the oldest make room for a new one.
+    uploads together hold at most CHARLM_MAX_UPLOAD_MB: the oldest make room for a new one. A copy of the
+    file is kept in the visitor's private folder (its `source`), so a new run can start from it.
     """
     settings = settings_mod.get()
     ckpt = checkpoint.load(data, limits=settings.limits())
@@ -145,13 +153,55 @@ def add_upload(name: str, data: bytes) -> LoadedModel:
     uploads = st.session_state.setdefault(_UPLOADS, {})
     if key not in uploads:
         while uploads and (len(uploads) >= MAX_UPLOADS or sum(m.nbytes for m in uploads.values()) + need > budget):
-            uploads.pop(next(iter(uploads)))   # the oldest goes
-        uploads[key] = _from_checkpoint(ckpt, key, f"Uploaded: {name}")
+            oldest = uploads.pop(next(iter(uploads)))   # the oldest goes, its copy too
+            if oldest.source is not None:
+                shutil.rmtree(oldest.source.parent, ignore_errors=True)
+        source = _upload_path(name)
+        try:
+            source.write_bytes(data)
+        except OSError as err:
+            shutil.rmtree(source.parent, ignore_errors=True)
+            raise checkpoint.CheckpointError(f"This server could not keep a copy of the file ({err.strerror}). "
+                                             "Try again in a while.") from None
+        uploads[key] = _from_checkpoint(ckpt, key, f"Uploaded: {name}", source=source)
     return uploads[key]
+
+
+def _upload_path(name: str) -> Path:
+    """A new private file for an upload, named as the visitor named it when that is a plain file name
+    (a run started from it records the name), else model.safetensors or model.pt."""
+    plain = Path(name).name
+    if not re.fullmatch(r"\w[\w .+()-]{0,99}", plain):
+        plain = "model.pt" if plain.lower().endswith(".pt") else "model.safetensors"
+    return state.new_private_dir("upload-") / plain
+
+
+def kept() -> list[LoadedModel]:
+    """The visitor's earlier runs' models, newest first, each loaded once per version of its file."""
+    cache = st.session_state.setdefault(_KEPT_MODELS, {})
+    loaded, keys = [], set()
+    for run in reversed(state.kept_runs()):
+        path = run.job.best_checkpoint()
+        if path is None:
+            continue
+        key, version = f"run:{run.number}", (str(path), path.stat().st_mtime_ns)
+        keys.add(key)
+        if key not in cache or cache[key][0] != version:
+            ckpt = checkpoint.load(path, limits=settings_mod.get().limits())
+            cache[key] = (version, _from_checkpoint(ckpt, key, run.label))
+        loaded.append(cache[key][1])
+    for gone in set(cache) - keys:   # a run dropped to make room takes its engine along
+        del cache[gone]
+    return loaded
 
 
 def uploads() -> list[LoadedModel]:
     return list(st.session_state.get(_UPLOADS, {}).values())
+
+
+def download_name(job: TrainingJob) -> str:
+    """The file name a run's model downloads as (and is recorded as, when a new run starts from it)."""
+    return f"charlm-{Path(job.corpus.name).stem or 'corpus'}-{job.preset}.safetensors"
 
 
 def download_bytes(path: Path) -> bytes:

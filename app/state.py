@@ -21,6 +21,8 @@ _DIR = "visitor_dir"
 _CORPUS = "corpus"
 _JOB = "job"
 _RUNS = "earlier_runs"
+_KEPT = "kept_runs"
+_RUN_NUMBER = "run_number"
 _STOPPING = "stop_requested_for"
 
 
@@ -94,10 +96,39 @@ class EarlierRuns:
     """What finished runs of this session's model showed, so a resumed run's chart starts where it left off."""
     losses: list = field(default_factory=list)    # (step, train_loss, val_loss or None)
     samples: list = field(default_factory=list)   # (step, text)
+    evals: list = field(default_factory=list)     # (seconds of training, val loss) at each evaluation
+
+
+MAX_RUNS = 5   # runs a visitor keeps: the current one and four before it (a model file each, an engine once used)
+
+
+@dataclass
+class KeptRun:
+    """An earlier run of this visitor, kept when they started another: its last job and its resumed parts."""
+    number: int              # 1 for the visitor's first run
+    job: TrainingJob
+    earlier: EarlierRuns
+
+    @property
+    def label(self) -> str:
+        return f"Run {self.number}: {self.job.preset} on {self.job.corpus.name}"
+
+    def evals(self) -> list:
+        return self.earlier.evals + self.job.snapshot().evals
 
 
 def job() -> TrainingJob | None:
     return st.session_state.get(_JOB)
+
+
+def run_number() -> int:
+    """The current run's number (1 for the visitor's first)."""
+    return st.session_state.get(_RUN_NUMBER, 1)
+
+
+def kept_runs() -> list[KeptRun]:
+    """The visitor's earlier runs, oldest first; at most MAX_RUNS - 1."""
+    return st.session_state.setdefault(_KEPT, [])
 
 
 def register_job(new_job: TrainingJob) -> None:
@@ -115,7 +146,15 @@ def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
         snap = previous.snapshot()
         runs.losses.extend(snap.losses)
         runs.samples.extend(snap.samples)
+        runs.evals.extend(snap.evals)
     else:
+        if previous is not None and previous.best_checkpoint() is not None:   # a new run: the last one is kept
+            kept = kept_runs()
+            kept.append(KeptRun(run_number(), previous, earlier_runs()))
+            while len(kept) > MAX_RUNS - 1:
+                dropped = kept.pop(0)   # the oldest goes, and its folder with it (it has finished)
+                shutil.rmtree(dropped.job.workdir, ignore_errors=True)
+            st.session_state[_RUN_NUMBER] = run_number() + 1
         st.session_state[_RUNS] = EarlierRuns()
     st.session_state[_JOB] = new_job
     st.session_state.pop(_STOPPING, None)
@@ -125,6 +164,11 @@ def earlier_runs() -> EarlierRuns:
     if _RUNS not in st.session_state:
         st.session_state[_RUNS] = EarlierRuns()
     return st.session_state[_RUNS]
+
+
+def full_evals(snap: JobSnapshot) -> list:
+    """(seconds of training, val loss) at each evaluation of the current run, resumed parts included."""
+    return earlier_runs().evals + snap.evals
 
 
 def full_history(snap: JobSnapshot) -> tuple[list, list]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import charts, models, state, training
+from app import charts, models, start_from, state, training
 from app import settings as settings_mod
 from app.learn import lab
 from charlm import jobs
@@ -16,6 +16,7 @@ from charlm.config import ModelConfig, TrainConfig
 from charlm.device import describe, pick_device
 from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.resume import Resume, last_path_for
+from charlm.startfrom import StartFrom
 from charlm.units import LN2, format_duration, plural
 
 
@@ -93,30 +94,54 @@ def choose_settings(name: str, train_chars: int, vocab_size: int, disabled: bool
     return model_cfg, train_cfg, problems(model_cfg, train_cfg, train_chars) + errors
 
 
-def problems(model_cfg: ModelConfig, train_cfg: TrainConfig, train_chars: int) -> list[str]:
-    """What in these settings this server or this text cannot take, each with what to do."""
+def problems(model_cfg: ModelConfig, train_cfg: TrainConfig, train_chars: int, remedy: str | None = None) -> list[str]:
+    """What in these settings this server or this text cannot take, each with what to do (`remedy` instead of
+    the Advanced settings, for a run whose settings come from a model)."""
     errors = []
     too_big = settings_mod.model_too_big(settings, model_cfg, train_cfg.window)
     if too_big:
-        errors.append(too_big + " Lower it under Advanced settings, or pick a smaller preset.")
+        errors.append(too_big + " " + (remedy or "Lower it under Advanced settings, or pick a smaller preset."))
     step_chars = train_cfg.batch_size * train_cfg.seq_len
     if step_chars > settings.max_batch_chars:
         errors.append(f"Batch size × sequence length is {step_chars:,}; this server allows "
-                      f"{settings.max_batch_chars:,} characters per step (CHARLM_MAX_BATCH_CHARS). Lower one of "
-                      "them under Advanced settings.")
+                      f"{settings.max_batch_chars:,} characters per step (CHARLM_MAX_BATCH_CHARS). "
+                      + (remedy or "Lower one of them under Advanced settings."))
     if train_cfg.seq_len + 2 > train_chars:
         errors.append(f"The sequence length ({train_cfg.seq_len}) must be shorter than the training text "
-                      f"({train_chars:,} characters). Lower it under Advanced settings.")
+                      f"({train_chars:,} characters). " + (remedy or "Lower it under Advanced settings."))
     return errors
 
 
+def start_settings(model: models.LoadedModel, corpus, train_chars: int, disabled: bool):
+    """A run from a trained model: its architecture and recipe, this page's budget;
+    -> (StartFrom or None, TrainConfig or None, errors for people)."""
+    if disabled:   # a run is going on: nothing to start now (and its start is not kept twice)
+        choose_budget(disabled)
+        return None, None, []
+    try:
+        start, recipe = start_from.prepare(model, corpus)
+    except ValueError as err:   # it cannot start on this text, or its file cannot be read
+        start = recipe = None
+        problem = charts.escape_markdown(str(err))
+    else:
+        start_from.show_new_chars(start)
+    minutes, epochs, errors = choose_budget(disabled)
+    if start is None:
+        return None, None, [problem] + errors
+    train_cfg = recipe.replace(minutes=minutes, epochs=epochs, max_steps=None, eval_interval_s=eval_interval_s(minutes),
+                               device="auto")
+    remedy = "It comes with the model: start from another model, or from nothing."
+    return start, train_cfg, problems(start.model_cfg, train_cfg, train_chars, remedy) + errors
+
+
 def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-              resume: Resume | None = None, workdir: Path | None = None) -> None:
-    """A new run with these configs, or (resume) the visitor's run going on in its own folder."""
+              resume: Resume | None = None, workdir: Path | None = None, start: StartFrom | None = None) -> None:
+    """A new run with these configs (from a trained model's weights: start), or (resume) the visitor's run going
+    on in its own folder."""
     fresh = workdir is None
     job = jobs.TrainingJob(corpus, preset, model_cfg, train_cfg, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
-                           abandon_after_s=settings.abandon_after_s)
+                           abandon_after_s=settings.abandon_after_s, start=start)
     try:
         job.start(training.slots(), wait=True)   # every slot taken: it waits its turn and starts by itself
     except jobs.ServerBusy as err:                # even the line is full
@@ -126,6 +151,22 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
         return
     state.set_job(job, continues_previous=resume is not None)
     st.rerun()
+
+
+def compare_runs(job: jobs.TrainingJob, snap: jobs.JobSnapshot) -> None:
+    """This run's validation curve beside the visitor's earlier runs', on one chart (x: minutes of training)."""
+    kept = state.kept_runs()
+    if not kept:
+        return
+    minutes = lambda evals: [(seconds / 60, loss) for seconds, loss in evals]   # noqa: E731
+    curves = [(run.label, minutes(run.evals())) for run in kept]
+    curves.append((f"Run {state.run_number()} (this one): {job.preset} on {job.corpus.name}",
+                   minutes(state.full_evals(snap))))
+    chart = charts.runs_chart(curves)
+    if chart is not None:
+        st.markdown(f"**This run against your {plural(len(kept), 'earlier run')}** (validation loss; each "
+                    "stays in Generate's model list)")
+        st.altair_chart(chart, width="stretch", height=280)
 
 
 def live_view(was_running: bool) -> None:
@@ -141,7 +182,7 @@ def live_view(was_running: bool) -> None:
 
     if snap.status == "queued":
         ahead = (snap.place or 1) - 1
-        st.info(f"Every training slot on this server is taken. Your run waits its turn and starts by itself: "
+        st.info("Every training slot on this server is taken. Your run waits its turn and starts by itself: "
                 + ("it is next." if ahead == 0 else f"{plural(ahead, 'run')} {'is' if ahead == 1 else 'are'} "
                    "ahead of it.") + " Keep this page (or any page of the app) open meanwhile.",
                 icon=":material/hourglass_top:")
@@ -174,6 +215,7 @@ def live_view(was_running: bool) -> None:
                    "letter frequencies alone, and the best character n-gram (see Learn › Baselines).")
     elif alive:
         st.caption("The loss curve appears after the first steps…")
+    compare_runs(job, snap)
 
     if samples:
         step, text = samples[-1]
@@ -224,9 +266,8 @@ def finished_view(job: jobs.TrainingJob) -> None:
         return
     c1, c2 = st.columns(2)
     with c1:
-        stem = Path(job.corpus.name).stem or "corpus"
         st.download_button("Download the model (.safetensors)", data=models.download_bytes(best_path),
-                           file_name=f"charlm-{stem}-{job.preset}.safetensors", mime="application/octet-stream",
+                           file_name=models.download_name(job), mime="application/octet-stream",
                            icon=":material/download:", key="download_model")
     with c2:
         st.page_link("app/generate_page.py", label="Write with this model", icon=":material/edit_note:")
@@ -255,7 +296,8 @@ def upload_section() -> None:
     st.subheader("Bring a checkpoint")
     st.caption("A model file downloaded from this app or written by `python -m charlm train` (.safetensors, or "
                "a .pt from earlier versions). It is loaded safely "
-               "(weights and plain data only; nothing in it can run code) and appears in Generate's model list.")
+               "(weights and plain data only; nothing in it can run code) and appears in Generate's model list, "
+               "and in Start from above, to train it on.")
     upload = st.file_uploader("Checkpoint file", key="checkpoint_upload", label_visibility="collapsed")
     if upload is None:
         return
@@ -267,6 +309,8 @@ def upload_section() -> None:
         except ValueError as err:   # CheckpointError, or over the size caps
             done = (upload.file_id, str(err), None)
         st.session_state["checkpoint_upload_done"] = done
+        if done[1] is None:
+            st.rerun()   # Start from, above, lists it
     if done[1]:
         st.error(charts.escape_markdown(charts.as_sentence(done[1])))
     else:
@@ -293,20 +337,30 @@ else:
     if chosen is not None:
         st.markdown(f"**Text:** {charts.escape_markdown(chosen.source)} · {chosen.stats.chars:,} characters "
                     f"({chosen.stats.train_chars:,} for training, {chosen.stats.val_chars:,} for validation)")
-        names = list(PRESETS)
-        vocab_size = len(chosen.corpus.vocab)
-        preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
-                              format_func=lambda name: preset_label(name, vocab_size),
-                              key="train_preset", persist_state="session", disabled=running)
-        st.caption(PRESETS[preset].description)
-        model_cfg, train_cfg, errors = choose_settings(preset, chosen.stats.train_chars, vocab_size,
-                                                       disabled=running)
+        base = start_from.choose(disabled=running)   # None: a new model
+        start = None
+        if base is None:
+            names = list(PRESETS)
+            vocab_size = len(chosen.corpus.vocab)
+            preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
+                                  format_func=lambda name: preset_label(name, vocab_size),
+                                  key="train_preset", persist_state="session", disabled=running)
+            st.caption(PRESETS[preset].description)
+            model_cfg, train_cfg, errors = choose_settings(preset, chosen.stats.train_chars, vocab_size,
+                                                           disabled=running)
+        else:   # the model's architecture and recipe: no preset, no Advanced settings
+            preset = base.preset
+            start, train_cfg, errors = start_settings(base, chosen.corpus, chosen.stats.train_chars, running)
+            model_cfg = start.model_cfg if start is not None else None
         if not running:
             for error in errors:
                 st.error(error)
             if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors),
                          key="start"):
-                start_job(chosen.corpus, preset, model_cfg, train_cfg)
+                if start is not None:
+                    start_from.forget()   # the run holds the start now
+                start_job(start.corpus if start is not None else chosen.corpus, preset, model_cfg, train_cfg,
+                          start=start)
     if running:
         st.button("Stop", icon=":material/stop:", on_click=state.request_stop, key="stop",
                   disabled=state.stop_requested())
@@ -314,6 +368,8 @@ else:
     if job is not None:
         st.divider()
         st.subheader(f"Training on {charts.escape_markdown(job.corpus.name)} ({charts.escape_markdown(job.preset)})")
+        if job.from_model is not None:
+            st.caption(start_from.origin_line(job.from_model.origin))
         st.fragment(run_every=training.POLL_S if running else None)(live_view)(running)
         if not running:
             finished_view(job)

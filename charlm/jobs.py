@@ -7,13 +7,14 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import ModelConfig, TrainConfig
 from .corpus import Corpus
 from .events import Progress, TrainResult
 from .resume import Resume
+from .startfrom import StartFrom
 from .train import train
 from .units import plural
 
@@ -110,19 +111,26 @@ class JobSnapshot:
     error: str | None
     result: TrainResult | None
     place: int | None = None         # while queued: 1 when it starts next
+    evals: list[tuple[float, float]] = field(default_factory=list)   # (seconds of training, val loss) per evaluation
 
 
 class TrainingJob:
     """Runs charlm.train in a daemon thread; its thread only writes to this object, the page polls it.
 
     A new run takes its configs; a resumed one (resume=Resume(...)) keeps its own, and `preset` names it for people.
+    A run started from a trained model (start=charlm.startfrom.start_from(...)) trains start.corpus with
+    start.model_cfg from the model's weights.
     """
 
     def __init__(self, corpus: Corpus, preset: str, model_cfg: ModelConfig | None = None,
                  train_cfg: TrainConfig | None = None, resume: Resume | None = None,
-                 workdir: str | Path | None = None, abandon_after_s: float | None = None):
+                 workdir: str | Path | None = None, abandon_after_s: float | None = None,
+                 start: StartFrom | None = None):
+        if start is not None and (corpus is not start.corpus or model_cfg != start.model_cfg):
+            raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
         self.corpus, self.preset = corpus, preset
         self.model_cfg, self.train_cfg, self.resume = model_cfg, train_cfg, resume
+        self.from_model = start   # a new run from a trained model's weights (train(start=...)), or None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="charlm-job-"))
         self.out = self.workdir / "model.safetensors"
         self.abandon_after_s = abandon_after_s
@@ -135,6 +143,7 @@ class TrainingJob:
         self._latest: Progress | None = None
         self._losses: list[tuple[int, float, float | None]] = []
         self._samples: list[tuple[int, str]] = []
+        self._evals: list[tuple[float, float]] = []
         self._checkpoints: list[str] = []
         self._messages: list[str] = []
         self._status = "created"
@@ -192,6 +201,8 @@ class TrainingJob:
             snap = JobSnapshot(self._status, self._latest, list(self._losses), list(self._samples),
                                list(self._checkpoints), list(self._messages), self._error, self._result)
         snap.place = self.place()
+        with self._lock:
+            snap.evals = list(self._evals)
         return snap
 
     def _on_progress(self, event: Progress) -> None:
@@ -201,6 +212,8 @@ class TrainingJob:
                 self._losses.append((event.step, event.train_loss, None))
             elif event.kind == "eval":
                 self._losses.append((event.step, event.train_loss, event.val_loss))
+                if event.val_loss is not None:
+                    self._evals.append((event.elapsed_s, event.val_loss))
                 if event.sample is not None:
                     self._samples.append((event.step, event.sample))
             elif event.kind == "checkpoint" and event.path:
@@ -239,7 +252,7 @@ class TrainingJob:
             return
         try:
             result = train(self.corpus, self.model_cfg, self.train_cfg, preset=self.preset, out=self.out,
-                           resume=self.resume, on_progress=self._on_progress, stop=self._stop)
+                           resume=self.resume, start=self.from_model, on_progress=self._on_progress, stop=self._stop)
             with self._lock:
                 self._result = result
                 self._status = "stopped" if result.stopped else "done"
@@ -253,5 +266,7 @@ class TrainingJob:
             with self._lock:
                 self._status, self._error = "error", f"training failed unexpectedly: {type(err).__name__}: {err}"
         finally:
+            if self.from_model is not None:   # the model has its weights now; keep where it started, for the page
+                self.from_model = replace(self.from_model, weights={})
             if self._slots is not None:
                 self._slots.release(self)

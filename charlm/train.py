@@ -8,6 +8,7 @@ evaluates, reports and writes files.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import math
 import threading
 import time
@@ -22,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import checkpoint as ckpt_io
 from .batches import BatchStream, pinned, rank_rows
 from .config import ModelConfig, TrainConfig
-from .corpus import Corpus
+from .corpus import Corpus, Vocab
 from .decoding import generate
 from .device import OutOfMemory, memory_that_ran_out, pick_device, seed_everything
 from .distributed import Group, rank_seed
@@ -94,7 +95,13 @@ class Trainer:
         """A trainer that goes on from resume.path with the run's own configs (and the budget resume gives)."""
         state = ckpt_io.load(resume.path, for_resume=True)
         if state.vocab != corpus.vocab.to_list():
-            raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same corpus")
+            if set(corpus.vocab.chars) - set(state.vocab):
+                raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same "
+                                 "corpus")
+            # The same text in the run's own order of characters (a run started from a model appended its new ones).
+            corpus = corpus.in_memory() if hasattr(corpus, "in_memory") else corpus
+            vocab = Vocab.from_list(state.vocab)
+            corpus = replace(corpus, vocab=vocab, ids=vocab.encode(corpus.text))
         saved = TrainConfig.from_dict({"rereads_window": state.window is not None, **state.train_config})
         if saved.window != state.window:
             raise ValueError(f"the resume file is damaged: its window ({state.window}) is not its sequence length")
@@ -144,6 +151,8 @@ class Trainer:
         self.progress = checked_progress(state.progress)
         self.history = list(state.history)
         self.best_val = state.best_val_loss
+        # A run started from another model says so in every file it writes, resumed or not.
+        self.identity.update({k: v for k, v in state.info.items() if k.startswith("started_from") or k == "new_chars"})
         if state.rng:
             self.generator.set_state(state.rng["batches"])   # the data order: the same for every process
             # Each process's own dropout stream (files from one process, or older ones: "torch" alone).

@@ -62,7 +62,7 @@ def learn_models() -> list[models.LoadedModel]:
         trained = None
     if trained is not None:
         choices.append(trained)
-    return choices + models.uploads()
+    return choices + models.kept() + models.uploads()
 
 
 def pick_model(label: str = "Model to explore") -> models.LoadedModel | None:
