@@ -137,5 +137,8 @@ def joined(group: Group, device: torch.device) -> Iterator[Group]:
     dist.init_process_group(backend, timeout=TIMEOUT)
     try:
         yield replace(group, backend=backend)
+        # Every rank done with its collectives before any tears the group down: a rank leaving while another
+        # still sends (rank 0's last save) made Gloo abort that rank at exit ("terminate called...").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
