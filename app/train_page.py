@@ -72,11 +72,16 @@ def choose_knobs(preset: Preset, vocab_size: int, disabled: bool) -> tuple[dict,
                              step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
         seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
                                disabled=disabled)
+        embedding = {}
+        if model.input_mode == "embedding":   # the 2017 design reads each character as one number: no embedding
+            embed = c2.number_input("Embedding width (numbers per character)", min_value=1, value=model.embed_dim,
+                                    step=16, key="embed" + k, persist_state="session", disabled=disabled)
+            embedding = {"embed_dim": int(embed)}
         st.caption(f"Caps on this server: {plural(settings.max_layers, 'layer')}, "
-                   f"{plural(settings.max_hidden, 'unit')} per layer, "
+                   f"{plural(settings.max_hidden, 'unit')} per layer, an embedding of {settings.max_embed:,}, "
                    f"{plural(settings.max_batch_chars, 'character')} per step (batch × sequence), "
                    f"{plural(settings.max_train_minutes, 'minute')} per run.")
-    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout)},
+    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout), **embedding},
             {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
 
 

@@ -337,3 +337,18 @@ def test_a_checkpoint_written_by_earlier_versions_uploads_and_writes(visitors):
     at.slider(key="gen_length").set_value(10)
     at.button(key="write").click().run()
     assert not at.exception and at.code[0].value.strip() == "the cat sat on the mat. the c"
+
+
+def test_the_embedding_width_is_a_knob_for_presets_that_have_one(visitors, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_EMBED", "32")
+    at = choose_text(visitors())
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="embed_tiny").set_value(24).run()
+    assert not at.error
+    start(at, minutes=0.05)
+    poll_until(at, lambda a: job_of(a) is not None and not job_of(a).is_alive())
+    assert checkpoint.load(job_of(at).best_checkpoint()).model_config["embed_dim"] == 24
+    at.number_input(key="embed_tiny").set_value(48).run()            # over this server's cap
+    assert any("embedding" in e.value.lower() and "32" in e.value for e in at.error)
+    at.selectbox(key="train_preset").set_value("seed-2017").run()    # no embedding: no knob
+    assert "embed_seed-2017" not in [n.key for n in at.number_input]
