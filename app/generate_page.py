@@ -18,7 +18,6 @@ import time  # noqa: E402
 from app import charts, models, state, training  # noqa: E402
 from app.step_mode import step_mode  # noqa: E402
 from app.writing import WRITE, WriteState, note_missing, plain_text  # noqa: E402
-from charlm.checkpoint import CheckpointError  # noqa: E402
 from charlm.decoding import STRATEGIES, DecodeConfig, encode_prime, generate  # noqa: E402
 
 STRATEGY_HELP = {
@@ -33,17 +32,7 @@ RENDER_EVERY_S = 0.08   # streaming redraws at most this often (each redraw send
 
 
 def available_models() -> list[models.LoadedModel]:
-    choices, problems = models.all_shipped()
-    for problem in problems:
-        st.warning(f"{charts.escape_markdown(problem)}. Train one on the Train page.")
-    try:
-        trained = models.trained(state.job())
-    except CheckpointError as err:
-        st.warning(f"This session's model could not be loaded: {charts.escape_markdown(str(err))}")
-        trained = None
-    if trained is not None:
-        choices.append(trained)
-    return choices + models.kept() + models.uploads()
+    return models.available(advice=" Train one on the Train page.")
 
 
 def model_panel(choices: list[models.LoadedModel]) -> models.LoadedModel:

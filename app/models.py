@@ -17,8 +17,8 @@ from charlm.decoding import Engine, engine_for
 from charlm.jobs import TrainingJob
 from charlm.units import LN2
 
+from . import charts, state
 from . import settings as settings_mod
-from . import state
 from .writing import SHIPPED_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,6 +174,22 @@ def _upload_path(name: str) -> Path:
     if not re.fullmatch(r"\w[\w .+()-]{0,99}", plain):
         plain = "model.pt" if plain.lower().endswith(".pt") else "model.safetensors"
     return state.new_private_dir("upload-") / plain
+
+
+def available(advice: str = "") -> list[LoadedModel]:
+    """Every model this visitor can use, in the pickers' order: shipped, this session's, earlier runs, uploads.
+
+    A model that cannot be loaded is left out with a warning (followed by `advice`, what to do instead).
+    """
+    choices, problems = all_shipped()
+    for problem in problems:
+        st.warning(f"{charts.escape_markdown(problem)}.{advice}")
+    try:
+        current = trained(state.job())
+    except checkpoint.CheckpointError as err:
+        st.warning(f"This session's model could not be loaded: {charts.escape_markdown(str(err))}")
+        current = None
+    return choices + ([current] if current is not None else []) + kept() + uploads()
 
 
 def kept() -> list[LoadedModel]:

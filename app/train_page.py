@@ -174,17 +174,9 @@ def compare_runs(job: jobs.TrainingJob, snap: jobs.JobSnapshot) -> None:
         st.altair_chart(chart, width="stretch", height=280)
 
 
-def live_view(was_running: bool) -> None:
-    """Progress, curves, samples and checkpoints of this visitor's job; polled while it runs."""
-    job = state.job()
-    if job is None:   # the session moved to another tab (app/sessions.py): the whole page says so
-        st.rerun()
-    job.heartbeat()
-    snap = job.snapshot()
+def progress_line(snap: jobs.JobSnapshot, alive: bool) -> None:
+    """Where a queued run stands in line, or how far a running one is."""
     latest = snap.latest
-    losses, samples = state.full_history(snap)
-    alive = job.is_alive()
-
     if snap.status == "queued":
         ahead = (snap.place or 1) - 1
         st.info("Every training slot on this server is taken. Your run waits its turn and starts by itself: "
@@ -196,6 +188,10 @@ def live_view(was_running: bool) -> None:
         eta = f" · about {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
         what = "Stopping (saving the model)…" if state.stop_requested() else "Training"
         st.progress(fraction, text=f"{what} {fraction:.0%}{eta}")
+
+
+def metrics_row(job: jobs.TrainingJob, latest) -> None:
+    """Step, the two losses in bits/char and the speed, at the latest event."""
     cols = st.columns(4)
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
@@ -211,6 +207,21 @@ def live_view(was_running: bool) -> None:
                         "rising while training loss falls means it memorises instead of learning.")
     cols[3].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
                    help="Training characters processed per second on this device.")
+
+
+def live_view(was_running: bool) -> None:
+    """Progress, curves, samples and checkpoints of this visitor's job; polled while it runs."""
+    job = state.job()
+    if job is None:   # the session moved to another tab (app/sessions.py): the whole page says so
+        st.rerun()
+    job.heartbeat()
+    snap = job.snapshot()
+    latest = snap.latest
+    losses, samples = state.full_history(snap)
+    alive = job.is_alive()
+
+    progress_line(snap, alive)
+    metrics_row(job, latest)
 
     # Letter frequencies and the best n-gram on the same text (fitted once per text): what the network must beat.
     chart = charts.loss_chart(losses, references=lab.reference_lines(lab.baselines(job.corpus)))

@@ -465,7 +465,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m charlm", description="Train a character-level LSTM and make it write.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    _add_generate(sub)
+    _add_reading(sub)
+    return parser
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a text file")
     p.add_argument("corpus", nargs="+", help="a text file, several, or a folder (its files in sorted path order, "
                                              "a blank line between them)")
@@ -495,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "loses little")
     p.set_defaults(func=cmd_train)
 
+
+def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="write text with a trained model")
     p.add_argument("checkpoint")
     p.add_argument("--prime", default="", help="text the model reads before writing")
@@ -515,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-prime", action="store_true", help="begin each text with the prime it continues")
     p.set_defaults(func=cmd_generate)
 
+
+def _add_reading(sub) -> None:
+    """The commands that read a model: evaluate, score, export, info."""
     p = sub.add_parser("evaluate", help="validation loss of a checkpoint on a text's last 10%%")
     p.add_argument("checkpoint")
     p.add_argument("corpus")
@@ -548,7 +559,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a checkpoint")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_info)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

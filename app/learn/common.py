@@ -20,7 +20,6 @@ from app import charts, models, state, training
 from app import settings as settings_mod
 from charlm import datasets
 from charlm.arrays import ArrayLSTM
-from charlm.checkpoint import CheckpointError
 from charlm.corpus import Corpus, load_corpus
 from charlm.text import CorpusError
 
@@ -51,18 +50,8 @@ class TextAtHand:
 
 
 def learn_models() -> list[models.LoadedModel]:
-    """The models a visitor can explore: the shipped ones, this session's, uploads."""
-    choices, problems = models.all_shipped()
-    for problem in problems:
-        st.warning(charts.escape_markdown(problem))
-    try:
-        trained = models.trained(state.job())
-    except CheckpointError as err:
-        st.warning(f"This session's model could not be loaded: {charts.escape_markdown(str(err))}")
-        trained = None
-    if trained is not None:
-        choices.append(trained)
-    return choices + models.kept() + models.uploads()
+    """The models a visitor can explore: the shipped ones, this session's runs, uploads."""
+    return models.available()
 
 
 def pick_model(label: str = "Model to explore") -> models.LoadedModel | None:
