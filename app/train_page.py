@@ -20,6 +20,9 @@ from charlm.startfrom import StartFrom
 from charlm.units import LN2, format_duration, plural
 
 
+DEFAULT_MINUTES = 2.0   # the budget the Train page offers first
+
+
 def eval_interval_s(minutes: float) -> float:
     """Evaluations (a loss point, a sample, a checkpoint) about ten times a run, every 3 to 30 seconds."""
     return min(30.0, max(3.0, minutes * 60 / 10))
@@ -44,7 +47,7 @@ def choose_budget(disabled: bool) -> tuple[float, float | None, list[str]]:
         epochs = right.number_input("Epochs (passes over the training text)", min_value=0.01, value=1.0,
                                     step=0.5, key="budget_epochs", persist_state="session", disabled=disabled)
         return cap, float(epochs), []
-    minutes = float(right.number_input("Minutes of training", min_value=0.05, value=min(2.0, cap), step=0.5,
+    minutes = float(right.number_input("Minutes of training", min_value=0.05, value=min(DEFAULT_MINUTES, cap), step=0.5,
                                        key="budget_minutes", persist_state="session", disabled=disabled))
     if minutes > cap:
         return minutes, None, [f"A run may last at most {plural(cap, 'minute')} on this server "
@@ -77,11 +80,17 @@ def choose_knobs(preset: Preset, vocab_size: int, disabled: bool) -> tuple[dict,
             embed = c2.number_input("Embedding width (numbers per character)", min_value=1, value=model.embed_dim,
                                     step=16, key="embed" + k, persist_state="session", disabled=disabled)
             embedding = {"embed_dim": int(embed)}
+        weight_drop = c3.slider("Weight drop (inside the recurrence)", 0.0, 0.9, float(model.weight_drop), 0.05,
+                                key="weight_drop" + k, persist_state="session", disabled=disabled,
+                                help="While training, each batch drops this share of the weights from the LSTM's "
+                                     "state to its next step (DropConnect), a new choice each batch: the model cannot "
+                                     "lean on any one connection, and memorises its text less.")
         st.caption(f"Caps on this server: {plural(settings.max_layers, 'layer')}, "
                    f"{plural(settings.max_hidden, 'unit')} per layer, an embedding of {settings.max_embed:,}, "
                    f"{plural(settings.max_batch_chars, 'character')} per step (batch × sequence), "
                    f"{plural(settings.max_train_minutes, 'minute')} per run.")
-    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout), **embedding},
+    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout),
+             "weight_drop": float(weight_drop), **embedding},
             {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
 
 
@@ -206,7 +215,8 @@ def metrics_row(job: jobs.TrainingJob, latest) -> None:
                    help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
                         "rising while training loss falls means it memorises instead of learning.")
     cols[3].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
-                   help="Training characters processed per second on this device.")
+                   help="Training characters processed per second on this device"
+                        + (f", computing in {latest.arithmetic} ({latest.arithmetic_why})." if latest else "."))
 
 
 def live_view(was_running: bool) -> None:

@@ -58,7 +58,9 @@ def main() -> None:
     preset = get_preset(args.preset)
     model_cfg, train_cfg = preset.model_config(len(corpus.vocab), **model_over), preset.train_config(**train_over)
     started = time.perf_counter()
-    result = train(corpus, model_cfg, train_cfg, preset=preset.name, out=args.out)
+    said = {}   # the last event's arithmetic and why it was chosen
+    remember = lambda event: said.update(arithmetic=event.arithmetic, why=event.arithmetic_why)  # noqa: E731
+    result = train(corpus, model_cfg, train_cfg, preset=preset.name, out=args.out, on_progress=remember)
     summary = {
         "preset": args.preset, "overrides": args.set, "minutes": args.minutes,
         "best_val_loss": result.best_val_loss, "final_val_loss": result.final_val_loss,
@@ -66,7 +68,7 @@ def main() -> None:
         "wall_s": time.perf_counter() - started,
         "history": result.history, "corpus_chars": len(corpus.text),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "start_rss_mb": rss_start / 1024,
+        "start_rss_mb": rss_start / 1024, **said,
     }
     print(json.dumps(summary))
 

@@ -56,10 +56,13 @@ def main() -> None:
         row = {"config": config, "preset": args.preset, "chars_budget": args.chars, "minutes_budget": args.minutes,
                "val_loss": result["best_val_loss"], "steps": result["steps"], "chars_seen": result["chars_seen"],
                "train_s": result["history"][-1]["train_s"], "peak_rss_mb": result["peak_rss_mb"],
+               "val_loss_trained": result["history"][-1].get("val_loss_trained"),
+               "arithmetic": result.get("arithmetic"), "why": result.get("why"),
                "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)), "note": args.note}
         with LOG.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"{row['val_loss']:.4f} nats/char  {row['chars_seen']:>9,} chars  {row['train_s']:6.0f} s  "
+        trained = f" (as trained {row['val_loss_trained']:.4f})" if row["val_loss_trained"] else ""
+        print(f"{row['val_loss']:.4f} nats/char{trained} {row['arithmetic']}  {row['chars_seen']:>9,} chars  {row['train_s']:6.0f} s  "
               f"{row['chars_seen'] / row['train_s']:8,.0f} chars/s  | {config}", flush=True)
 
 

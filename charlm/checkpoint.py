@@ -32,6 +32,7 @@ class Checkpoint:
     optimizer: dict | None = None      # for resume
     rng: dict | None = None            # generator states (tensors) for exact resume
     carry: list | None = None          # the training streams' LSTM state [h, c] at the resume point
+    average: dict | None = None        # for resume: the moving average of the weights (TrainConfig.average_from)
     info: dict = field(default_factory=dict)            # corpus name, device, notes
 
     def build_model(self, device: torch.device | str = "cpu") -> CharLSTM:
@@ -83,7 +84,7 @@ def load(source: str | Path | bytes, limits: Limits = Limits(), for_resume: bool
     """
     read = modelfile.read(source, limits)
     meta = read.meta
-    resume = {"optimizer": None, "rng": None, "carry": None}
+    resume = {"optimizer": None, "rng": None, "carry": None, "average": None}
     if for_resume:
         budget = [len(source) if isinstance(source, (bytes, bytearray)) else Path(source).stat().st_size]
         resume = {k: _tensors(meta.get(k), budget) for k in resume}

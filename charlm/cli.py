@@ -93,6 +93,8 @@ def _training_run(args, corpus):
             raise UserError("--seed cannot change a resumed run: it goes on with its own random state")
         changed = [f"--{attr.replace('_', '-')}" for _, attr in _SHAPE_FLAGS + _RECIPE_FLAGS
                    if getattr(args, attr) is not None]
+        if args.fp32:
+            changed.append("--fp32")
         if changed:
             raise UserError(f"{', '.join(changed)} cannot change a resumed run: it goes on with its own model "
                             "and recipe; start a new run to change them")
@@ -102,6 +104,8 @@ def _training_run(args, corpus):
     given = lambda pairs: {name: getattr(args, attr) for name, attr in pairs if getattr(args, attr) is not None}  # noqa: E731
     shape = given(_SHAPE_FLAGS)
     recipe = given(_RECIPE_FLAGS + [("minutes", "minutes"), ("epochs", "epochs"), ("seed", "seed")])
+    if args.fp32:
+        recipe["amp"] = False
     if shape and preset.model.get("input_mode") == "scaled_index" and "embed_dim" in shape:
         raise UserError(f"--embed does not apply to {preset.name}: it reads each character as one number, "
                         "not an embedding")
@@ -133,12 +137,15 @@ def _started_run(args, corpus):
     # The model's own recipe with this run's budget (none given: one pass) and seed.
     if args.seed is not None:
         changes["seed"] = args.seed
+    if args.fp32:
+        changes["amp"] = False
     cfg = saved.replace(minutes=args.minutes, epochs=args.epochs, max_steps=None, device=args.device, **changes)
     return ckpt.preset, start.model_cfg, cfg, None, start, start.corpus
 
 
 # The architecture and recipe flags of `train`: (config field, argparse attribute). Each starts at the preset's value.
-_SHAPE_FLAGS = [("num_layers", "layers"), ("hidden_size", "hidden"), ("embed_dim", "embed"), ("dropout", "dropout")]
+_SHAPE_FLAGS = [("num_layers", "layers"), ("hidden_size", "hidden"), ("embed_dim", "embed"), ("dropout", "dropout"),
+                ("weight_drop", "weight_drop")]
 _RECIPE_FLAGS = [("seq_len", "seq_len"), ("batch_size", "batch_size"), ("lr", "lr")]
 
 
@@ -239,6 +246,7 @@ def _train_and_report(args, group, device, out, corpus, preset, model_cfg, train
 
     def show(event):
         if header:   # said once training has begun, so a refused run prints its one error line alone
+            header.append(f"computing in {event.arithmetic} ({event.arithmetic_why})")
             print("\n".join(header), file=sys.stderr)
             header.clear()
         now = time.monotonic()
@@ -250,7 +258,8 @@ def _train_and_report(args, group, device, out, corpus, preset, model_cfg, train
             train_loss = f"{event.train_loss:.3f}" if event.train_loss is not None else "-"
             val = f"{event.val_loss:.4f} ({event.val_bits:.3f} bits)" if event.val_loss is not None else "-"
             line = (f"[{bar}] {event.fraction:4.0%} step {event.step} epoch {event.epoch:.2f} loss {train_loss} "
-                    f"val {val} {event.chars_per_sec:,.0f} chars/s ETA {format_duration(event.eta_s)}")
+                    f"val {val} {event.chars_per_sec:,.0f} chars/s {event.arithmetic} "
+                    f"ETA {format_duration(event.eta_s)}")
             print(("\r" + line + "\x1b[K") if tty and event.kind == "step" else line, end="" if tty and event.kind == "step" else "\n",
                   file=sys.stderr, flush=True)
             if event.kind == "eval" and event.sample and not args.quiet:
@@ -491,11 +500,15 @@ def _add_train(sub) -> None:
     shape.add_argument("--hidden", type=int, help="units per LSTM layer")
     shape.add_argument("--embed", type=int, help="embedding width (numbers per character)")
     shape.add_argument("--dropout", type=float, help="dropout between layers and before the head, 0 to below 1")
+    shape.add_argument("--weight-drop", type=float, help="DropConnect on the hidden-to-hidden weights (a new mask "
+                                                         "each batch), 0 to below 1")
     shape.add_argument("--seq-len", type=int, help="characters per training sequence")
     shape.add_argument("--batch-size", type=int, help="sequences per step")
     shape.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--encoding", help="the text's encoding (default: found from the file), e.g. cp1251, shift_jis")
     p.add_argument("--quiet", action="store_true", help="do not print the sample written at each evaluation")
+    p.add_argument("--fp32", action="store_true", help="train in fp32 even where bf16 autocast would be chosen "
+                                                       "(by default a short probe at the start decides)")
     p.add_argument("--save-every", type=float, metavar="SECONDS",
                    help="write the resume file at least this often (default: once a minute), so a killed run "
                         "loses little")

@@ -86,6 +86,8 @@ class ModelConfig:
     embed_dim: int = 64              # width of the character embedding (unused for "scaled_index")
     dropout: float = 0.1             # on the embedding, between layers and before the head
     input_mode: str = "embedding"    # "embedding", or "scaled_index": the 2017 tutorial's id / vocab_size as one float
+    weight_drop: float = 0.0         # training only: DropConnect on the hidden-to-hidden weights, a new mask each batch
+    embed_drop: float = 0.0          # training only: whole characters' embeddings dropped, a new choice each batch
 
     def __post_init__(self):
         # Every field is checked for type and sign here, so a config from a file cannot reach a constructor bad.
@@ -101,9 +103,12 @@ class ModelConfig:
                "num_layers": _whole("num_layers", data.get("num_layers", 2), 1),
                "embed_dim": _whole("embed_dim", data.get("embed_dim", 64), 1),
                "dropout": _finite("dropout", data.get("dropout", 0.1)),
-               "input_mode": data.get("input_mode", "embedding")}
-        if not 0.0 <= out["dropout"] < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+               "input_mode": data.get("input_mode", "embedding"),
+               "weight_drop": _finite("weight_drop", data.get("weight_drop", 0.0)),
+               "embed_drop": _finite("embed_drop", data.get("embed_drop", 0.0))}
+        for name in ("dropout", "weight_drop", "embed_drop"):
+            if not 0.0 <= out[name] < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
         if out["input_mode"] not in INPUT_MODES:
             raise ValueError(f"unknown input mode {str(out['input_mode'])[:40]!r}")
         return out
@@ -161,7 +166,11 @@ class TrainConfig:
     sample_chars: int = 200         # characters of the sample written at each evaluation; 0 writes none
     seed: int = 0                   # seeds the weights, the batches and the samples
     device: str = "auto"            # "auto", "cpu", "cuda" or "mps"
-    amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True                # bf16 autocast where it pays: on CUDA, and on a CPU with native bf16 when a
+                                    # start-up probe finds it faster (charlm.precision); False: fp32 throughout
+    average_from: float | None = None   # from this fraction of the budget on, evaluate and save an average of the
+                                        # weights (an exponential moving average); None: the weights as trained
+    average_decay: float = 0.999    # the average's decay per step (its memory is about 1 / (1 - decay) steps)
 
     def __post_init__(self):
         # Checked (and numbers made floats) here, so a config from a file, a form or a preset is sound everywhere.
@@ -194,7 +203,13 @@ class TrainConfig:
                "sample_chars": _whole("sample_chars", get("sample_chars"), 0),
                "seed": _whole("seed", get("seed"), 0),
                "device": _choice("device", get("device"), DEVICES),
-               "amp": _flag("amp", get("amp"))}
+               "amp": _flag("amp", get("amp")),
+               "average_from": _optional(get("average_from"), _real, "average_from", 0.0),
+               "average_decay": _real("average_decay", get("average_decay"), 0.0)}
+        if out["average_from"] is not None and out["average_from"] >= 1.0:
+            raise ValueError(f"average_from must be below 1 (a fraction of the budget); it is {out['average_from']}")
+        if out["average_decay"] >= 1.0:
+            raise ValueError(f"average_decay must be below 1; it is {out['average_decay']}")
         if out["min_lr_ratio"] > 1.0:
             raise ValueError(f"min_lr_ratio must be at most 1; it is {out['min_lr_ratio']}")
         return out

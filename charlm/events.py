@@ -23,6 +23,8 @@ class Progress:
     sample: str | None = None      # at evaluations
     message: str | None = None
     path: str | None = None        # the checkpoint written, for "checkpoint"
+    arithmetic: str = "fp32"       # what the steps compute in: "fp32" or "bf16 autocast" (charlm.precision)
+    arithmetic_why: str = ""       # why it was chosen, for people ("probe: 1.45x faster than fp32", ...)
 
 
 @dataclass

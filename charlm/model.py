@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .config import ModelConfig
 
@@ -54,14 +55,37 @@ class CharLSTM(nn.Module):
         """(batch, seq) int ids -> (batch, seq, input_size) LSTM inputs."""
         if self.embed is None:
             return (ids.to(self.head.weight.dtype) / self.config.vocab_size).unsqueeze(-1)
-        return self.drop(self.embed(ids))
+        table = self.embed.weight
+        if self.training and self.config.embed_drop:
+            # Embedding dropout (Gal and Ghahramani 2016): some characters lose their whole embedding for this
+            # batch, wherever they occur, so the model must also read them from their context.
+            kept = torch.empty_like(table[:, :1]).bernoulli_(1 - self.config.embed_drop)
+            table = table * kept / (1 - self.config.embed_drop)
+        return self.drop(F.embedding(ids, table))
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """(batch, seq) ids -> logits (batch, seq, vocab), new state."""
         if state is None:
             state = self.init_state(ids.shape[0])
-        out, state = self.lstm(self.features(ids), state)
+        inputs = self.features(ids)
+        if self.training and self.config.weight_drop:
+            out, h, c = torch.lstm(inputs, state, self._dropped_weights(), True, self.config.num_layers,
+                                   self.lstm.dropout, True, False, True)
+            state = (h, c)
+        else:
+            out, state = self.lstm(inputs, state)
         return self.head(self.drop(out)), state
+
+    def _dropped_weights(self) -> list[torch.Tensor]:
+        """The LSTM's weights as its fused kernel takes them, with DropConnect on each hidden-to-hidden matrix
+        (Merity et al. 2017, AWD-LSTM's weight drop): one mask for the whole batch and every time step, so the
+        recurrence is regularised and the kernel stays the fused one."""
+        weights = []
+        for k in range(self.config.num_layers):
+            weights += [getattr(self.lstm, f"weight_ih_l{k}"),
+                        F.dropout(getattr(self.lstm, f"weight_hh_l{k}"), self.config.weight_drop, training=True),
+                        getattr(self.lstm, f"bias_ih_l{k}"), getattr(self.lstm, f"bias_hh_l{k}")]
+        return weights
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -32,6 +32,7 @@ from .evaluate import eval_sample_size, evaluate
 from .events import Progress, TrainResult
 from .model import CharLSTM, detach_state
 from .optim import lr_at, make_optimizer
+from . import precision
 from .resume import Resume, checked_progress, last_path_for
 from .sampling import DecodeConfig
 from .startfrom import StartFrom
@@ -126,7 +127,8 @@ class Trainer:
         self.history: list[dict] = []    # one row per evaluation
         self.best_val: float | None = None
         self.carry = None                # the LSTM state carried along contiguous streams
-        self.use_amp = self.cfg.amp and self.device.type == "cuda"
+        self.average: CharLSTM | None = None   # the averaged weights, once cfg.average_from is reached
+        self.arithmetic, self.arithmetic_why = precision.FP32, ""   # chosen in _start_session
         self.train_chars = max(1, len(self.train_ids))
         self.eval_chars = eval_sample_size(self.cfg.eval_chars, len(self.val_ids), self.cfg.window)
         self.identity = identity(self.corpus)
@@ -151,6 +153,12 @@ class Trainer:
         self.progress = checked_progress(state.progress)
         self.history = list(state.history)
         self.best_val = state.best_val_loss
+        if state.average:
+            self.average = self._averaged_copy()
+            self.average.load_state_dict({name: torch.as_tensor(v) for name, v in state.average.items()})
+        if state.info.get("arithmetic") in (precision.FP32, precision.BF16):
+            # A resumed run keeps the arithmetic it was trained in (a new probe might choose otherwise).
+            self.arithmetic, self.arithmetic_why = state.info["arithmetic"], "as the run began"
         # A run started from another model says so in every file it writes, resumed or not.
         self.identity.update({k: v for k, v in state.info.items() if k.startswith("started_from") or k == "new_chars"})
         if state.rng:
@@ -168,10 +176,40 @@ class Trainer:
             rows = rank_rows(state.carry[0].shape[1], self.group.rank, self.group.world_size)
             self.carry = tuple(part[:, rows].contiguous().to(self.device) for part in state.carry[:2])
 
+    def _averaged_copy(self) -> CharLSTM:
+        """A copy of the model to hold the average of its weights; evaluated, written and saved as the model."""
+        average = copy.deepcopy(self.model)
+        average.requires_grad_(False)
+        return average.eval()
+
+    def _choose_arithmetic(self) -> None:
+        """bf16 autocast or fp32 (charlm.precision): decided on rank 0 and shared, so every process trains alike."""
+        bf16 = 0.0
+        if self.group.is_main:
+            self.arithmetic, self.arithmetic_why = precision.choose(self.device, self.cfg.amp, self._probe_step)
+            bf16 = float(self.arithmetic == precision.BF16)
+        self.arithmetic = precision.BF16 if self.group.share([bf16])[0] else precision.FP32
+
+    def _probe_step(self, bf16: bool) -> None:
+        """One forward and backward on a batch of the run's shape, for the probe; weights and random state as before."""
+        rows, seq = min(self.cfg.batch_size, 32), min(self.cfg.seq_len, 64)
+        rng = torch.get_rng_state()
+        ids = torch.randint(0, self.model_cfg.vocab_size, (rows, seq + 1), generator=torch.Generator().manual_seed(0))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits, _ = self.model(ids[:, :-1].to(self.device))
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten().to(self.device))
+        loss.backward()
+        self.model.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+
     def _start_session(self) -> None:
         """This session's clock and rates; the budget used before it (a resumed run) stays counted."""
         if self.device.type == "cuda":
             self.model.lstm.flatten_parameters()
+        if self.arithmetic_why != "as the run began":
+            self._choose_arithmetic()
+        self.identity["arithmetic"] = self.arithmetic
+        self.use_amp = self.arithmetic == precision.BF16
         self.good = self.snapshot(with_optimizer=True)   # the last known-good state, for the divergence guard
         self.saved_at = self.clock()                      # when the resume file was last written
         self.rollbacks, self.lr_scale = 0, 1.0
@@ -279,6 +317,7 @@ class Trainer:
             self._roll_back(loss_value)
             return False
         self.optimizer.step()
+        self._average(fraction)
         self.carry = detach_state(new_state) if self.cfg.stateful else None
         self.progress["step"] += 1
         self.progress["chars_seen"] += targets
@@ -288,6 +327,18 @@ class Trainer:
         self.progress["elapsed_s"] = self.elapsed()
         self.emit(self.event("step"))
         return True
+
+    def _average(self, fraction: float) -> None:
+        """Fold the weights just stepped into their moving average, once cfg.average_from of the budget is spent.
+        The average starts as a copy of the weights; from then on it is what is evaluated, written and saved."""
+        if self.cfg.average_from is None or fraction < self.cfg.average_from:
+            return
+        if self.average is None:
+            self.average = self._averaged_copy()
+            return
+        with torch.no_grad():
+            for mean, weight in zip(self.average.parameters(), self.model.parameters()):
+                mean.lerp_(weight, 1.0 - self.cfg.average_decay)
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """-> (mean loss over these rows, the state after x): every position, or the last of each window."""
@@ -304,6 +355,10 @@ class Trainer:
             return
         good = self.good
         self.model.load_state_dict(good.state_dict)
+        if good.average is not None:
+            self.average.load_state_dict(good.average)
+        else:
+            self.average = None
         # A copy: load_state_dict keeps the tensors it is given, and later steps would update them in place.
         self.optimizer.load_state_dict(copy.deepcopy(good.optimizer))
         self.lr_scale *= 0.5
@@ -319,10 +374,16 @@ class Trainer:
             return
         started = self.clock()
         train_s = self.elapsed() - self.eval_time
-        self.latest_val, _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
+        # The model as it is saved: its averaged weights, once there are some.
+        model = self.model if self.average is None else self.average
+        self.latest_val, _ = evaluate(model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
+        extra = {}
+        if self.average is not None:   # what the averaging buys: the weights as trained, scored alike
+            extra["val_loss_trained"], _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window,
+                                                    device=self.device)
         sample = None
         if self.cfg.sample_chars:
-            sample = generate(self.model, self.corpus.vocab, prime="", length=self.cfg.sample_chars, cfg=_SAMPLE,
+            sample = generate(model, self.corpus.vocab, prime="", length=self.cfg.sample_chars, cfg=_SAMPLE,
                               seed=self.cfg.seed, window=self.cfg.window).texts[0]
         self.model.train()
         self.eval_time += self.clock() - started
@@ -331,7 +392,7 @@ class Trainer:
         step, chars_seen = self.progress["step"], self.progress["chars_seen"]
         self.history.append({"step": step, "epoch": chars_seen / self.train_chars, "chars_seen": chars_seen,
                              "elapsed_s": self.last_eval_at, "train_s": train_s, "train_loss": self.smoothed,
-                             "val_loss": self.latest_val, "lr": self.lr, "sample": sample})
+                             "val_loss": self.latest_val, "lr": self.lr, "sample": sample, **extra})
         self.emit(self.event("eval", sample=sample))
         if self.best_val is None or self.latest_val < self.best_val:
             self.best_val = self.latest_val
@@ -361,12 +422,16 @@ class Trainer:
     def snapshot(self, with_optimizer: bool, carry: list | None = None, rng: dict | None = None) -> ckpt_io.Checkpoint:
         """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs, with the
         carried and random state given (save_resume gathers them from every process)."""
-        resume = {}
-        if with_optimizer:
-            resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry, "rng": rng}
+        weights = lambda model: {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # noqa: E731
+        # A model file holds the averaged weights, once there are some; a resume file both.
+        resume, saved = {}, self.model if self.average is None else self.average
+        if with_optimizer:   # a resume file: the weights as trained, and their average beside them
+            resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry, "rng": rng,
+                      "average": weights(self.average) if self.average is not None else None}
+            saved = self.model
         return ckpt_io.Checkpoint(
             model_config=self.model_cfg.to_dict(), vocab=self.corpus.vocab.to_list(),
-            state_dict={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            state_dict=weights(saved),
             preset=self.preset, train_config=self.cfg.to_dict(), history=list(self.history),
             progress={**self.progress, "position": self.batches.position()}, best_val_loss=self.best_val,
             window=self.cfg.window, info={**self.identity, "device": str(self.device)}, **resume)
@@ -399,7 +464,8 @@ class Trainer:
                         chars_seen=self.progress["chars_seen"], train_loss=self.smoothed, val_loss=val,
                         val_bits=val / LN2 if val is not None else None,
                         chars_per_sec=self.rate_chars / self.rate_time if self.rate_time > 0 else 0.0,
-                        elapsed_s=elapsed, eta_s=eta, lr=self.lr, fraction=fraction, **extra)
+                        elapsed_s=elapsed, eta_s=eta, lr=self.lr, fraction=fraction, arithmetic=self.arithmetic,
+                        arithmetic_why=self.arithmetic_why, **extra)
 
 
 def train(corpus: Corpus | EncodedCorpus, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,

@@ -39,7 +39,7 @@ PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
 # milliseconds. Evaluation and samples are kept short for the same reason.
 SMALL_MODEL = dict(hidden_size=32, embed_dim=16)
 SMALL_RUN = dict(batch_size=8, seq_len=16, warmup_steps=2, device="cpu", eval_chars=400, sample_chars=20,
-                 eval_interval_s=1e9)
+                 eval_interval_s=1e9, amp=False)   # fp32: runs compared step for step compute alike (no probe)
 
 
 def configs(corpus: Corpus, preset: str = "tiny", model: dict | None = None,

@@ -36,9 +36,23 @@ def test_each_evaluation_prints_what_the_model_writes(charlm_here, text_file, tm
     (["--dropout", "1.5"], ["--dropout: dropout must be in [0, 1)"]),
     (["--batch-size", "-3"], ["--batch-size:", "batch_size"]),
     (["--lr", "nan"], ["--lr:", "lr"]),
+    (["--weight-drop", "1"], ["--weight-drop: weight_drop must be in [0, 1)"]),
 ])
 def test_a_bad_flag_value_is_one_line_naming_the_flag(charlm_here, text_file, tmp_path, flags, words):
     assert_clean_error(charlm_here("train", text_file, "--preset", "tiny", *flags, "--out", tmp_path / "m.pt"), *words)
+
+
+def test_fp32_and_weight_drop_reach_the_run_and_the_arithmetic_is_said(charlm_here, text_file, tmp_path):
+    out = tmp_path / "m.safetensors"
+    run = charlm_here("train", text_file, *SMALL, "--weight-drop", "0.3", "--fp32", "--epochs", "0.1", "--out", out)
+    assert run.returncode == 0, run.stderr
+    ckpt = ckpt_io.load(out)
+    assert ckpt.model_config["weight_drop"] == 0.3
+    assert ckpt.train_config["amp"] is False and ckpt.info["arithmetic"] == "fp32"
+    assert "computing in fp32 (bf16 turned off)" in run.stderr
+    assert " chars/s fp32 ETA" in run.stderr   # on every progress line
+    assert_clean_error(charlm_here("train", text_file, "--resume", tmp_path / "m.last.pt", "--fp32"),
+                       "--fp32 cannot change a resumed run")
 
 
 def test_embed_is_refused_for_the_2017_design_which_has_no_embedding(charlm_here, text_file, tmp_path):
