@@ -20,12 +20,15 @@ from charlm.startfrom import StartFrom
 from charlm.units import LN2, format_duration, plural
 
 
-DEFAULT_MINUTES = 2.0   # the budget the Train page offers first
+# The budget the Train page offers first: on a shared server (one thread a job) the default preset is at
+# 1.17-1.24 nats/char on the Python documentation after it, writing words (BENCHMARKS.md, bench/hosted_minute.py).
+DEFAULT_MINUTES = 1.0
 
 
 def eval_interval_s(minutes: float) -> float:
-    """Evaluations (a loss point, a sample, a checkpoint) about ten times a run, every 3 to 30 seconds."""
-    return min(30.0, max(3.0, minutes * 60 / 10))
+    """Evaluations (a loss point, a sample, a checkpoint) about six times a run, every 10 to 30 seconds: the
+    first comes once the model writes words, and scoring does not eat a short run's budget."""
+    return min(30.0, max(10.0, minutes * 60 / 6))
 
 
 def preset_label(name: str, vocab_size: int) -> str:

@@ -432,13 +432,20 @@ def cmd_info(args) -> int:
     print(f"preset: {ckpt.preset}")
     print(f"model: {cfg.num_layers} x LSTM({cfg.hidden_size}), input {cfg.input_mode}"
           + (f" (embedding {cfg.embed_dim})" if cfg.input_mode == "embedding" else "")
-          + f", dropout {cfg.dropout}, {params:,} parameters")
+          + f", dropout {cfg.dropout}" + (f", weight drop {cfg.weight_drop}" if cfg.weight_drop else "")
+          + (f", embedding dropout {cfg.embed_drop}" if cfg.embed_drop else "") + f", {params:,} parameters")
     print(f"vocabulary: {len(ckpt.vocab)} characters")
     if ckpt.window:
         print(f"generation: re-reads a window of {ckpt.window} characters per step")
     print(f"trained: {progress.get('step', 0)} steps, {progress.get('chars_seen', 0):,} characters, "
-          f"{format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')} "
-          f"(corpus {ckpt.info.get('corpus', '?')})")
+          f"{format_duration(progress.get('elapsed_s'))} on {ckpt.info.get('device', '?')}"
+          + (f" in {ckpt.info['arithmetic']}" if "arithmetic" in ckpt.info else "")
+          + f" (corpus {ckpt.info.get('corpus', '?')})")
+    average_from = ckpt.train_config.get("average_from")
+    if isinstance(average_from, (int, float)) and not isinstance(average_from, bool):
+        trained = ckpt.history[-1].get("val_loss_trained") if ckpt.history else None
+        print(f"weights: their moving average from {average_from:.0%} of the run on"
+              + (f" (the weights as trained scored {trained:.4f} nats/char)" if isinstance(trained, float) else ""))
     if "started_from" in ckpt.info:
         loss = ckpt.info.get("started_from_loss")
         print(f"started from: {ckpt.info['started_from']} ({ckpt.info.get('started_from_preset', '?')}, trained on "

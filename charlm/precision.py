@@ -32,9 +32,11 @@ def cpu_flags() -> set[str]:
 
 def native_bf16() -> bool:
     """Does this CPU compute bf16 in hardware (AVX512-BF16 or AMX), as oneDNN sees it?"""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and bool(
-            {"avx512_bf16", "amx_bf16"} & cpu_flags() or not cpu_flags())
+    flags = cpu_flags()
+    if flags and not {"avx512_bf16", "amx_bf16"} & flags:
+        return False
+    try:   # no flags to read (macOS, or ARM's "Features" line): oneDNN's word alone
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 

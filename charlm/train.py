@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt_io
+from . import precision
 from .batches import BatchStream, pinned, rank_rows
 from .config import ModelConfig, TrainConfig
 from .corpus import Corpus, Vocab
@@ -32,7 +33,6 @@ from .evaluate import eval_sample_size, evaluate
 from .events import Progress, TrainResult
 from .model import CharLSTM, detach_state
 from .optim import lr_at, make_optimizer
-from . import precision
 from .resume import Resume, checked_progress, last_path_for
 from .sampling import DecodeConfig
 from .startfrom import StartFrom
@@ -378,7 +378,8 @@ class Trainer:
         model = self.model if self.average is None else self.average
         self.latest_val, _ = evaluate(model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
         extra = {}
-        if self.average is not None:   # what the averaging buys: the weights as trained, scored alike
+        ending = self.fraction_done() >= 1.0 or self.stop.is_set()
+        if self.average is not None and ending:   # what the averaging bought: the weights as trained, scored alike
             extra["val_loss_trained"], _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window,
                                                     device=self.device)
         sample = None

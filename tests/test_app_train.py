@@ -352,3 +352,16 @@ def test_the_embedding_width_is_a_knob_for_presets_that_have_one(visitors, monke
     assert any("embedding" in e.value.lower() and "32" in e.value for e in at.error)
     at.selectbox(key="train_preset").set_value("seed-2017").run()    # no embedding: no knob
     assert "embed_seed-2017" not in [n.key for n in at.number_input]
+
+
+@pytest.mark.parametrize("minutes, every_s", [(0.05, 10.0), (1.0, 10.0), (2.0, 20.0), (5.0, 30.0), (10.0, 30.0)])
+def test_a_run_scores_about_six_times_and_not_before_its_tenth_second(minutes, every_s):
+    # The first sample comes once the default writes words (bench/hosted_minute.py), and a short run's
+    # budget is not spent scoring.
+    from app.train_page import eval_interval_s
+    assert eval_interval_s(minutes) == every_s
+
+
+def test_the_budget_offered_first_is_one_minute():
+    at = choose_text(new_visitor())
+    assert at.number_input(key="budget_minutes").value == 1.0

@@ -44,13 +44,18 @@ def test_a_bad_flag_value_is_one_line_naming_the_flag(charlm_here, text_file, tm
 
 def test_fp32_and_weight_drop_reach_the_run_and_the_arithmetic_is_said(charlm_here, text_file, tmp_path):
     out = tmp_path / "m.safetensors"
-    run = charlm_here("train", text_file, *SMALL, "--weight-drop", "0.3", "--fp32", "--epochs", "0.1", "--out", out)
+    cpu_fast = ["--preset", "cpu-fast", *SMALL[2:]]   # the default's recipe (its average of the weights), small
+    run = charlm_here("train", text_file, *cpu_fast, "--weight-drop", "0.3", "--fp32", "--epochs", "0.1", "--out", out)
     assert run.returncode == 0, run.stderr
     ckpt = ckpt_io.load(out)
     assert ckpt.model_config["weight_drop"] == 0.3
     assert ckpt.train_config["amp"] is False and ckpt.info["arithmetic"] == "fp32"
     assert "computing in fp32 (bf16 turned off)" in run.stderr
     assert " chars/s fp32 ETA" in run.stderr   # on every progress line
+    info = charlm_here("info", out).stdout
+    assert ", weight drop 0.3, " in info and " on cpu in fp32 (corpus " in info
+    trained = ckpt.history[-1]["val_loss_trained"]
+    assert f"weights: their moving average from 50% of the run on (the weights as trained scored {trained:.4f}" in info
     assert_clean_error(charlm_here("train", text_file, "--resume", tmp_path / "m.last.pt", "--fp32"),
                        "--fp32 cannot change a resumed run")
 

@@ -118,10 +118,12 @@ def test_the_average_starts_at_its_fraction_as_a_copy_then_follows_the_weights(p
 
 def test_a_run_with_an_average_evaluates_and_saves_the_average(periodic_corpus, tmp_path):
     out = tmp_path / "m.safetensors"
-    result = train(periodic_corpus, *configs(periodic_corpus, max_steps=12, average_from=0.5, average_decay=0.8),
-                   out=out)
+    result = train(periodic_corpus, *configs(periodic_corpus, max_steps=12, average_from=0.5, average_decay=0.8,
+                                             eval_interval_s=0.0), out=out)
     last = result.history[-1]
     assert last["val_loss_trained"] != last["val_loss"]   # two models scored: the average and the weights
+    assert len(result.history) == 12   # an evaluation after every step; the weights as trained only at the end
+    assert not any("val_loss_trained" in row for row in result.history[:-1])
     saved = ckpt_io.load(out)
     resume = ckpt_io.load(result.last_path, for_resume=True)
     assert resume.average is not None

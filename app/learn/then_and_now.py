@@ -37,7 +37,8 @@ class Race:
 
 
 def eval_interval_s(minutes: float) -> float:
-    """As on the Train page: about ten evaluations a run, every 3 to 30 seconds."""
+    """About ten evaluations a run, every 3 to 30 seconds: a race is watched as two curves, so it scores more
+    often than a run on the Train page does."""
     return min(30.0, max(3.0, minutes * 60 / 10))
 
 
