@@ -27,7 +27,6 @@ from charlm.corpus import load_corpus  # noqa: E402
 from charlm.device import set_threads  # noqa: E402
 from charlm.presets import DEFAULT_PRESET, get_preset  # noqa: E402
 from charlm.train import train  # noqa: E402
-from charlm.units import LN2  # noqa: E402
 
 
 def main() -> None:

@@ -59,9 +59,9 @@ def run_before(corpus: Path, minutes: float, seed: int) -> dict:
             "why": summary.get("why"), "val_loss_trained": None}
 
 
-def run_now(corpus: Path, minutes: float, seed: int, fp32: bool) -> dict:
+def run_now(corpus: Path, minutes: float, seed: int, fp32: bool, keep: Path | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "m.safetensors"
+        out = (keep or Path(tmp)) / f"now-seed{seed}{'-fp32' if fp32 else ''}.safetensors"
         cmd = [sys.executable, "-m", "charlm", "train", str(corpus), "--minutes", str(minutes), "--seed", str(seed),
                "--out", str(out), "--quiet"] + (["--fp32"] if fp32 else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
@@ -82,12 +82,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--note", default="")
+    parser.add_argument("--keep", type=Path, help="keep the default's models (and their resume files) in this folder")
     args = parser.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
 
     variants = {"before (issue 12's default, fp32)": lambda seed: run_before(args.corpus, args.minutes, seed),
-                "now (the probe chooses)": lambda seed: run_now(args.corpus, args.minutes, seed, fp32=False)}
+                "now (the probe chooses)": lambda seed: run_now(args.corpus, args.minutes, seed, False, args.keep)}
     if precision.native_bf16():
-        variants["now, --fp32"] = lambda seed: run_now(args.corpus, args.minutes, seed, fp32=True)
+        variants["now, --fp32"] = lambda seed: run_now(args.corpus, args.minutes, seed, True, args.keep)
     print(cpu_description(), flush=True)
     results = {name: [] for name in variants}
     for seed in args.seeds:
@@ -101,7 +104,7 @@ def main() -> None:
             with LOG.open("a") as f:
                 f.write(json.dumps({"variant": name, "seed": seed, "minutes": args.minutes, "when": started,
                                     "corpus": args.corpus.name, "note": args.note, **row}) + "\n")
-    print(f"\n| variant | median nats/char (bits) | each seed | median chars/s |\n|---|---|---|---|")
+    print("\n| variant | median nats/char (bits) | each seed | median chars/s |\n|---|---|---|---|")
     for name, rows in results.items():
         median = statistics.median(r["val_loss"] for r in rows)
         each = ", ".join(f"{r['val_loss']:.4f}" for r in rows)
