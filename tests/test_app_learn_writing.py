@@ -306,7 +306,7 @@ def test_the_train_pages_loss_chart_has_baseline_reference_lines(visitor):
 
 
 def test_a_model_trained_in_the_session_replays_its_training_and_meets_its_baselines(visitor):
-    at = train_here(choose_text(visitor()), minutes=0.12)   # evaluations every 3 s: at least two
+    at = train_here(choose_text(visitor()), minutes=0.35)   # evaluations every 10 s: at least two
     snap = at.session_state["job"].snapshot()
     at = open_page(at, "training_over_time", "trained")
     steps = [step for step, _ in snap.samples]

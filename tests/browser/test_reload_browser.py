@@ -56,7 +56,8 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
     server, log = served
     page = visit(browser, server)
     upload_text(page, "fox.txt", FOX)
-    start_training(page, minutes="2")
+    # Long enough to outlast the first sample (at 30 s), the grace period and the walk to Generate on a loaded machine.
+    start_training(page, minutes="3")
     expect(page.get_by_text("What the model writes at step")).to_be_visible()   # a model exists from here
     address, steps = page.url, step_shown(page)
     assert "/train?session=" in address
