@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 FP32, BF16 = "fp32", "bf16 autocast"
+RESUMED = "as the run began"   # why a resumed run computes as it does: it keeps its first session's choice
 MIN_GAIN = 1.15      # bf16 must be at least this much faster than fp32 in the probe to be chosen
 PROBE_ROUNDS = 3     # timed steps per arithmetic (each after one untimed warm-up), interleaved
 
@@ -39,6 +40,23 @@ def native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def probe_step(model: torch.nn.Module, vocab_size: int, rows: int, seq: int) -> Callable[[bool], None]:
+    """step(bf16): one forward and backward of `model` on random ids of the run's batch shape (at most 32 x 64),
+    for the probe; the weights, their gradients and torch's random state are left as they were."""
+    rows, seq = min(rows, 32), min(seq, 64)
+    ids = torch.randint(0, vocab_size, (rows, seq + 1), generator=torch.Generator().manual_seed(0))
+
+    def step(bf16: bool) -> None:
+        rng = torch.get_rng_state()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits, _ = model(ids[:, :-1])
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+    return step
 
 
 def probe(step: Callable[[bool], None], rounds: int = PROBE_ROUNDS,

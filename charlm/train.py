@@ -158,7 +158,7 @@ class Trainer:
             self.average.load_state_dict({name: torch.as_tensor(v) for name, v in state.average.items()})
         if state.info.get("arithmetic") in (precision.FP32, precision.BF16):
             # A resumed run keeps the arithmetic it was trained in (a new probe might choose otherwise).
-            self.arithmetic, self.arithmetic_why = state.info["arithmetic"], "as the run began"
+            self.arithmetic, self.arithmetic_why = state.info["arithmetic"], precision.RESUMED
         # A run started from another model says so in every file it writes, resumed or not.
         self.identity.update({k: v for k, v in state.info.items() if k.startswith("started_from") or k == "new_chars"})
         if state.rng:
@@ -186,27 +186,16 @@ class Trainer:
         """bf16 autocast or fp32 (charlm.precision): decided on rank 0 and shared, so every process trains alike."""
         bf16 = 0.0
         if self.group.is_main:
-            self.arithmetic, self.arithmetic_why = precision.choose(self.device, self.cfg.amp, self._probe_step)
+            step = precision.probe_step(self.model, self.model_cfg.vocab_size, self.cfg.batch_size, self.cfg.seq_len)
+            self.arithmetic, self.arithmetic_why = precision.choose(self.device, self.cfg.amp, step)
             bf16 = float(self.arithmetic == precision.BF16)
         self.arithmetic = precision.BF16 if self.group.share([bf16])[0] else precision.FP32
-
-    def _probe_step(self, bf16: bool) -> None:
-        """One forward and backward on a batch of the run's shape, for the probe; weights and random state as before."""
-        rows, seq = min(self.cfg.batch_size, 32), min(self.cfg.seq_len, 64)
-        rng = torch.get_rng_state()
-        ids = torch.randint(0, self.model_cfg.vocab_size, (rows, seq + 1), generator=torch.Generator().manual_seed(0))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits, _ = self.model(ids[:, :-1].to(self.device))
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten().to(self.device))
-        loss.backward()
-        self.model.zero_grad(set_to_none=True)
-        torch.set_rng_state(rng)
 
     def _start_session(self) -> None:
         """This session's clock and rates; the budget used before it (a resumed run) stays counted."""
         if self.device.type == "cuda":
             self.model.lstm.flatten_parameters()
-        if self.arithmetic_why != "as the run began":
+        if self.arithmetic_why != precision.RESUMED:
             self._choose_arithmetic()
         self.identity["arithmetic"] = self.arithmetic
         self.use_amp = self.arithmetic == precision.BF16

@@ -212,8 +212,9 @@ def test_no_probe_without_native_bf16_or_with_amp_off(monkeypatch):
 def test_the_probe_step_leaves_weights_and_random_state_as_they_were(periodic_corpus):
     trainer = Trainer(periodic_corpus, *configs(periodic_corpus, max_steps=5), out=None)
     before, rng = weights(trainer.model), torch.get_rng_state()
+    step = precision.probe_step(trainer.model, trainer.model_cfg.vocab_size, 8, 16)
     for bf16 in (False, True):
-        trainer._probe_step(bf16)
+        step(bf16)
     assert all(p.grad is None for p in trainer.model.parameters())
     assert torch.equal(torch.get_rng_state(), rng)
     for name, value in weights(trainer.model).items():
