@@ -28,9 +28,11 @@ from conftest import configs, made_up_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-# tiny, made smaller; batch 7 does not split evenly over 2 processes (4 rows and 3), on purpose.
+# tiny, made smaller; batch 7 does not split evenly over 2 processes (4 rows and 3), on purpose. In fp32: the runs
+# are compared step for step, and the bf16 probe's choice for so small a model is a matter of timing, which a busy
+# machine can tip one way in one run and the other way in the next.
 RUN = ["--preset", "tiny", "--hidden", "32", "--embed", "16", "--batch-size", "7", "--seq-len", "32", "--device",
-       "cpu"]
+       "cpu", "--fp32"]
 
 
 def torchrun(*args, processes: int = 2) -> subprocess.CompletedProcess:
