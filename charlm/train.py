@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt_io
 from . import precision
+from .averaging import WeightAverage, cpu_weights
 from .batches import BatchStream, pinned, rank_rows
 from .config import ModelConfig, TrainConfig
 from .corpus import Corpus, Vocab
@@ -111,6 +112,11 @@ class Trainer:
         return cls(corpus, ModelConfig.from_dict(state.model_config), cfg, preset=state.preset,
                    resume_from=state, **kwargs)
 
+    @property
+    def average(self) -> CharLSTM | None:
+        """The copy holding the average of the weights (self.averaging), or None before it has begun."""
+        return self.averaging.averaged
+
     # --- set up ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -127,7 +133,7 @@ class Trainer:
         self.history: list[dict] = []    # one row per evaluation
         self.best_val: float | None = None
         self.carry = None                # the LSTM state carried along contiguous streams
-        self.average: CharLSTM | None = None   # the averaged weights, once cfg.average_from is reached
+        self.averaging = WeightAverage(self.model, self.cfg.average_from, self.cfg.average_decay)
         self.arithmetic, self.arithmetic_why = precision.FP32, ""   # chosen in _start_session
         self.train_chars = max(1, len(self.train_ids))
         self.eval_chars = eval_sample_size(self.cfg.eval_chars, len(self.val_ids), self.cfg.window)
@@ -153,9 +159,7 @@ class Trainer:
         self.progress = checked_progress(state.progress)
         self.history = list(state.history)
         self.best_val = state.best_val_loss
-        if state.average:
-            self.average = self._averaged_copy()
-            self.average.load_state_dict({name: torch.as_tensor(v) for name, v in state.average.items()})
+        self.averaging.load_state_dict(state.average)
         if state.info.get("arithmetic") in (precision.FP32, precision.BF16):
             # A resumed run keeps the arithmetic it was trained in (a new probe might choose otherwise).
             self.arithmetic, self.arithmetic_why = state.info["arithmetic"], precision.RESUMED
@@ -175,12 +179,6 @@ class Trainer:
             # The file holds every row of the global batch; this process carries its own rows on.
             rows = rank_rows(state.carry[0].shape[1], self.group.rank, self.group.world_size)
             self.carry = tuple(part[:, rows].contiguous().to(self.device) for part in state.carry[:2])
-
-    def _averaged_copy(self) -> CharLSTM:
-        """A copy of the model to hold the average of its weights; evaluated, written and saved as the model."""
-        average = copy.deepcopy(self.model)
-        average.requires_grad_(False)
-        return average.eval()
 
     def _choose_arithmetic(self) -> None:
         """bf16 autocast or fp32 (charlm.precision): decided on rank 0 and shared, so every process trains alike."""
@@ -306,7 +304,7 @@ class Trainer:
             self._roll_back(loss_value)
             return False
         self.optimizer.step()
-        self._average(fraction)
+        self.averaging.fold(fraction)
         self.carry = detach_state(new_state) if self.cfg.stateful else None
         self.progress["step"] += 1
         self.progress["chars_seen"] += targets
@@ -316,18 +314,6 @@ class Trainer:
         self.progress["elapsed_s"] = self.elapsed()
         self.emit(self.event("step"))
         return True
-
-    def _average(self, fraction: float) -> None:
-        """Fold the weights just stepped into their moving average, once cfg.average_from of the budget is spent.
-        The average starts as a copy of the weights; from then on it is what is evaluated, written and saved."""
-        if self.cfg.average_from is None or fraction < self.cfg.average_from:
-            return
-        if self.average is None:
-            self.average = self._averaged_copy()
-            return
-        with torch.no_grad():
-            for mean, weight in zip(self.average.parameters(), self.model.parameters()):
-                mean.lerp_(weight, 1.0 - self.cfg.average_decay)
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """-> (mean loss over these rows, the state after x): every position, or the last of each window."""
@@ -344,10 +330,7 @@ class Trainer:
             return
         good = self.good
         self.model.load_state_dict(good.state_dict)
-        if good.average is not None:
-            self.average.load_state_dict(good.average)
-        else:
-            self.average = None
+        self.averaging.load_state_dict(good.average)
         # A copy: load_state_dict keeps the tensors it is given, and later steps would update them in place.
         self.optimizer.load_state_dict(copy.deepcopy(good.optimizer))
         self.lr_scale *= 0.5
@@ -363,12 +346,11 @@ class Trainer:
             return
         started = self.clock()
         train_s = self.elapsed() - self.eval_time
-        # The model as it is saved: its averaged weights, once there are some.
-        model = self.model if self.average is None else self.average
+        model = self.averaging.model   # the model as it is saved: its averaged weights, once there are some
         self.latest_val, _ = evaluate(model, self.val_ids, self.eval_chars, self.cfg.window, device=self.device)
         extra = {}
         ending = self.fraction_done() >= 1.0 or self.stop.is_set()
-        if self.average is not None and ending:   # what the averaging bought: the weights as trained, scored alike
+        if self.averaging.started and ending:   # what the averaging bought: the weights as trained, scored alike
             extra["val_loss_trained"], _ = evaluate(self.model, self.val_ids, self.eval_chars, self.cfg.window,
                                                     device=self.device)
         sample = None
@@ -412,16 +394,15 @@ class Trainer:
     def snapshot(self, with_optimizer: bool, carry: list | None = None, rng: dict | None = None) -> ckpt_io.Checkpoint:
         """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs, with the
         carried and random state given (save_resume gathers them from every process)."""
-        weights = lambda model: {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # noqa: E731
         # A model file holds the averaged weights, once there are some; a resume file both.
-        resume, saved = {}, self.model if self.average is None else self.average
+        resume, saved = {}, self.averaging.model
         if with_optimizer:   # a resume file: the weights as trained, and their average beside them
             resume = {"optimizer": copy.deepcopy(self.optimizer.state_dict()), "carry": carry, "rng": rng,
-                      "average": weights(self.average) if self.average is not None else None}
+                      "average": self.averaging.state_dict()}
             saved = self.model
         return ckpt_io.Checkpoint(
             model_config=self.model_cfg.to_dict(), vocab=self.corpus.vocab.to_list(),
-            state_dict=weights(saved),
+            state_dict=cpu_weights(saved),
             preset=self.preset, train_config=self.cfg.to_dict(), history=list(self.history),
             progress={**self.progress, "position": self.batches.position()}, best_val_loss=self.best_val,
             window=self.cfg.window, info={**self.identity, "device": str(self.device)}, **resume)
