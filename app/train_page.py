@@ -1,4 +1,7 @@
-"""Train page: a preset and knobs, Start / Stop / Resume a background job, watch it learn, download or upload."""
+"""Train page: Start / Stop / Resume a background job, watch it learn, download or upload.
+
+What the run will be (budget, preset, Advanced settings) is chosen in app/train_settings.py.
+"""
 
 from __future__ import annotations
 
@@ -8,147 +11,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import charts, models, start_from, state, training
+from app import charts, models, start_from, state, train_settings, training
 from app import settings as settings_mod
 from app.learn import lab
 from charlm import jobs
 from charlm.config import ModelConfig, TrainConfig
 from charlm.device import describe, pick_device
-from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.resume import Resume, last_path_for
 from charlm.startfrom import StartFrom
 from charlm.units import LN2, format_duration, plural
-
-
-# The budget the Train page offers first: on a shared server (one thread a job) the default preset is at
-# 1.17-1.24 nats/char on the Python documentation after it, writing words (BENCHMARKS.md, bench/hosted_minute.py).
-DEFAULT_MINUTES = 1.0
-
-
-def eval_interval_s(minutes: float) -> float:
-    """Evaluations (a loss point, a sample, a checkpoint) about six times a run, every 10 to 30 seconds: the
-    first comes once the model writes words, and scoring does not eat a short run's budget."""
-    return min(30.0, max(10.0, minutes * 60 / 6))
-
-
-def preset_label(name: str, vocab_size: int) -> str:
-    preset = PRESETS[name]
-    model = preset.model_config(vocab_size)
-    big = settings_mod.model_too_big(settings, model, preset.train.window)
-    return f"{name} ({model.num_layers} × {model.hidden_size}){'  — over this server’s limits' if big else ''}"
-
-
-def choose_budget(disabled: bool) -> tuple[float, float | None, list[str]]:
-    """The budget, in minutes or epochs; -> (minutes, epochs or None, errors). Epochs still stop at the time cap."""
-    cap = settings.max_train_minutes
-    left, right = st.columns([1, 2])
-    budget_kind = left.radio("Budget", ["minutes", "epochs"], horizontal=True, key="budget_kind",
-                             persist_state="session", disabled=disabled,
-                             help="Train for a time, or for passes over the training text "
-                                  f"(always at most {cap:g} minutes on this server).")
-    if budget_kind == "epochs":
-        epochs = right.number_input("Epochs (passes over the training text)", min_value=0.01, value=1.0,
-                                    step=0.5, key="budget_epochs", persist_state="session", disabled=disabled)
-        return cap, float(epochs), []
-    minutes = float(right.number_input("Minutes of training", min_value=0.05, value=min(DEFAULT_MINUTES, cap), step=0.5,
-                                       key="budget_minutes", persist_state="session", disabled=disabled))
-    if minutes > cap:
-        return minutes, None, [f"A run may last at most {plural(cap, 'minute')} on this server "
-                               f"(CHARLM_MAX_TRAIN_MINUTES); you asked for {minutes:g}."]
-    return minutes, None, []
-
-
-def choose_knobs(preset: Preset, vocab_size: int, disabled: bool) -> tuple[dict, dict]:
-    """The advanced knobs, each starting at the preset's value; -> (model overrides, training overrides)."""
-    model, recipe = preset.model_config(vocab_size), preset.train
-    with st.expander("Advanced settings", expanded=False):
-        c1, c2, c3 = st.columns(3)
-        k = f"_{preset.name}"   # each preset keeps its own knob values
-        layers = c1.number_input("Layers", min_value=1, value=model.num_layers, step=1,
-                                 key="layers" + k, persist_state="session", disabled=disabled)
-        hidden = c2.number_input("Hidden size (units per layer)", min_value=4, value=model.hidden_size,
-                                 step=32, key="hidden" + k, persist_state="session", disabled=disabled)
-        dropout = c3.slider("Dropout", 0.0, 0.9, float(model.dropout), 0.05, key="dropout" + k,
-                            persist_state="session", disabled=disabled)
-        seq_len = c1.number_input("Sequence length (characters)", min_value=2, value=recipe.seq_len,
-                                  step=16, key="seq" + k, persist_state="session", disabled=disabled)
-        batch_size = c2.number_input("Batch size", min_value=1, value=recipe.batch_size, step=8,
-                                     key="batch" + k, persist_state="session", disabled=disabled)
-        lr = c3.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=recipe.lr,
-                             step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
-        seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
-                               disabled=disabled)
-        embedding = {}
-        if model.input_mode == "embedding":   # the 2017 design reads each character as one number: no embedding
-            embed = c2.number_input("Embedding width (numbers per character)", min_value=1, value=model.embed_dim,
-                                    step=16, key="embed" + k, persist_state="session", disabled=disabled)
-            embedding = {"embed_dim": int(embed)}
-        weight_drop = c3.slider("Weight drop (inside the recurrence)", 0.0, 0.9, float(model.weight_drop), 0.05,
-                                key="weight_drop" + k, persist_state="session", disabled=disabled,
-                                help="While training, each batch drops this share of the weights from the LSTM's "
-                                     "state to its next step (DropConnect), a new choice each batch: the model cannot "
-                                     "lean on any one connection, and memorises its text less.")
-        st.caption(f"Caps on this server: {plural(settings.max_layers, 'layer')}, "
-                   f"{plural(settings.max_hidden, 'unit')} per layer, an embedding of {settings.max_embed:,}, "
-                   f"{plural(settings.max_batch_chars, 'character')} per step (batch × sequence), "
-                   f"{plural(settings.max_train_minutes, 'minute')} per run.")
-    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout),
-             "weight_drop": float(weight_drop), **embedding},
-            {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
-
-
-def choose_settings(name: str, train_chars: int, vocab_size: int, disabled: bool):
-    """The budget and knobs as configs; -> (ModelConfig or None, TrainConfig or None, errors for people)."""
-    preset = PRESETS[name]
-    minutes, epochs, errors = choose_budget(disabled)
-    model_changes, train_changes = choose_knobs(preset, vocab_size, disabled)
-    try:
-        model_cfg = preset.model_config(vocab_size, **model_changes)
-        train_cfg = preset.train_config(minutes=minutes, epochs=epochs, eval_interval_s=eval_interval_s(minutes),
-                                        **train_changes)
-    except ValueError as err:
-        return None, None, [charts.as_sentence(str(err)).rstrip(".") + "."] + errors
-    return model_cfg, train_cfg, problems(model_cfg, train_cfg, train_chars) + errors
-
-
-def problems(model_cfg: ModelConfig, train_cfg: TrainConfig, train_chars: int, remedy: str | None = None) -> list[str]:
-    """What in these settings this server or this text cannot take, each with what to do (`remedy` instead of
-    the Advanced settings, for a run whose settings come from a model)."""
-    errors = []
-    too_big = settings_mod.model_too_big(settings, model_cfg, train_cfg.window)
-    if too_big:
-        errors.append(too_big + " " + (remedy or "Lower it under Advanced settings, or pick a smaller preset."))
-    step_chars = train_cfg.batch_size * train_cfg.seq_len
-    if step_chars > settings.max_batch_chars:
-        errors.append(f"Batch size × sequence length is {step_chars:,}; this server allows "
-                      f"{settings.max_batch_chars:,} characters per step (CHARLM_MAX_BATCH_CHARS). "
-                      + (remedy or "Lower one of them under Advanced settings."))
-    if train_cfg.seq_len + 2 > train_chars:
-        errors.append(f"The sequence length ({train_cfg.seq_len}) must be shorter than the training text "
-                      f"({train_chars:,} characters). " + (remedy or "Lower it under Advanced settings."))
-    return errors
-
-
-def start_settings(model: models.LoadedModel, corpus, train_chars: int, disabled: bool):
-    """A run from a trained model: its architecture and recipe, this page's budget;
-    -> (StartFrom or None, TrainConfig or None, errors for people)."""
-    if disabled:   # a run is going on: nothing to start now (and its start is not kept twice)
-        choose_budget(disabled)
-        return None, None, []
-    try:
-        start, recipe = start_from.prepare(model, corpus)
-    except ValueError as err:   # it cannot start on this text, or its file cannot be read
-        start = recipe = None
-        problem = charts.escape_markdown(str(err))
-    else:
-        start_from.show_new_chars(start)
-    minutes, epochs, errors = choose_budget(disabled)
-    if start is None:
-        return None, None, [problem] + errors
-    train_cfg = recipe.replace(minutes=minutes, epochs=epochs, max_steps=None, eval_interval_s=eval_interval_s(minutes),
-                               device="auto")
-    remedy = "It comes with the model: start from another model, or from nothing."
-    return start, train_cfg, problems(start.model_cfg, train_cfg, train_chars, remedy) + errors
 
 
 def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
@@ -317,7 +188,7 @@ def resume_controls(job: jobs.TrainingJob) -> None:
                 st.error(f"A run may last at most {plural(settings.max_train_minutes, 'minute')} on this server "
                          "(CHARLM_MAX_TRAIN_MINUTES).")
                 return
-            more = Resume(last, minutes=float(extra), eval_interval_s=eval_interval_s(extra))
+            more = Resume(last, minutes=float(extra), eval_interval_s=train_settings.eval_interval_s(extra))
             start_job(job.corpus, job.preset, resume=more, workdir=job.workdir)
 
 
@@ -369,17 +240,14 @@ else:
         base = start_from.choose(disabled=running)   # None: a new model
         start = None
         if base is None:
-            names = list(PRESETS)
             vocab_size = len(chosen.corpus.vocab)
-            preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
-                                  format_func=lambda name: preset_label(name, vocab_size),
-                                  key="train_preset", persist_state="session", disabled=running)
-            st.caption(PRESETS[preset].description)
-            model_cfg, train_cfg, errors = choose_settings(preset, chosen.stats.train_chars, vocab_size,
-                                                           disabled=running)
+            preset = train_settings.choose_preset(settings, vocab_size, disabled=running)
+            model_cfg, train_cfg, errors = train_settings.choose_settings(settings, preset, chosen.stats.train_chars,
+                                                                          vocab_size, disabled=running)
         else:   # the model's architecture and recipe: no preset, no Advanced settings
             preset = base.preset
-            start, train_cfg, errors = start_settings(base, chosen.corpus, chosen.stats.train_chars, running)
+            start, train_cfg, errors = train_settings.start_settings(settings, base, chosen.corpus,
+                                                                     chosen.stats.train_chars, running)
             model_cfg = start.model_cfg if start is not None else None
         if not running:
             for error in errors:

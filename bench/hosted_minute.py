@@ -11,7 +11,6 @@ came, its validation loss, and the sample written there; then the loss at 60 s a
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -19,9 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CHARLM_THREADS", "1")
-logging.disable(logging.WARNING)   # importing the page outside a running app makes Streamlit warn
 
-from app.train_page import DEFAULT_MINUTES, eval_interval_s  # noqa: E402
+from app.train_settings import DEFAULT_MINUTES, eval_interval_s  # noqa: E402
 from charlm import datasets  # noqa: E402
 from charlm.corpus import load_corpus  # noqa: E402
 from charlm.device import set_threads  # noqa: E402

@@ -358,7 +358,7 @@ def test_the_embedding_width_is_a_knob_for_presets_that_have_one(visitors, monke
 def test_a_run_scores_about_six_times_and_not_before_its_tenth_second(minutes, every_s):
     # The first sample comes once the default writes words (bench/hosted_minute.py), and a short run's
     # budget is not spent scoring.
-    from app.train_page import eval_interval_s
+    from app.train_settings import eval_interval_s
     assert eval_interval_s(minutes) == every_s
 
 
