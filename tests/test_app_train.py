@@ -48,12 +48,15 @@ def start(at: AppTest, minutes: float = 1.0) -> AppTest:
 
 
 def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
-    """Rerun the page (as the polling fragment would) until done(at) or the timeout."""
+    """Rerun the page (as the polling fragment would) until done(at) or the timeout. Once done, the page is drawn
+    once more: a job can finish between a drawing and the check, and what the test reads must be drawn after."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         if done(at):
+            at.run()
+            assert not at.exception, [e.value for e in at.exception]
             return at
         time.sleep(0.5)
     raise AssertionError("timed out waiting for the training page")
