@@ -39,7 +39,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     # on. The saved model is the average of the weights over the second half of the run.
     Preset("cpu-fast", "Default: the best validation loss per minute on a laptop CPU (1 x 384 units).",
            model=dict(hidden_size=384, num_layers=1, embed_dim=64, dropout=0.05, weight_drop=0.15),
-           train=TrainConfig(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.1, grad_clip=5.0,
+           train=TrainConfig(seq_len=64, batch_size=32, lr=8e-3, warmup_steps=10, weight_decay=0.2, grad_clip=5.0,
                              average_from=0.5, average_decay=0.998)),
     Preset("tiny", "Seconds to train; for the hosted demo and classroom walk-throughs.",
            model=dict(hidden_size=128, num_layers=1, embed_dim=32, dropout=0.0),
