@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Settings:
     max_jobs: int = 2                     # training jobs running at once on this server (all visitors)
+    max_runs_per_visitor: int = 2         # one visitor's training runs, running and waiting in line together
+    max_runs_per_address: int = 4         # likewise for all sessions from one network address
     max_corpus_mb: float = 5.0            # corpus size cap, in millions of characters
     max_train_minutes: float = 10.0       # budget cap for one training run (and for each resume)
     max_hidden: int = 512                 # LSTM units per layer, for trained and uploaded models
@@ -47,6 +49,8 @@ class Settings:
 # Setting name (environment variable and secrets.toml key) -> field.
 NAMES = {
     "CHARLM_MAX_JOBS": "max_jobs",
+    "CHARLM_MAX_RUNS_PER_VISITOR": "max_runs_per_visitor",
+    "CHARLM_MAX_RUNS_PER_ADDRESS": "max_runs_per_address",
     "CHARLM_MAX_CORPUS_MB": "max_corpus_mb",
     "CHARLM_MAX_TRAIN_MINUTES": "max_train_minutes",
     "CHARLM_MAX_HIDDEN": "max_hidden",

@@ -29,7 +29,7 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
     fresh = workdir is None
     job = jobs.TrainingJob(corpus, preset, model_cfg, train_cfg, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
-                           abandon_after_s=settings.abandon_after_s, start=start)
+                           abandon_after_s=settings.abandon_after_s, start=start, holder=training.holder())
     try:
         job.start(training.slots(), wait=True)   # every slot taken: it waits its turn and starts by itself
     except jobs.ServerBusy as err:                # even the line is full

@@ -9,30 +9,50 @@ from __future__ import annotations
 import os
 
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from charlm import jobs
 from charlm.device import cpu_cores, set_threads
 from charlm.units import format_duration
 
+from . import server, state, visitors
 from . import settings as settings_mod
-from . import state
 
 POLL_S = 1.0   # seconds between polls of a running job
 
 
-@st.cache_resource
-def _slots(limit: int) -> jobs.Slots:
-    return jobs.Slots(limit)
+def _slots(limit: int, per_visitor: int | None = None, per_address: int | None = None) -> jobs.Slots:
+    return server.once(("slots", limit, per_visitor, per_address),
+                       lambda: jobs.Slots(limit, per_visitor=per_visitor, per_address=per_address))
 
 
 def slots() -> jobs.Slots:
-    """The one set of training slots on this server, shared by every visitor."""
-    return _slots(settings_mod.get().max_jobs)
+    """The one set of training slots on this server, shared by every visitor (a client cannot clear it)."""
+    settings = settings_mod.get()
+    return _slots(settings.max_jobs, settings.max_runs_per_visitor, settings.max_runs_per_address)
 
 
-@st.cache_resource
+def holder() -> jobs.Holder:
+    """Whom a run started now is for: this visitor (their folder, which a reload carries over), their address,
+    and whether their page is still open (a run waiting in line leaves it soon after the page goes)."""
+    ctx = get_script_run_ctx()
+    session_id = ctx.session_id if ctx is not None else None
+    if session_id is None or not visitors.is_browser_session(session_id):   # a script or an AppTest run
+        return jobs.Holder(str(state.visitor_dir()))
+    return jobs.Holder(str(state.visitor_dir()), _address(session_id),
+                       lambda: visitors.is_browser_session(session_id))
+
+
+def _address(session_id: str) -> str | None:
+    """The network address of the session's connection (as the server saw it), or None when unknown."""
+    client = runtime.get_instance().get_client(session_id)
+    context = getattr(client, "client_context", None)
+    return getattr(context, "remote_ip", None)
+
+
 def _set_threads(threads: int | None) -> None:
-    set_threads(threads)
+    server.once(("threads", threads), lambda: set_threads(threads) or True)
 
 
 def share_cores() -> None:

@@ -22,9 +22,9 @@ import threading
 import time
 from typing import Callable
 
-import streamlit as st
 from streamlit import runtime
 
+from . import server
 from . import settings as settings_mod
 
 _LOG = logging.getLogger(__name__)
@@ -130,7 +130,6 @@ def is_browser_session(session_id: str) -> bool:
     return runtime.exists() and runtime.get_instance().is_active_session(session_id)
 
 
-@st.cache_resource
 def _visitors(grace_s: float, every_s: float) -> Visitors:
     visitors = Visitors(grace_s, is_browser_session)
     threading.Thread(target=visitors.run_forever, args=(every_s,), name="charlm-sweeper", daemon=True).start()
@@ -138,6 +137,8 @@ def _visitors(grace_s: float, every_s: float) -> Visitors:
 
 
 def registry() -> Visitors:
-    """This server's visitors, and the sweeper that frees those gone for the grace period (started once)."""
+    """This server's visitors, and the sweeper that frees those gone for the grace period (started once, and
+    kept where a client's clear_cache cannot reach it: app/server.py)."""
     settings = settings_mod.get()
-    return _visitors(settings.abandon_after_s, settings.sweep_every_s)
+    grace_s, every_s = settings.abandon_after_s, settings.sweep_every_s
+    return server.once(("visitors", grace_s, every_s), lambda: _visitors(grace_s, every_s))

@@ -9,6 +9,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from .config import ModelConfig, TrainConfig
 from .corpus import Corpus
@@ -23,14 +24,57 @@ class ServerBusy(RuntimeError):
     """Every training slot on this server is taken; the message says when to retry."""
 
 
-class Slots:
-    """At most `limit` training jobs at once on this server (process), and up to `max_waiting` in line."""
+class TooManyRuns(ServerBusy):
+    """This visitor (or their network address) already has its share of the runs going and waiting."""
 
-    def __init__(self, limit: int, max_waiting: int = 20):
+
+QUEUE_GONE_S = 10.0   # a run waiting in line whose visitor's page has gone, unwatched this long, leaves the line
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Whom a run is for, so that the slots and the line are shared fairly between visitors."""
+    visitor: str                                  # one visitor, across their reloads
+    address: str | None = None                    # their network address; None when unknown (no cap by address)
+    connected: Callable[[], bool] = _always       # False once the page that started the run has gone
+
+
+class Slots:
+    """At most `limit` training jobs at once on this server (process), and up to `max_waiting` in line.
+
+    Jobs with a Holder count against it: at most `per_visitor` of one visitor's runs, and `per_address` of one
+    network address's, running and waiting together (None: no such cap).
+    """
+
+    def __init__(self, limit: int, max_waiting: int = 20, per_visitor: int | None = None,
+                 per_address: int | None = None):
         self.limit, self.max_waiting = limit, max_waiting
+        self.per_visitor, self.per_address = per_visitor, per_address
         self._lock = threading.Lock()
         self._running: list["TrainingJob"] = []
         self._waiting: list["TrainingJob"] = []   # first come, first served
+
+    def _check_share(self, job: "TrainingJob") -> None:
+        """Raise TooManyRuns when the job's holder already has its share (call with the lock held)."""
+        holder = job.holder
+        if holder is None:
+            return
+        theirs = [j.holder for j in self._running + self._waiting if j.holder is not None and not j.finished()]
+        mine = sum(h.visitor == holder.visitor for h in theirs)
+        if self.per_visitor is not None and mine >= self.per_visitor:
+            raise TooManyRuns(f"You already have {plural(mine, 'training run')} going or waiting, the most one "
+                              "visitor may have at once. Stop one, or wait until one ends.")
+        if holder.address is None or self.per_address is None:
+            return
+        same_address = sum(h.address == holder.address for h in theirs)
+        if same_address >= self.per_address:
+            raise TooManyRuns(f"{plural(same_address, 'training run')} from your network address "
+                              f"{'is' if same_address == 1 else 'are'} going or waiting, the most this server "
+                              "allows one address. Wait until one ends.")
 
     def busy(self) -> int:
         """Slots taken now."""
@@ -47,6 +91,7 @@ class Slots:
         """Take a slot now (-> True) or join the line (-> False; the job is admitted when a slot frees up)."""
         with self._lock:
             self._running = [j for j in self._running if not j.finished()]
+            self._check_share(job)
             if len(self._running) < self.limit and not self._waiting:
                 self._running.append(job)
                 return True
@@ -81,6 +126,7 @@ class Slots:
         """Take a slot now, or raise ServerBusy (for runs that cannot wait)."""
         with self._lock:
             self._running = [j for j in self._running if not j.finished()]
+            self._check_share(job)
             if len(self._running) + len(self._waiting) >= self.limit:
                 # A job that has just started has no estimate yet; the others say when a slot frees up.
                 estimates = [s for s in (j.seconds_left() for j in self._running) if s is not None]
@@ -125,7 +171,7 @@ class TrainingJob:
     def __init__(self, corpus: Corpus, preset: str, model_cfg: ModelConfig | None = None,
                  train_cfg: TrainConfig | None = None, resume: Resume | None = None,
                  workdir: str | Path | None = None, abandon_after_s: float | None = None,
-                 start: StartFrom | None = None):
+                 start: StartFrom | None = None, holder: Holder | None = None):
         if start is not None and (corpus is not start.corpus or model_cfg != start.model_cfg):
             raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
         self.corpus, self.preset = corpus, preset
@@ -134,6 +180,7 @@ class TrainingJob:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="charlm-job-"))
         self.out = self.workdir / "model.safetensors"
         self.abandon_after_s = abandon_after_s
+        self.holder = holder   # whose run it is, for the slots' fair shares; None: nobody in particular
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -228,20 +275,27 @@ class TrainingJob:
     def _abandoned(self) -> bool:
         return self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s
 
+    def _gone_from_line(self) -> bool:
+        """Waiting, and its visitor's page has gone (not a reload: nobody heartbeats it either)."""
+        return (self.holder is not None and time.monotonic() - self._last_seen > QUEUE_GONE_S
+                and not self.holder.connected())
+
     def _wait_for_a_slot(self) -> bool:
         """Wait in line until admitted; -> False when stopped (or abandoned) first, its place given up."""
         if self._status != "queued":
             return True                       # it had a slot from the start
-        while not self._admitted.wait(timeout=0.5) and not (self._stop.is_set() or self._abandoned()):
+        gives_up = lambda: self._stop.is_set() or self._abandoned() or self._gone_from_line()   # noqa: E731
+        while not self._admitted.wait(timeout=0.5) and not gives_up():
             pass
-        if self._stop.is_set() or self._abandoned():
+        if gives_up():
             self._slots.leave(self)
             if self._admitted.is_set():       # admitted just as it gave up: hand the slot on
                 self._slots.release(self)
+            unwatched = self._abandoned() or self._gone_from_line()
             with self._lock:
                 self._status = "stopped"
                 self._messages.append("stopped while waiting for a free training slot"
-                                      + (": nobody was watching (the page was closed)" if self._abandoned() else ""))
+                                      + (": nobody was watching (the page was closed)" if unwatched else ""))
             return False
         with self._lock:
             self._status = "running"

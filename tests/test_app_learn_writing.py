@@ -123,6 +123,7 @@ def test_2017_vs_today_shows_both_shipped_models_curves_and_last_samples(visitor
 
 class _HeldSlot:
     """Something holding a training slot, as another visitor's job would."""
+    holder = None
 
     def finished(self) -> bool:
         return False

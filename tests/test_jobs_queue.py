@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from charlm.jobs import ServerBusy, Slots, TrainingJob
+from charlm import jobs as jobs_mod
+from charlm.jobs import Holder, ServerBusy, Slots, TooManyRuns, TrainingJob
 
 from conftest import configs
 from test_jobs import LONG, wait_for
@@ -86,3 +89,89 @@ def test_the_line_has_a_length_and_a_run_that_cannot_wait_never_jumps_it(periodi
         for job in (first, second):
             job.stop()
             job.join(timeout=30)
+
+
+def _stop_all(jobs_started):
+    for job in jobs_started:
+        job.stop()
+    for job in jobs_started:
+        job.join(timeout=30)
+
+
+def test_one_visitor_has_at_most_their_share_of_runs_going_and_waiting(periodic_corpus, tmp_path):
+    slots = Slots(1, per_visitor=2)
+    alice, bob = Holder("alice"), Holder("bob")
+    first, second, third, bobs = (long_job(periodic_corpus, tmp_path, n, holder=h)
+                                  for n, h in (("a", alice), ("b", alice), ("c", alice), ("d", bob)))
+    try:
+        first.start(slots, wait=True)
+        second.start(slots, wait=True)          # running + waiting: her two
+        with pytest.raises(TooManyRuns, match="You already have 2 training runs going or waiting"):
+            third.start(slots, wait=True)
+        with pytest.raises(TooManyRuns):
+            third.start(slots)                  # nor without waiting
+        bobs.start(slots, wait=True)            # another visitor still gets in line
+        assert (bobs.snapshot().status, bobs.snapshot().place) == ("queued", 2)
+        first.stop()
+        wait_for(lambda: first.finished(), what="her first run to end")
+        again = long_job(periodic_corpus, tmp_path, "e", holder=alice)
+        again.start(slots, wait=True)           # a run that ended no longer counts
+        assert again.snapshot().place == 2     # behind bob: her second run took the slot
+    finally:
+        _stop_all([first, second, bobs, again])
+
+
+def test_one_network_address_has_at_most_its_share_whatever_the_sessions(periodic_corpus, tmp_path):
+    slots = Slots(1, per_visitor=2, per_address=3)
+    scripted = [Holder(f"session-{i}", "203.0.113.9") for i in range(4)]
+    runs = [long_job(periodic_corpus, tmp_path, f"s{i}", holder=h) for i, h in enumerate(scripted)]
+    elsewhere = long_job(periodic_corpus, tmp_path, "other", holder=Holder("teacher", "198.51.100.1"))
+    try:
+        for job in runs[:3]:
+            job.start(slots, wait=True)
+        with pytest.raises(TooManyRuns, match="3 training runs from your network address are going or waiting"):
+            runs[3].start(slots, wait=True)
+        elsewhere.start(slots, wait=True)
+        assert elsewhere.snapshot().place == 3
+    finally:
+        _stop_all(runs[:3] + [elsewhere])
+
+
+def test_a_waiting_run_whose_visitor_left_gives_up_its_place_within_seconds(periodic_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs_mod, "QUEUE_GONE_S", 0.5)
+    slots = Slots(1)
+    page_open = {"left": True, "stayed": True}
+    first = long_job(periodic_corpus, tmp_path, "a")
+    left = long_job(periodic_corpus, tmp_path, "b", holder=Holder("left", connected=lambda: page_open["left"]),
+                    abandon_after_s=600)
+    stayed = long_job(periodic_corpus, tmp_path, "c", holder=Holder("stayed", connected=lambda: page_open["stayed"]),
+                      abandon_after_s=600)
+    try:
+        first.start(slots, wait=True)
+        left.start(slots, wait=True)
+        stayed.start(slots, wait=True)
+        page_open["left"] = False                 # its tab closed; the grace period (600 s) has not passed
+        wait_for(lambda: left.snapshot().status == "stopped", timeout=10, what="the left visitor's run to leave")
+        assert any("nobody was watching" in m for m in left.snapshot().messages)
+        assert stayed.snapshot().place == 1       # moved up
+        time.sleep(1.0)                           # past QUEUE_GONE_S: an open page without a poll keeps its place
+        assert (stayed.snapshot().status, stayed.snapshot().place) == ("queued", 1)
+    finally:
+        _stop_all([first, left, stayed])
+
+
+def test_a_waiting_run_polled_by_a_reloaded_page_keeps_its_place(periodic_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs_mod, "QUEUE_GONE_S", 0.5)
+    slots = Slots(1)
+    first = long_job(periodic_corpus, tmp_path, "a")
+    reloaded = long_job(periodic_corpus, tmp_path, "b", holder=Holder("v", connected=lambda: False))
+    try:
+        first.start(slots, wait=True)
+        reloaded.start(slots, wait=True)          # its first session is gone, but a new one polls it
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            reloaded.heartbeat()
+            time.sleep(0.1)
+        assert (reloaded.snapshot().status, reloaded.snapshot().place) == ("queued", 1)
+    finally:
+        _stop_all([first, reloaded])

@@ -137,13 +137,17 @@ def start_race(corpus, name: str, minutes: float, settings: settings_mod.Setting
         preset = PRESETS[preset_name]
         job = jobs.TrainingJob(corpus, preset_name, preset.model_config(len(corpus.vocab)),
                                preset.train_config(minutes=minutes, eval_interval_s=eval_interval_s(minutes)),
-                               workdir=state.new_private_dir("compare-"), abandon_after_s=settings.abandon_after_s)
+                               workdir=state.new_private_dir("compare-"), abandon_after_s=settings.abandon_after_s,
+                               holder=training.holder())
         try:
             job.start(slots)
-        except jobs.ServerBusy:
+        except jobs.ServerBusy as err:
             shutil.rmtree(job.workdir, ignore_errors=True)
             for other in started.values():   # one design alone is no comparison
                 other.stop()
+            if isinstance(err, jobs.TooManyRuns):   # the visitor's own share, not the server's slots
+                st.warning(f"{err} This comparison trains two models at once.")
+                return
             busy = slots.limit - len(started)   # the slots others hold: all but the ones we took
             st.warning(f"The server is busy: {busy} of its {slots.limit} training slots are in use, and this "
                        "comparison needs two free at once. Try again in a few minutes.")
