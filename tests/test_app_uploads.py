@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import numpy as np
 import pytest
 import streamlit
 from starlette.exceptions import HTTPException
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+from streamlit.testing.v1 import AppTest
 
-from app import uploads
+import hostile_files as hostile
+from app import settings, state, uploads
+from charlm import checkpoint
+from conftest import APP
+
+FOX = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 
 FILE = 1000   # server.maxUploadSize, in bytes, for these tests
 
@@ -111,3 +121,127 @@ def test_install_guards_the_running_servers_store_once(monkeypatch):
     assert type(manager) is uploads.GuardedUploads
     with pytest.raises(HTTPException):
         put(manager, "a", "made-up", 10)
+
+
+# --- what is kept of an uploaded model, and the disk all visitors' folders share ---------------------------
+
+PAD = 5_000_000   # zeros after a valid model: the issue's padded upload, smaller
+
+
+def new_visitor() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("app/train_page.py").run()
+    assert not at.exception
+    return at
+
+
+def upload_model(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="checkpoint_upload").set_value((name, data, "application/octet-stream"))
+    return at.run()
+
+
+def kept_uploads(at: AppTest) -> list:
+    return list(at.session_state["uploaded_models"].values()) if "uploaded_models" in at.session_state else []
+
+
+def copy_of(trained, i: int) -> bytes:
+    """A distinct model file (its own key) of the same size as the trained one."""
+    return hostile.with_fields(trained.checkpoint, preset=f"copy{i}")
+
+
+@pytest.fixture
+def visitors_env(app_env):
+    made = []
+    yield made
+    for at in made:   # their folders go now, not whenever the garbage collector runs
+        if "visitor_dir" in at.session_state:
+            at.session_state["visitor_dir"].remove()
+
+
+def test_a_padded_model_is_kept_as_the_app_wrote_it_not_as_uploaded(visitors_env, trained):
+    model = checkpoint.to_bytes(trained.checkpoint)
+    at = new_visitor()
+    visitors_env.append(at)
+    upload_model(at, "padded.safetensors", model + bytes(PAD))
+    assert not at.error
+    (upload,) = kept_uploads(at)
+    size = upload.source.stat().st_size
+    assert size < len(model) + 1000   # the model's own bytes; none of the padding
+    again = checkpoint.load(upload.source)
+    assert again.vocab == trained.checkpoint.vocab and again.preset == trained.checkpoint.preset
+    for name, weights in trained.checkpoint.state_dict.items():
+        assert np.array_equal(np.asarray(again.state_dict[name]), np.asarray(weights))
+
+
+def test_the_same_model_padded_two_ways_is_one_upload(visitors_env, trained):
+    model = checkpoint.to_bytes(trained.checkpoint)
+    at = new_visitor()
+    visitors_env.append(at)
+    upload_model(at, "a.safetensors", model + bytes(10))
+    upload_model(at, "b.safetensors", model + bytes(20))
+    assert len(kept_uploads(at)) == 1
+
+
+def budget_for(models: float, one: int, monkeypatch) -> None:
+    """CHARLM_MAX_DISK_MB set to what this process's visitor folders hold now plus `models` kept models."""
+    monkeypatch.setenv("CHARLM_MAX_DISK_MB", str((state.disk_used() + models * one) / 1e6))
+
+
+def test_a_visitors_oldest_upload_makes_room_within_the_disk_budget(visitors_env, trained, monkeypatch):
+    one = len(checkpoint.to_bytes(trained.checkpoint)) + 1000
+    at = new_visitor()
+    visitors_env.append(at)
+    budget_for(2.5, one, monkeypatch)   # room for two
+    for i in range(3):
+        upload_model(at, f"m{i}.safetensors", copy_of(trained, i))
+        assert not at.error
+    assert [m.label for m in kept_uploads(at)] == ["Uploaded: m1.safetensors", "Uploaded: m2.safetensors"]
+    assert state.disk_used() <= settings.get().max_disk_mb * 1e6
+
+
+def test_a_full_server_says_so_and_keeps_what_others_have(visitors_env, trained, monkeypatch):
+    one = len(checkpoint.to_bytes(trained.checkpoint)) + 1000
+    first, second = new_visitor(), new_visitor()
+    visitors_env += [first, second]
+    budget_for(1.5, one, monkeypatch)   # room for one
+    upload_model(first, "m0.safetensors", copy_of(trained, 0))
+    upload_model(second, "m1.safetensors", copy_of(trained, 1))
+    assert not second.exception
+    assert "The server's disk for visitors is full" in second.error[0].value.replace("\\", "")
+    assert kept_uploads(second) == [] and len(kept_uploads(first)) == 1
+    assert kept_uploads(first)[0].source.exists()
+
+
+def test_a_run_is_not_started_on_a_full_server(visitors_env, trained, monkeypatch):
+    at = new_visitor()
+    visitors_env.append(at)
+    at.switch_page("app/corpus_page.py").run()
+    at.file_uploader(key="corpus_upload").set_value(("fox.txt", FOX.encode(), "text/plain")).run()
+    assert "corpus" in at.session_state
+    at.switch_page("app/train_page.py").run()
+    filler = state._VisitorDir()   # another visitor's files fill the disk
+    (filler.path / "big").write_bytes(bytes(100_000))
+    monkeypatch.setenv("CHARLM_MAX_DISK_MB", str(state.disk_used() / 1e6 - 0.01))
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.button(key="start").click().run()
+    assert not at.exception and "job" not in at.session_state
+    assert any("The server's disk for visitors is full" in w.value.replace("\\", "") for w in at.warning)
+    filler.remove()
+
+
+def test_making_room_drops_the_oldest_of_a_visitors_things_first(app_env, monkeypatch):
+    folder = state._VisitorDir()
+    things, dropped = [], []
+    for i in range(3):
+        path = folder.path / f"thing{i}"
+        path.mkdir()
+        (path / "data").write_bytes(bytes(10_000))
+        os.utime(path, ns=(i * 10**9, i * 10**9))   # thing0 is the oldest
+        things.append(state.Droppable(path, lambda path=path: (dropped.append(path.name), shutil.rmtree(path))))
+    monkeypatch.setenv("CHARLM_MAX_DISK_MB", str((state.disk_used() - 15_000) / 1e6))
+    state.make_room(0, list(reversed(things)))
+    assert dropped == ["thing0", "thing1"]
+    with pytest.raises(state.DiskFull, match="CHARLM_MAX_DISK_MB"):
+        state.make_room(10**9, [])
+    folder.remove()
