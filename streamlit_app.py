@@ -3,10 +3,11 @@
 import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anything loads numpy; see there)
 import streamlit as st
 
-from app import sessions
+from app import sessions, uploads
 from app.learn import LEARN_PAGES
 
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
+uploads.install()   # the upload endpoint keeps only files a page asked for, within budgets (app/uploads.py)
 sessions.resume()   # a reload brings the visitor's session back (app/sessions.py); a closed tab's is swept later
 st.navigation({
     "charlm": [

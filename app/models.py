@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from charlm import checkpoint
+from charlm import checkpoint, files
 from charlm.arrays import ArrayLSTM
 from charlm.corpus import Vocab
 from charlm.decoding import Engine, engine_for
@@ -136,11 +136,14 @@ def trained(job: TrainingJob | None) -> LoadedModel | None:
 
 
 def add_upload(name: str, data: bytes) -> LoadedModel:
-    """Load an uploaded checkpoint safely, within the server's caps; CheckpointError says what is wrong with it.
+    """Load an uploaded checkpoint safely, within the server's caps; CheckpointError (or state.DiskFull) says
+    what is wrong with it.
 
     The file's config is checked against the caps before any weight is read, and all of one visitor's
-    uploads together hold at most CHARLM_MAX_UPLOAD_MB: the oldest make room for a new one. A copy of the
-    file is kept in the visitor's private folder (its `source`), so a new run can start from it.
+    uploads together hold at most CHARLM_MAX_UPLOAD_MB: the oldest make room for a new one. What is kept in
+    the visitor's private folder (its `source`, so a new run can start from it) is the model as this app
+    writes it, weights and checked metadata, never the uploaded bytes: padding or anything else the file
+    carried beside the model is left behind. It must fit the visitors' disk budget (CHARLM_MAX_DISK_MB).
     """
     settings = settings_mod.get()
     ckpt = checkpoint.load(data, limits=settings.limits())
@@ -149,22 +152,38 @@ def add_upload(name: str, data: bytes) -> LoadedModel:
         raise checkpoint.CheckpointError(
             f"This model would hold about {need / 1e6:,.0f} MB here; a visitor's uploaded models may hold "
             f"{budget / 1e6:,.0f} MB in all on this server (CHARLM_MAX_UPLOAD_MB). Upload a smaller model.")
-    key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
+    kept = checkpoint.to_bytes(ckpt)
+    key = "upload:" + hashlib.sha256(kept).hexdigest()[:16]   # the same model, however it was padded
     uploads = st.session_state.setdefault(_UPLOADS, {})
     if key not in uploads:
         while uploads and (len(uploads) >= MAX_UPLOADS or sum(m.nbytes for m in uploads.values()) + need > budget):
-            oldest = uploads.pop(next(iter(uploads)))   # the oldest goes, its copy too
-            if oldest.source is not None:
-                shutil.rmtree(oldest.source.parent, ignore_errors=True)
+            _drop_upload(next(iter(uploads)))   # the oldest goes, its copy too
+        make_room(len(kept))
         source = _upload_path(name)
         try:
-            source.write_bytes(data)
+            files.write_atomically(source, kept)
         except OSError as err:
             shutil.rmtree(source.parent, ignore_errors=True)
             raise checkpoint.CheckpointError(f"This server could not keep a copy of the file ({err.strerror}). "
                                              "Try again in a while.") from None
         uploads[key] = _from_checkpoint(ckpt, key, f"Uploaded: {name}", source=source)
     return uploads[key]
+
+
+def _drop_upload(key: str) -> None:
+    dropped = st.session_state.get(_UPLOADS, {}).pop(key, None)
+    if dropped is not None and dropped.source is not None:
+        shutil.rmtree(dropped.source.parent, ignore_errors=True)
+
+
+def make_room(need: int) -> None:
+    """Make room for `need` bytes in the visitors' disk budget, the oldest of this visitor's kept uploads and
+    earlier runs going first; state.DiskFull (a ValueError, with a message for people) when there is none."""
+    def dropper(key: str):
+        return lambda: _drop_upload(key)
+    kept_uploads = [state.Droppable(model.source.parent, dropper(key))
+                    for key, model in st.session_state.get(_UPLOADS, {}).items() if model.source is not None]
+    state.make_room(need, kept_uploads + state.droppable_runs())
 
 
 def _upload_path(name: str) -> Path:

@@ -27,6 +27,7 @@ class Settings:
     max_window: int = 512                 # characters a window model (2017) re-reads per character, likewise
     max_batch_chars: int = 16_384         # batch size x sequence length of one training step (its memory)
     max_upload_mb: float = 100.0          # memory all of one visitor's uploaded models may hold
+    max_disk_mb: float = 2000.0           # disk all visitors' folders (runs, kept uploads) may hold together
     abandon_after_s: float = 120.0        # a job whose page stopped polling this long stops itself; a closed
                                           # tab's session, folder and jobs are swept this long after it closed
     sweep_every_s: float = 15.0           # how often expired sessions are looked for
@@ -59,6 +60,7 @@ NAMES = {
     "CHARLM_MAX_WINDOW": "max_window",
     "CHARLM_MAX_BATCH_CHARS": "max_batch_chars",
     "CHARLM_MAX_UPLOAD_MB": "max_upload_mb",
+    "CHARLM_MAX_DISK_MB": "max_disk_mb",
     "CHARLM_ABANDON_AFTER_S": "abandon_after_s",
     "CHARLM_SWEEP_EVERY_S": "sweep_every_s",
     "CHARLM_CACHE_DIR": "cache_dir",

@@ -2,13 +2,17 @@
 
 Nothing a visitor brings or makes goes to a shared path: corpora and models live in session_state, job
 workdirs and uploaded checkpoints in folders made by tempfile.mkdtemp, removed when the session goes.
+All visitors' folders together stay within CHARLM_MAX_DISK_MB: see make_room.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +20,8 @@ import streamlit as st
 
 from charlm.corpus import Corpus, CorpusStats
 from charlm.jobs import JobSnapshot, TrainingJob
+
+from . import settings as settings_mod
 
 _DIR = "visitor_dir"
 _CORPUS = "corpus"
@@ -46,6 +52,11 @@ class _VisitorDir:
         self.path = Path(tempfile.mkdtemp(prefix="charlm-visitor-"))
         self.jobs: list[TrainingJob] = []   # this visitor's training jobs, stopped before the folder goes
         self.remove = weakref.finalize(self, _remove_visitor_dir, str(self.path), self.jobs)   # runs once
+        _LIVE.add(self)
+
+
+_LIVE: weakref.WeakSet[_VisitorDir] = weakref.WeakSet()   # every visitor folder of this server, for the budget
+_ROOM = threading.Lock()   # one visitor makes room at a time, so two cannot both take the last megabytes
 
 
 def release(session_state) -> None:
@@ -68,6 +79,66 @@ def visitor_dir() -> Path:
 def new_private_dir(prefix: str) -> Path:
     """A fresh folder inside this visitor's temp folder (one per training job or upload)."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=visitor_dir()))
+
+
+# --- the disk all visitors' folders share ------------------------------------------------------------
+
+class DiskFull(ValueError):
+    """The visitors' folders hold CHARLM_MAX_DISK_MB; nothing of this visitor's is left to make room."""
+
+
+@dataclass
+class Droppable:
+    """One of a visitor's things that may go to make room: a kept upload or an earlier run."""
+    folder: Path
+    drop: Callable[[], None]   # forgets it and removes its folder
+
+    @property
+    def age(self) -> int:
+        try:
+            return self.folder.stat().st_mtime_ns   # last written: a run's last checkpoint, an upload's copy
+        except OSError:
+            return 0
+
+
+def folder_bytes(path: Path) -> int:
+    total = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:   # removed meanwhile
+                pass
+    return total
+
+
+def disk_used() -> int:
+    """Bytes in every visitor folder of this server, counted now (a few files each: cheap)."""
+    return sum(folder_bytes(folder.path) for folder in list(_LIVE))
+
+
+def make_room(need: int, things: list[Droppable]) -> None:
+    """Make sure `need` more bytes fit in the visitors' disk budget, dropping this visitor's oldest `things`
+    first if they must; raise DiskFull when even without them the server's visitors hold too much."""
+    budget = int(settings_mod.get().max_disk_mb * 1e6)
+    things = sorted(things, key=lambda thing: thing.age)
+    with _ROOM:
+        while (used := disk_used()) + need > budget:
+            if not things:
+                raise DiskFull(f"The server's disk for visitors is full: their files hold {used / 1e6:,.0f} MB of "
+                               f"the {budget / 1e6:,.0f} MB this server allows (CHARLM_MAX_DISK_MB), and this needs "
+                               f"{need / 1e6:,.1f} MB more. Try again later, when other visitors have left.")
+            things.pop(0).drop()
+
+
+def droppable_runs() -> list[Droppable]:
+    """This visitor's earlier runs (finished), each of which may go to make room."""
+    def dropper(run: KeptRun) -> Callable[[], None]:
+        def drop() -> None:
+            kept_runs()[:] = [kept for kept in kept_runs() if kept is not run]
+            shutil.rmtree(run.job.workdir, ignore_errors=True)
+        return drop
+    return [Droppable(Path(run.job.workdir), dropper(run)) for run in kept_runs()]
 
 
 # --- the corpus ---------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
     """A new run with these configs (from a trained model's weights: start), or (resume) the visitor's run going
     on in its own folder."""
     fresh = workdir is None
+    if fresh:
+        try:
+            models.make_room(0)   # visitors' folders are within CHARLM_MAX_DISK_MB, this visitor's oldest going first
+        except state.DiskFull as err:
+            st.warning(str(err))
+            return
     job = jobs.TrainingJob(corpus, preset, model_cfg, train_cfg, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
                            abandon_after_s=settings.abandon_after_s, start=start, holder=training.holder())
