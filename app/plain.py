@@ -19,10 +19,11 @@ import streamlit as st
 
 ZWSP = "\u200b"   # zero width: breaks a pattern without changing what a reader sees
 
-# Markdown's syntax, Streamlit's directives (:red[...]) and LaTeX ($), and character references (&amp;).
-_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:&=^\"'")
+# Every ASCII mark with a meaning in Streamlit's markdown: its syntax, directives (:red[...]), LaTeX ($) and
+# character references (&amp;). Quotes have none, and stay as they are.
+_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:&")
 _BREAKS = (
-    (re.compile(r":"), ":" + ZWSP),                # https://, :material/...:, :streamlit:, :smile:
+    (re.compile(r":(?=\S)"), ":" + ZWSP),          # https://, :material/...:, :streamlit:, :smile: (not "a: b")
     (re.compile(r"(?i)www\."), lambda m: m.group()[:3] + ZWSP + "."),   # www.example.com
     (re.compile(r"@"), "@" + ZWSP),                # a@b.c, an email address
     (re.compile(r"([<>~-])(?=[<>=-])"), r"\1" + ZWSP),   # -> <- <-> -- >= <= ~= as typed, not arrows
