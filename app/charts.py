@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from app import plain
 from charlm.units import LN2
 
 if TYPE_CHECKING:
@@ -28,21 +29,8 @@ def show_char(char: str) -> str:
     return char
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")   # markup, emoji codes (:smile:) and LaTeX ($) in Streamlit
-
-
-_AUTOLINKS = {"://": ":\u200b//", "www.": "www\u200b.", "@": "@\u200b"}   # GitHub-style autolinks
-
-
-def escape_markdown(text: str) -> str:
-    """A visitor's text (a file name, a character) shown literally where Streamlit reads markdown.
-
-    Escaping stops markup, but bare addresses ("https://...", "www....", "a@b.c") still become links:
-    a zero-width space breaks each. Text that comes from a file goes through st.text instead.
-    """
-    for start, broken in _AUTOLINKS.items():
-        text = text.replace(start, broken)
-    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
+# The one escape lives in app/plain.py; this name stays for the pages that still call it by it.
+escape_markdown = plain.escape
 
 
 def as_sentence(message: str) -> str:

@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app import charts, state, training
+from app import charts, plain, state, training
 from app import settings as settings_mod
 from charlm import datasets, estimate
 from charlm.corpus import CorpusError, load_corpus
@@ -40,10 +40,10 @@ def use_text(data: bytes | str, name: str, source: str) -> None:
     try:
         corpus = load_corpus(data, name=name, max_chars=settings.max_corpus_chars)
     except CorpusError as err:
-        st.error(charts.escape_markdown(str(err)))
+        st.error(plain.escape(str(err)))
         return
     state.set_corpus(corpus, source)
-    st.toast(f"Using {charts.escape_markdown(source)}.", icon=":material/check_circle:")
+    st.toast(f"Using {plain.escape(source)}.", icon=":material/check_circle:")
 
 
 def upload_tab() -> str | None:
@@ -74,7 +74,7 @@ def upload_tab() -> str | None:
         st.session_state[_DONE] = done
     if not done[1]:
         return None
-    st.error(charts.escape_markdown(f"The file {upload.name} was not used. {done[1]}"))
+    st.error(plain.escape(f"The file {upload.name} was not used. {done[1]}"))
     # The text in use is the one from before this file, unless another was chosen since.
     return upload.name if done[2] is not None and done[2] is state.corpus() else None
 
@@ -99,13 +99,13 @@ def builtin_tab() -> None:
         try:
             use_text(datasets.python_docs(), "python-docs.txt", "the Python reference documentation")
         except datasets.DatasetError as err:
-            st.error(charts.escape_markdown(str(err)))
+            st.error(plain.escape(str(err)))
         return
     with st.spinner("Downloading the Nietzsche text…"):
         try:
             data = datasets.nietzsche(settings.cache_path)
         except datasets.DatasetError as err:
-            st.error(charts.escape_markdown(str(err)))
+            st.error(plain.escape(str(err)))
             return
     use_text(data, "nietzsche.txt", "Nietzsche (2017 tutorial)")
 
@@ -113,7 +113,7 @@ def builtin_tab() -> None:
 def show_corpus(chosen: state.ChosenCorpus, still: bool = False) -> None:
     """What the engine makes of the text in use; `still`: an upload just failed and this text stayed in use."""
     stats = chosen.stats
-    st.subheader(f"{'Still using' if still else 'Using'} {charts.escape_markdown(chosen.source)}")
+    st.subheader(f"{'Still using' if still else 'Using'} {plain.escape(chosen.source)}")
     cols = st.columns(4)
     cols[0].metric("Characters", f"{stats.chars:,}")
     cols[1].metric("Distinct characters", f"{stats.distinct:,}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import writing
+from app import plain, writing
 
 # A visitor's first view opens with a sample from the shipped model, drawn before anything here
 # imports torch (about two seconds on a cold start): see app/writing.py.
@@ -67,7 +67,7 @@ def model_card(loaded: models.LoadedModel) -> None:
                             "is not in this copy of the project.")
                 st.text(loaded.summary)
         elif loaded.key == "trained":
-            st.markdown(f"**Trained in this session** on *{charts.escape_markdown(state.job().corpus.name)}*.")
+            st.markdown(f"**Trained in this session** on *{plain.escape(state.job().corpus.name)}*.")
             st.text(loaded.summary)
         else:
             st.text(loaded.label)
@@ -192,7 +192,7 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
     except ValueError as err:
         write.running = False
         stop_slot.empty()
-        st.error(charts.escape_markdown(charts.as_sentence(str(err))))
+        st.error(plain.escape(charts.as_sentence(str(err))))
         return None
     # Not in a `finally`: a Stop click ends this run by an exception, and `running` must stay True
     # for the next run to see the Write was stopped.

@@ -17,7 +17,7 @@ from charlm.decoding import Engine, engine_for
 from charlm.jobs import TrainingJob
 from charlm.units import LN2
 
-from . import charts, state
+from . import charts, plain, state
 from . import settings as settings_mod
 from .writing import SHIPPED_LABEL
 
@@ -202,11 +202,11 @@ def available(advice: str = "") -> list[LoadedModel]:
     """
     choices, problems = all_shipped()
     for problem in problems:
-        st.warning(f"{charts.escape_markdown(problem)}.{advice}")
+        st.warning(f"{plain.escape(problem)}.{advice}")
     try:
         current = trained(state.job())
     except checkpoint.CheckpointError as err:
-        st.warning(f"This session's model could not be loaded: {charts.escape_markdown(str(err))}")
+        st.warning(f"This session's model could not be loaded: {plain.escape(str(err))}")
         current = None
     return choices + ([current] if current is not None else []) + kept() + uploads()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, models, state
+from app import charts, models, plain, state
 from app import settings as settings_mod
 from app.writing import char_label
 from charlm import checkpoint
@@ -118,5 +118,5 @@ def origin_line(origin: dict) -> str:
                                         f"trained on {trained_on}" if trained_on else None) if part)
     new = origin.get("new_chars", "")
     added = f"; {plural(len(new), 'new character')} added" if new else ""
-    return charts.escape_markdown(f"Started from {origin['started_from']}" + (f" ({about})" if about else "")
-                                  + added + ".")
+    return plain.escape(f"Started from {origin['started_from']}" + (f" ({about})" if about else "")
+                        + added + ".")

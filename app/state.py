@@ -208,6 +208,20 @@ def register_job(new_job: TrainingJob) -> None:
     st.session_state[_DIR].jobs.append(new_job)
 
 
+def drop_jobs(old: list[TrainingJob]) -> None:
+    """Forget this visitor's earlier jobs now, not when the session ends: their folders (model files of some
+    megabytes each) go, and the visitor's clean-up stops holding them. A job still running is only stopped;
+    its folder waits for that clean-up, since a stopping job writes one last checkpoint."""
+    registered = st.session_state[_DIR].jobs if _DIR in st.session_state else []
+    for dropped in old:
+        dropped.stop()
+        if dropped.is_alive():
+            continue
+        shutil.rmtree(dropped.workdir, ignore_errors=True)
+        if dropped in registered:
+            registered.remove(dropped)
+
+
 def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
     """Make new_job this visitor's job; a resumed run keeps the earlier runs' curves, a new one starts afresh."""
     register_job(new_job)
@@ -223,8 +237,7 @@ def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
             kept = kept_runs()
             kept.append(KeptRun(run_number(), previous, earlier_runs()))
             while len(kept) > MAX_RUNS - 1:
-                dropped = kept.pop(0)   # the oldest goes, and its folder with it (it has finished)
-                shutil.rmtree(dropped.job.workdir, ignore_errors=True)
+                drop_jobs([kept.pop(0).job])   # the oldest goes, and its folder with it (it has finished)
             st.session_state[_RUN_NUMBER] = run_number() + 1
         st.session_state[_RUNS] = EarlierRuns()
     st.session_state[_JOB] = new_job

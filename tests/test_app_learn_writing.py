@@ -19,6 +19,7 @@ from charlm.corpus import load_corpus
 from charlm.decoding import DecodeConfig, encode_prime, engine_for
 from charlm.units import LN2
 
+import hostile_files as hostile
 from conftest import APP
 
 CHECKPOINTS = Path(APP).parent / "checkpoints"
@@ -101,6 +102,32 @@ def test_training_over_time_shows_the_sample_of_the_evaluation_chosen_on_the_sli
     assert list(marker["step"]) == [rows[1]["step"]]
 
 
+def upload_model(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.switch_page("app/train_page.py").run()
+    at.file_uploader(key="checkpoint_upload").set_value((name, data, "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_training_over_time_skips_history_rows_of_the_wrong_kind_and_says_how_many(visitor, trained):
+    row = [row for row in trained.checkpoint.history if row.get("sample")][-1]
+    good = [{**row, "step": 10, "sample": "the cat"}, {**row, "step": 50, "sample": "the cat sat on the mat."}]
+    bad = [{**row, "step": 20, "val_loss": "1.5"},       # a loss written as text
+           {**row, "step": 30, "sample": ["a", "b"]},    # a sample as a list
+           {**row, "step": 40, "train_loss": [1.0]}]
+    data = hostile.with_fields(trained.checkpoint, history=good[:1] + bad + good[1:])
+    at = upload_model(visitor(), "odd-history.pt", data)
+    key = next(iter(at.session_state["uploaded_models"]))
+    open_page(at, "training_over_time", key)
+    assert not at.error
+    assert [o.split(" · ")[0] for o in at.select_slider(key=f"tot_step:{key}").options] == ["step 10", "step 50"]
+    assert any("3 rows of this model's training record were left out" in c.value for c in at.caption)
+    assert any(c.value == good[-1]["sample"] for c in at.code)
+    for module in ("text_to_numbers", "guess_game", "baselines_page"):   # pages that read its samples too
+        open_page(at, module, key)
+
+
 # --- 2017 vs today ------------------------------------------------------------------------------
 
 def test_2017_vs_today_shows_both_shipped_models_curves_and_last_samples(visitor):
@@ -155,6 +182,26 @@ def test_2017_vs_today_trains_both_designs_on_the_visitors_text(visitor, monkeyp
         assert snap.samples[-1][1] in shown   # each design's last sample, side by side
     runs = set(chart_data(at.get("vega_lite_chart")[1])[0]["run"])
     assert runs == {"2017 design (seed-2017)", "today's default (cpu-fast)"}
+
+
+def test_a_new_race_frees_the_last_ones_folders_and_jobs(visitor, monkeypatch):
+    monkeypatch.setenv("CHARLM_MAX_JOBS", "3")
+    at = open_page(choose_text(visitor()), "then_and_now")
+    at.number_input(key="race_minutes").set_value(0.05)
+    at.button(key="race_start").click().run()
+    first = list(at.session_state["then_and_now_race"].jobs.values())
+    for job in first:
+        job.join(90)
+    at.run()
+    assert all(job.workdir.is_dir() for job in first)
+    at.button(key="race_start").click().run()
+    assert not at.exception
+    second = list(at.session_state["then_and_now_race"].jobs.values())
+    assert not set(second) & set(first)
+    assert not any(job.workdir.exists() for job in first)   # its model files go now, not with the session
+    registered = at.session_state["visitor_dir"].jobs
+    assert all(job in registered for job in second) and not any(job in registered for job in first)
+    assert all(job.workdir.is_dir() for job in second)
 
 
 def test_2017_vs_today_says_how_many_slots_are_busy_and_starts_nothing(visitor, monkeypatch):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from app import charts, models
+from app import charts, models, plain
 from app.learn import common, lab
 from charlm import sampling
 from charlm.baselines import Baseline, NGram, baseline_name
@@ -83,7 +83,7 @@ def measure(model: models.LoadedModel, at_hand: common.TextAtHand | None) -> Non
         seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="bl_sample_seed"))
         for name, text in samples(model, fitted, vocab_chars, seed):
             st.caption(name)
-            common.plain(text)
+            plain.block(text)
 
 
 def text_to_check(model: models.LoadedModel) -> str:
@@ -107,7 +107,7 @@ def text_to_check(model: models.LoadedModel) -> str:
     if written is None or written[0] != model.key:
         st.caption("Press Write: the model writes from a new line, and its text is searched for in the training text.")
         return ""
-    common.plain(written[1])
+    plain.block(written[1])
     return written[1]
 
 
@@ -133,7 +133,7 @@ def copies(model: models.LoadedModel, at_hand: common.TextAtHand | None) -> None
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     at_hand, line = common.training_text(model)
-    st.caption(charts.escape_markdown(line))
+    st.caption(plain.escape(line))
     measure(model, at_hand)
     st.divider()
     copies(model, at_hand)

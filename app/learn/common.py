@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import charts, models, state, training
+from app import charts, models, plain, state, training
 from app import settings as settings_mod
 from charlm import datasets
 from charlm.arrays import ArrayLSTM
@@ -65,7 +65,7 @@ def pick_model(label: str = "Model to explore") -> models.LoadedModel | None:
         st.session_state[MODEL_KEY] = next(iter(by_key))
     key = st.selectbox(label, list(by_key), format_func=lambda k: by_key[k].label, key=MODEL_KEY,
                        persist_state="session")
-    st.caption(charts.escape_markdown(by_key[key].summary))
+    st.caption(plain.escape(by_key[key].summary))
     return by_key[key]
 
 
@@ -133,6 +133,36 @@ def training_text(model: models.LoadedModel) -> tuple[TextAtHand | None, str]:
     return None, f"This model learned from {name}, which is not at hand in this session.{hint}"
 
 
+_NUMBER = (int, float)
+# What each field of a history row holds (charlm/train.py writes them); a row with another kind is left out.
+_ROW_KINDS = {"step": int, "epoch": _NUMBER, "chars_seen": int, "elapsed_s": _NUMBER, "train_s": _NUMBER,
+              "train_loss": _NUMBER, "val_loss": _NUMBER, "lr": _NUMBER, "sample": str}
+
+
+def _row_is_sound(row: dict) -> bool:
+    if not isinstance(row.get("step"), int) or isinstance(row["step"], bool):
+        return False
+    return all(row.get(name) is None or (isinstance(row[name], kind) and not isinstance(row[name], bool))
+               for name, kind in _ROW_KINDS.items())
+
+
+def history(model: models.LoadedModel) -> tuple[list[dict], int]:
+    """The model's evaluation rows whose fields hold what charlm writes there, and how many others were left out.
+
+    A model file is anyone's: a loss written as text or a sample as a list would break the charts and pages
+    that read them, so such a row is skipped as a whole."""
+    rows = [row for row in model.history if _row_is_sound(row)]
+    return rows, len(model.history) - len(rows)
+
+
+def skipped_note(skipped: int) -> None:
+    """A line saying how many rows of a model's history were left out, when any were."""
+    if skipped:
+        st.caption(f"{skipped:,} {'row' if skipped == 1 else 'rows'} of this model's training record "
+                   f"{'was' if skipped == 1 else 'were'} left out: {'its' if skipped == 1 else 'their'} "
+                   "values are not numbers and text where charlm writes them.")
+
+
 def passage(model: models.LoadedModel, at_hand: TextAtHand | None, length: int = 600, seed: int = 0) -> str:
     """A passage to start from: a stretch of the model's validation text when it is here, else an example."""
     if at_hand is None:
@@ -147,7 +177,7 @@ def passage(model: models.LoadedModel, at_hand: TextAtHand | None, length: int =
 
 def _known_text(model: models.LoadedModel, length: int, seed: int) -> str:
     """The model's own samples from training, else its most common characters: text it can read."""
-    samples = [row["sample"] for row in model.history if row.get("sample")]
+    samples = [row["sample"] for row in history(model)[0] if row.get("sample")]
     if samples:
         return samples[-1][:length]
     return "".join(model.chars[: min(len(model.chars), 40)])
@@ -178,7 +208,3 @@ def start_values(model_key: str, **defaults) -> None:
             st.session_state[key] = value
             started[key] = model_key
 
-
-def plain(text: str, slot=None) -> None:
-    """Model output and visitors' text exactly as it is: a code block, never markdown."""
-    (slot or st).code("\n" + text + "\n", language=None, wrap_lines=True)

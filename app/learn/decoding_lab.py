@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import charts, models
+from app import charts, models, plain
 from app.learn import common, lab
 from app.writing import STRATEGY_NAMES, describe_cfg, note_missing
 from charlm import sampling, scoring, textstats
@@ -97,8 +97,8 @@ def show(prime: str, results: list[Written], copies_checked: bool) -> None:
                 st.markdown(f"**{STRATEGY_NAMES[written.cfg.strategy]}**")
                 knobs = describe_cfg(written.cfg).removeprefix(STRATEGY_NAMES[written.cfg.strategy]).lstrip(", ")
                 if knobs:
-                    st.caption(charts.escape_markdown(knobs))
-                common.plain(prime + written.text)
+                    st.caption(plain.escape(knobs))
+                plain.block(prime + written.text)
                 st.caption(f"log-probability {-written.mean_nats / LN2:.3f} bits/char ({-written.mean_nats:.3f} "
                            f"nats) · repeated 4-grams {percent(written.repeated)} · distinct 2-grams "
                            f"{percent(written.distinct)}")
@@ -141,7 +141,7 @@ def lab_page(model: models.LoadedModel) -> None:
         st.session_state[RESULTS] = kept
     show(model.vocab.decode(ids), kept[1], at_hand is not None)
     if at_hand is None:
-        st.caption(f"{charts.escape_markdown(line)} Copied spans are looked for when it is.")
+        st.caption(f"{plain.escape(line)} Copied spans are looked for when it is.")
 
 
 model = common.page_start(TITLE, INTRO)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from app import charts, models
+from app import charts, models, plain
 from app.learn import common
 from app.writing import char_label
 from charlm import scoring
@@ -174,11 +174,11 @@ def play(model: models.LoadedModel) -> None:
     with board:
         shown = game.passage[max(0, game.pos - CONTEXT_CHARS):game.pos]
         if game.over:
-            common.plain(shown)
+            plain.block(shown)
             st.success("End of the passage. Start a new one to play on.")
         else:
             st.caption("The passage so far; ▮ is the character to guess.")
-            common.plain(shown + "▮")
+            plain.block(shown + "▮")
             with st.form("guess_form", clear_on_submit=True, border=False):
                 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
                 c1.text_input("Your guess: the next character", max_chars=1, key="guess_input")

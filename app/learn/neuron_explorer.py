@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app import plain
 from app.learn import common, draw
 from charlm import neurons
 from charlm.decoding import encode_prime, start_ids
@@ -81,7 +82,7 @@ def choose_unit(model, at_hand) -> tuple[int, int, str]:
     try:
         units = ranked(model.engine, tuple(model.chars), text, feature, kind)
     except ValueError as err:
-        st.info(str(err))
+        st.info(plain.escape(str(err)))
         units = []
     if units:
         import pandas as pd
@@ -149,9 +150,9 @@ def hold(model, at_hand, layer: int, unit: int) -> None:
     read = model.vocab.decode(prime_ids)
     left, right = st.columns(2, gap="large")
     left.markdown("**As it writes**")
-    common.plain(read + free, left)
+    plain.block(read + free, left)
     right.markdown(f"**With the unit held at {value:+.2f}**")
-    common.plain(read + held, right)
+    plain.block(read + held, right)
     same = next((i for i, (a, b) in enumerate(zip(free, held)) if a != b), None)
     st.caption("The two texts are the same: this unit, at this value, does not change the choices here."
                if same is None else f"They part at character {same + 1} of the {length} written.")
@@ -160,7 +161,7 @@ def hold(model, at_hand, layer: int, unit: int) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     at_hand, where = common.training_text(model)
-    st.caption(where)
+    st.caption(plain.escape(where))
     layer, unit, kind = choose_unit(model, at_hand)
     watch(model, at_hand, layer, unit, kind)
     hold(model, at_hand, layer, unit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts
+from app import charts, plain
 from app.learn import common, draw
 from charlm import scoring
 from charlm.decoding import encode_prime, start_ids
@@ -77,7 +77,7 @@ if model is not None:
     shown = st.slider("Characters shown", 5, most, key="next_shown") if most > 5 else most
     stages = scoring.distributions(logits, **knobs)
     st.caption("The prime as the model reads it (▮ marks where the next character goes):")
-    common.plain(model.vocab.decode(prime_ids)[-300:] + "▮")
+    plain.block(model.vocab.decode(prime_ids)[-300:] + "▮")
     st.dataframe(stage_table(model.chars, stages), hide_index=True, key="next_table",
                  column_config={"its probability": st.column_config.NumberColumn(format="percent")})
     st.caption("Entropy is how many yes/no questions the distribution leaves open: 0 bits when one character is "

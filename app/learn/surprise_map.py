@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts
+from app import charts, plain
 from app.learn import common, draw
 from charlm import scoring
 from charlm.units import LN2
@@ -63,7 +63,7 @@ def not_scored(model, result: scoring.Scored) -> str:
     line = "Not scored: the first character (nothing comes before it)"
     if unknown:
         line += "; characters outside the model's vocabulary: " + " ".join(
-            charts.escape_markdown(charts.show_char(c)) for c in unknown)   # the visitor's characters, in a caption
+            plain.escape(charts.show_char(c)) for c in unknown)   # the visitor's characters, in a caption
     return line + "."
 
 
@@ -105,7 +105,7 @@ def show(model, text: str) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     at_hand, where = common.training_text(model)
-    st.caption(where + (" The passage is from its validation text, which it never trained on." if at_hand else ""))
+    st.caption(plain.escape(where) + (" The passage is from its validation text, which it never trained on." if at_hand else ""))
     text = read_text(model, at_hand)
     if len(text) < 2:
         st.info("Type at least two characters: the model scores each one from those before it.")

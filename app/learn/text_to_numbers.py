@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, state
+from app import charts, plain, state
 from app.learn import common, draw
 from charlm import anatomy
 from charlm.scoring import UNKNOWN
@@ -51,7 +51,7 @@ def show_vocabulary(model, at_hand) -> None:
     text, where = counted_text(model, at_hand)
     table, outside = vocabulary(tuple(model.chars), text)
     st.subheader(f"The vocabulary: {len(table):,} characters")
-    st.caption(where)
+    st.caption(plain.escape(where))
     rows = {"index": [e.index for e in table], "character": [charts.show_char(e.char) for e in table]}
     if text is not None:
         total = max(1, len(text))
@@ -82,7 +82,7 @@ def show_sentence(model, at_hand) -> None:
     pairs = anatomy.as_indices(model.chars, sentence)
     st.altair_chart(draw.ids_strip(pairs), key="numbers_strip", width="content")
     st.caption("What the model reads: the indices, in order.")
-    common.plain(str([idx for _, idx in pairs if idx is not None]))
+    plain.block(str([idx for _, idx in pairs if idx is not None]))
     unknown = sorted({ch for ch, idx in pairs if idx is None})
     if unknown:
         what = (f"reads each as the unknown symbol {UNKNOWN} (index {model.chars.index(UNKNOWN)})"
@@ -91,13 +91,13 @@ def show_sentence(model, at_hand) -> None:
         st.text("  ".join(charts.show_char(ch) for ch in unknown))
     back = "".join(model.chars[idx] for _, idx in pairs if idx is not None)
     st.caption("And back: the indices turned into characters again.")
-    common.plain(back)
+    plain.block(back)
 
 
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     at_hand, where = common.training_text(model)
-    st.caption(where)
+    st.caption(plain.escape(where))
     show_vocabulary(model, at_hand)
     show_sentence(model, at_hand)
 common.page_end()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import charts, models, state, training
+from app import charts, models, plain, state, training
 from app import settings as settings_mod
 from app.learn import common, lab
 from charlm import checkpoint, jobs
@@ -65,8 +65,8 @@ def side_by_side(entries: list[tuple[str, list[dict], str]]) -> None:
         st.caption("The curves appear after each run's first evaluation.")
     for column, (label, history, line) in zip(st.columns(len(entries), gap="large"), entries):
         with column:
-            st.markdown(f"**{charts.escape_markdown(label)}**")
-            st.caption(charts.escape_markdown(line))
+            st.markdown(f"**{plain.escape(label)}**")
+            st.caption(plain.escape(line))
             best = lab.best_val_loss(history)
             last = history[-1] if history else {}
             steps = f"{last['step']:,} steps" if "step" in last else "no steps yet"
@@ -76,7 +76,7 @@ def side_by_side(entries: list[tuple[str, list[dict], str]]) -> None:
             sample = last_sample(history)
             if sample:
                 st.caption("Its last sample (temperature 0.8, written during training):")
-                common.plain(sample)
+                plain.block(sample)
             else:
                 st.caption("No sample yet.")
 
@@ -93,7 +93,7 @@ def shipped_pair() -> None:
         minutes = max((row.get("elapsed_s") or 0 for row in model.history), default=0) / 60
         entries.append((f"{label} ({preset})", model.history, f"{model.summary} · trained {minutes:.1f} min"))
     for line in missing:
-        st.warning(f"A shipped model could not be loaded: {charts.escape_markdown(line)}")
+        st.warning(f"A shipped model could not be loaded: {plain.escape(line)}")
     if entries:
         side_by_side(entries)
         st.caption("Both were trained by `python -m charlm train` on the same CPU. The loss is measured on "
@@ -154,7 +154,13 @@ def start_race(corpus, name: str, minutes: float, settings: settings_mod.Setting
             return
         state.register_job(job)
         started[label] = job
+    earlier: Race | None = st.session_state.get(RACE)
     st.session_state[RACE] = Race(started, minutes, name)
+    if earlier is not None:   # only the last race is shown, so only its two folders are kept
+        state.drop_jobs(list(earlier.jobs.values()))
+        files = st.session_state.get("then_and_now_files", {})
+        for job in earlier.jobs.values():
+            files.pop(job.workdir, None)
     st.rerun()
 
 
@@ -199,7 +205,7 @@ def race_view(was_running: bool) -> None:
             eta = f" · about {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
             st.progress(fraction, text=f"{label}: {fraction:.0%}{eta}")
         if snap.error:
-            st.error(f"{label}: {charts.escape_markdown(snap.error)}")
+            st.error(f"{label}: {plain.escape(snap.error)}")
         line = f"preset {job.preset} · {snap.status}"
         if latest is not None:
             line += f" · {latest.chars_per_sec:,.0f} characters/s"
@@ -223,7 +229,7 @@ def own_text() -> None:
         st.page_link("app/corpus_page.py", label="Choose a text", icon=":material/description:")
         return
     if chosen is not None and not running:
-        st.markdown(f"**Text:** {charts.escape_markdown(chosen.source)} · {chosen.stats.chars:,} characters")
+        st.markdown(f"**Text:** {plain.escape(chosen.source)} · {chosen.stats.chars:,} characters")
         cap = settings.max_train_minutes
         c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
         minutes = float(c1.number_input("Minutes for each", min_value=0.05, value=min(2.0, cap), step=0.5,
@@ -240,7 +246,7 @@ def own_text() -> None:
                    f"page open while they train: a run whose page is closed stops by itself after "
                    f"{format_duration(settings.abandon_after_s)}.")
     if race is not None:
-        st.markdown(f"**Your run:** {race.minutes:g} minutes each on {charts.escape_markdown(race.corpus_name)}")
+        st.markdown(f"**Your run:** {race.minutes:g} minutes each on {plain.escape(race.corpus_name)}")
         st.fragment(run_every=training.POLL_S if running else None)(race_view)(running)
 
 

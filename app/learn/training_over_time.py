@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, models, state
+from app import charts, models, plain, state
 from app.learn import common, lab
 from charlm.units import format_duration
 
@@ -21,7 +21,7 @@ INTRO = (
 def evaluations(model: models.LoadedModel) -> list[dict]:
     """The model's evaluation rows, oldest first: its file's history, and for this session's model what its
     job has evaluated since that file was written (samples and losses; no time for those)."""
-    rows = [dict(row) for row in model.history if isinstance(row.get("step"), int)]
+    rows = [dict(row) for row in common.history(model)[0]]
     job = state.job()
     if model.key != "trained" or job is None:
         return rows
@@ -48,6 +48,7 @@ def when(row: dict) -> str:
 
 
 def show(model: models.LoadedModel) -> None:
+    common.skipped_note(common.history(model)[1])
     rows = evaluations(model)
     if not rows:
         st.info("This model's file keeps no record of its training (no evaluations), so there is nothing to "
@@ -81,15 +82,15 @@ def show(model: models.LoadedModel) -> None:
                     f"**{lab.bits(row.get('val_loss'))}** bits/char{passes}")
         sample = row.get("sample")
         if sample:
-            st.markdown(f"**What it wrote at {charts.escape_markdown(when(row))}** (temperature 0.8, starting "
+            st.markdown(f"**What it wrote at {plain.escape(when(row))}** (temperature 0.8, starting "
                         "from a new line):")
-            common.plain(sample)
+            plain.block(sample)
         elif has_samples:
             st.caption("No sample was written at this evaluation.")
         if index > 0 and sample and rows[0].get("sample"):
             with st.expander("Compare with the first evaluation"):
                 st.caption(when(rows[0]))
-                common.plain(rows[0]["sample"])
+                plain.block(rows[0]["sample"])
 
 
 model = common.page_start(TITLE, INTRO)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts
+from app import charts, plain
 from app.learn import common
 from charlm import anatomy
 
@@ -80,13 +80,13 @@ def show_window_example(text: str, chars: list[str], window: int) -> None:
                       help="Every start position gives one example; the next one along shares all but one character.")
     inputs, floats, target = anatomy.window_example(ids, len(chars), start, window)
     st.caption(f"The window: {window} characters in")
-    common.plain(known[start:start + window])
+    plain.block(known[start:start + window])
     st.caption(f"…as indices, each read as one number, index / {len(chars)} (the first eight):")
-    common.plain(f"[{', '.join(str(i) for i in inputs[:8])}, …]\n[{', '.join(f'{x:.3f}' for x in floats[:8])}, …]")
+    plain.block(f"[{', '.join(str(i) for i in inputs[:8])}, …]\n[{', '.join(f'{x:.3f}' for x in floats[:8])}, …]")
     st.caption(f"The target: the one character after it, index {target}, as a one-hot row of {len(chars)} numbers")
     one_hot = ["0"] * len(chars)
     one_hot[target] = "1"
-    common.plain(f"{charts.show_char(chars[target])}  →  [{', '.join(one_hot)}]")
+    plain.block(f"{charts.show_char(chars[target])}  →  [{', '.join(one_hot)}]")
 
 
 def show_shift(text: str) -> None:
@@ -95,7 +95,7 @@ def show_shift(text: str) -> None:
                "predict. Every column is a training example.")
     stretch = text[:SHIFT_CHARS + 1]
     row = lambda s: " ".join(charts.show_char(ch) for ch in s)
-    common.plain("input : " + row(stretch[:-1]) + "\ntarget: " + row(stretch[1:]))
+    plain.block("input : " + row(stretch[:-1]) + "\ntarget: " + row(stretch[1:]))
 
 
 model = common.page_start(TITLE, INTRO)
@@ -103,7 +103,7 @@ if model is not None:
     at_hand, where = common.training_text(model)
     example = common.passage(model, at_hand, 1200)
     n_chars, counted = corpus_size(model, at_hand, example)
-    st.caption(f"{where} Sizes below are for {n_chars:,} characters: {counted}; {len(model.chars)} distinct.")
+    st.caption(f"{plain.escape(where)} Sizes below are for {n_chars:,} characters: {plain.escape(counted)}; {len(model.chars)} distinct.")
     common.start_values(model.key, windows_length=model.window or anatomy.KERAS_WINDOW)
     window = st.slider("Window length (characters)", 10, 200, step=5, key="windows_length",
                        help="The 2017 tutorial used 100.")
