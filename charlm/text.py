@@ -7,10 +7,10 @@ Greek, UTF-16 without a mark...), else Windows-1252. A caller that knows better 
 from __future__ import annotations
 
 import codecs
-import functools
 import re
 import unicodedata
 
+from . import marks
 from .units import plural
 
 
@@ -223,8 +223,7 @@ _NOT_FOR_TEXTS = {
 def _normalise(text: str) -> str:
     """Unix newlines and composed characters (NFC), so 'é' is one character however it was typed.
 
-    What NFC cannot do in linear time is refused first: it reorders each run of combining marks by sorting,
-    so a run of tens of thousands took seconds with the interpreter's lock held (a server stalled for all).
+    What NFC cannot do in linear time is refused first: long runs of combining marks (charlm.marks).
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     _refuse_lone_surrogates(text)
@@ -232,12 +231,11 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-MAX_MARK_RUN = 30   # combining marks in a row: Unicode's stream-safe limit (UAX #15); real writing stays far below
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_lone_surrogates(text: str) -> None:
-    found = _SURROGATE.search(text)
+    found = None if text.isascii() else _SURROGATE.search(text)
     if found:
         raise CorpusError(f"The text has a lone surrogate (U+{ord(found.group()):04X}) at character "
                           f"{found.start() + 1:,}: half of a UTF-16 pair, not a character. Save the text as UTF-8 "
@@ -245,35 +243,14 @@ def _refuse_lone_surrogates(text: str) -> None:
 
 
 def _refuse_long_mark_runs(text: str) -> None:
-    """A run of over MAX_MARK_RUN combining marks is refused, found in one linear pass of the
-    regular-expression engine before NFC sees it."""
-    found = _mark_runs().search(text)
+    found = marks.long_run(text)
     if found:
+        first, length = found
         raise CorpusError(
-            f"The text has {plural(len(found.group()), 'combining mark')} in a row (accents stacked on one letter) "
-            f"from character {found.start() + 1:,}; at most {MAX_MARK_RUN} are accepted, as Unicode's stream-safe "
+            f"The text has {plural(length, 'combining mark')} in a row (accents stacked on one letter) "
+            f"from character {first + 1:,}; at most {marks.MAX_RUN} are accepted, as Unicode's stream-safe "
             "form allows, since longer runs are not writing and take a long time to normalise. "
             "Remove that run and try again.")
-
-
-# Three Tibetan vowel signs have combining class 0 yet decompose into marks that have one, so NFC would reorder
-# runs of them just as slowly; tests/test_hostile_text.py holds this list against unicodedata.
-DECOMPOSE_TO_MARKS = "\u0f73\u0f75\u0f81"
-
-
-@functools.cache   # built on first use (0.1 s: it reads all 1.1 million code points), once per process
-def _mark_runs() -> re.Pattern:
-    """Runs of over MAX_MARK_RUN non-starters: characters of non-zero combining class, and DECOMPOSE_TO_MARKS."""
-    marks = sorted([code for code in range(0x110000) if unicodedata.combining(chr(code))]
-                   + [ord(char) for char in DECOMPOSE_TO_MARKS])
-    ranges: list[list[int]] = []   # [first, last] of consecutive code points
-    for code in marks:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    char_class = "".join(f"{re.escape(chr(first))}-{re.escape(chr(last))}" for first, last in ranges)
-    return re.compile(f"[{char_class}]{{{MAX_MARK_RUN + 1},}}")
 
 
 def _refuse_empty_or_binary(text: str) -> None:

@@ -7,8 +7,10 @@ import unicodedata
 
 import pytest
 
+from charlm import marks
 from charlm import text as text_module
-from charlm.text import MAX_MARK_RUN, CorpusError, decode_bytes, read_text
+from charlm.marks import DECOMPOSE_TO_MARKS, MAX_RUN as MAX_MARK_RUN
+from charlm.text import CorpusError, decode_bytes, read_text
 
 ACUTE, GRAVE_BELOW = "\u0301", "\u0316"   # combining classes 230 and 220: NFC reorders runs that mix them
 PROSE = "A plain sentence of ordinary prose, with nothing odd in it at all. " * 40
@@ -53,7 +55,7 @@ def test_the_characters_of_class_zero_that_decompose_into_marks_are_exactly_thos
         return bool(parts) and not parts.startswith("<") and unicodedata.combining(chr(int(parts.split()[0], 16))) > 0
     found = [chr(code) for code in range(0x110000)
              if not unicodedata.combining(chr(code)) and decomposes_into_marks(chr(code))]
-    assert "".join(found) == text_module.DECOMPOSE_TO_MARKS
+    assert "".join(found) == DECOMPOSE_TO_MARKS
 
 
 def test_a_paste_over_the_cap_is_refused_before_it_is_normalised(monkeypatch):
@@ -97,3 +99,11 @@ def test_an_encoding_that_is_not_a_text_encoding_is_refused(name):
 def test_a_text_encoding_no_file_is_saved_in_is_refused_saying_why(name, why):
     with pytest.raises(CorpusError, match=rf"The encoding '{name}' is not one a text file is saved in: .*{why}"):
         decode_bytes(PROSE.encode(), name)
+
+
+@pytest.mark.parametrize("run_start", [90, 95, 99, 100, 120])
+def test_a_run_across_a_chunk_border_is_found_whole(monkeypatch, run_start):
+    monkeypatch.setattr(marks, "_CHUNK_CHARS", 100)
+    text = "b" * run_start + ACUTE * 40 + "c" * 200
+    assert marks.long_run(text) == (run_start, 40)
+    assert marks.long_run("b" * run_start + ACUTE * 30 + "c" * 200) is None
