@@ -54,9 +54,11 @@ def _whole_run(text: str, inside: int) -> tuple[int, int]:
     """(first, length) of the run of marks around text[inside]: a chunk may have begun in its middle."""
     is_mark = _is_mark()
     first = inside
-    while first and is_mark[ord(text[first - 1])]:
+    while first and is_mark[ord(text[first - 1])]:   # a few steps: the chunk began at most MAX_RUN early
         first -= 1
-    last = inside
-    while last + 1 < len(text) and is_mark[ord(text[last + 1])]:
-        last += 1
-    return first, last - first + 1
+    for start in range(inside, len(text), _CHUNK_CHARS):   # the run may be long: look its end up a chunk at a time
+        points = np.frombuffer(text[start:start + _CHUNK_CHARS].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        others = np.flatnonzero(~is_mark[points])
+        if others.size:
+            return first, start + int(others[0]) - first
+    return first, len(text) - first

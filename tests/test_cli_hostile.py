@@ -1,0 +1,90 @@
+"""The command line given hostile input: a text built to be slow to normalise, encodings that are not text
+encodings, odd corpus folders (symlinks out, empty files, FIFOs), crafted corpus caches and crafted resume
+files. Each is read, skipped with a note, or refused with one line and exit status 2; never a traceback."""
+
+from __future__ import annotations
+
+import encodings.aliases
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charlm.cli import main
+
+from conftest import made_up_text
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+QUICK = ["--preset", "tiny", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16",
+         "--device", "cpu", "--fp32", "--save-every", "0"]
+
+
+def charlm(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """python -m charlm ARGS in a new process, as a person runs it."""
+    return subprocess.run([sys.executable, "-m", "charlm", *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def in_process(capsys, *args) -> subprocess.CompletedProcess:
+    """cli.main(ARGS) in this process (cheaper than a new one), as a CompletedProcess."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHARLM_THREADS", "1")
+        status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, out, err)
+
+
+def assert_one_line_error(run: subprocess.CompletedProcess, *words: str) -> str:
+    """Exit status 2 and one line on stderr starting "error:" that holds each word; no traceback."""
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+# --- a text that is slow to normalise; encodings ------------------------------------------------------------
+
+
+def test_the_400_kb_combining_mark_text_is_refused_in_one_line(tmp_path):
+    hostile = tmp_path / "marks.txt"
+    hostile.write_text("a" + "\u0301" * 100_000 + "\u0316" * 100_000, encoding="utf-8")   # 400 KB
+    run = charlm("train", hostile, *QUICK, "--out", tmp_path / "m.safetensors", timeout=60)
+    assert_one_line_error(run, "200,000 combining marks in a row", "from character 2", "at most 30")
+
+
+@pytest.mark.parametrize("name", ["rot13", "base64", "zlib_codec", "hex"])
+def test_a_codec_that_is_not_a_text_encoding_is_refused_in_one_line(capsys, tmp_path, name):
+    text = tmp_path / "t.txt"
+    text.write_text(made_up_text(3_000), encoding="utf-8")
+    assert_one_line_error(in_process(capsys, "train", text, "--encoding", name), f"'{name}'",
+                          "is not one a text file is saved in")
+
+
+def test_rot13_from_the_command_line_is_one_line(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(made_up_text(3_000), encoding="utf-8")
+    assert_one_line_error(charlm("train", text, "--encoding", "rot13"), "'rot13' is not one a text file is saved in")
+
+
+def test_unicode_escape_naming_a_lone_surrogate_is_refused_in_one_line(capsys, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_bytes(made_up_text(3_000).encode() + b"\\udc80 and on")
+    assert_one_line_error(in_process(capsys, "train", text, "--encoding", "unicode_escape"),
+                          "lone surrogate (U+DC80)")
+
+
+def test_every_encoding_python_knows_is_read_or_refused_in_one_line(capsys, tmp_path):
+    # Too short to train on: an encoding that reads it ends in the too-short refusal, so nothing trains.
+    text = tmp_path / "short.txt"
+    text.write_bytes(b"abc def ghi")
+    names = sorted(set(encodings.aliases.aliases.values()) | {"undefined", "punycode", "idna", "unicode_escape",
+                                                               "raw_unicode_escape", "utf_7", "hex", "rot_13"})
+    for name in names:
+        assert_one_line_error(in_process(capsys, "train", text, "--encoding", name))
