@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import tempfile
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ import numpy as np
 from .config import MAX_VOCAB
 from .corpus import Corpus, Vocab, _char_counts, _vocabulary_notice
 from .text import MIN_CHARS, CorpusError, decode_bytes
+from .units import plural
 
 SEPARATOR = "\n\n"          # between the files of a corpus: a blank line
 CACHE_FROM_BYTES = 32 << 20  # a single file this large is cached; smaller ones are read into memory as before
@@ -72,23 +74,75 @@ def identity(corpus: Corpus | EncodedCorpus) -> dict:
 
 
 def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The files a corpus is made of: each file given, and every file under each folder given (hidden ones,
-    whose names start with a dot, left out), once each, in sorted path order."""
+    """The files a corpus is made of (found_files' files, without its notes)."""
+    return found_files(paths)[0]
+
+
+def found_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """-> (files, notes): each file given, and every file under each folder given (hidden ones, whose names start
+    with a dot, left out), once each, in sorted path order; and ("warning" or "note", message) for what a folder
+    held that was left out: links leading out of it, empty files, and pipes, sockets or devices."""
     found: dict[str, Path] = {}
+    notes = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            inside = [p for p in path.rglob("*")
-                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            inside, skipped = _folder_files(path)
+            notes += [(level, f"{message} in the folder {given}") for level, message in skipped]
             if not inside:
-                raise CorpusError(f"the folder {given} holds no files to read")
+                raise CorpusError(f"the folder {given} holds no files to read" + (
+                    f" ({'; '.join(message for _, message in skipped)})" if skipped else ""))
             for file in inside:
                 found.setdefault(file.resolve().as_posix(), file)
         elif path.is_file():
             found.setdefault(path.resolve().as_posix(), path)
+        elif path.exists():   # never opened: reading a FIFO would wait for a writer that may never come
+            raise CorpusError(f"{given} is {kind_of(path)}, not a file; save the text to a file and give that")
         else:
             raise CorpusError(f"no such file or folder: {given}")
-    return [found[key] for key in sorted(found)]
+    return [found[key] for key in sorted(found)], notes
+
+
+def _folder_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The regular, non-empty files under folder whose links stay inside it, and what was left out, said once
+    per kind and naming each file."""
+    root = folder.resolve()
+    kept, outside, empty, odd = [], [], [], []
+    for path in sorted(folder.rglob("*")):   # rglob does not descend into linked folders
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            outside.append(relative.as_posix())   # a link out of the folder could read any file the user can
+        elif path.is_dir() or not path.exists():   # a folder is walked by rglob; a link leading nowhere is nothing
+            continue
+        elif not path.is_file():
+            odd.append(f"{relative.as_posix()} ({kind_of(path)})")
+        elif path.stat().st_size == 0:
+            empty.append(relative.as_posix())
+        else:
+            kept.append(path)
+    skipped = []
+    if outside:
+        skipped.append(("warning", f"skipped {plural(len(outside), 'link')} leading outside the folder: "
+                                   f"{', '.join(outside)}"))
+    if empty:
+        skipped.append(("note", f"skipped {plural(len(empty), 'empty file')}: {', '.join(empty)}"))
+    if odd:
+        skipped.append(("note", f"skipped what is not a file: {', '.join(odd)}"))
+    return kept, skipped
+
+
+def kind_of(path: Path) -> str:
+    """What a path that exists but is neither a file nor a folder is, in words."""
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "an unusual kind of file"
 
 
 def corpus_name(paths: Sequence[str | Path], files: list[Path]) -> str:

@@ -88,3 +88,72 @@ def test_every_encoding_python_knows_is_read_or_refused_in_one_line(capsys, tmp_
                                                                "raw_unicode_escape", "utf_7", "hex", "rot_13"})
     for name in names:
         assert_one_line_error(in_process(capsys, "train", text, "--encoding", name))
+
+
+# --- corpus folders: links out, empty files, FIFOs -----------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A corpus folder of two small texts."""
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "one.txt").write_text(made_up_text(3_000, seed=1), encoding="utf-8")
+    (folder / "two.txt").write_text(made_up_text(3_000, seed=2), encoding="utf-8")
+    return folder
+
+
+def train_folder(folder: Path, tmp_path: Path, *more) -> subprocess.CompletedProcess:
+    return charlm("train", folder, *QUICK, "--epochs", "0.05", "--out", tmp_path / "m.safetensors", *more)
+
+
+def test_a_link_leading_out_of_a_corpus_folder_is_skipped_with_one_warning_naming_it(folder, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET " * 1_000, encoding="utf-8")
+    (folder / "innocent.txt").symlink_to(secret)
+    (folder / "also.txt").symlink_to(secret)
+    run = train_folder(folder, tmp_path)
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: skipped 2 links leading outside the folder: also.txt, innocent.txt in the "
+                        f"folder {folder}"]
+    from charlm.checkpoint import load
+    assert "S" not in load(tmp_path / "m.safetensors").vocab   # nothing of the secret was read
+
+
+def test_a_link_within_the_folder_is_read(folder, tmp_path):
+    from charlm.encoded import found_files
+    (folder / "again.txt").symlink_to(folder / "one.txt")
+    files, notes = found_files([folder])
+    assert sorted(f.resolve().name for f in files) == ["one.txt", "two.txt"] and notes == []   # the same file, once
+
+
+def test_an_empty_file_in_a_corpus_folder_is_skipped_with_a_note(folder, tmp_path):
+    (folder / "empty.txt").write_bytes(b"")
+    run = train_folder(folder, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert f"note: skipped 1 empty file: empty.txt in the folder {folder}" in run.stderr.splitlines()
+
+
+def test_a_fifo_given_as_the_corpus_is_named_as_one_and_not_read(tmp_path):
+    pipe = tmp_path / "pipe.txt"
+    os.mkfifo(pipe)   # no writer: opening it to read would wait for ever
+    run = charlm("train", pipe, *QUICK, timeout=60)
+    assert_one_line_error(run, f"{pipe} is a FIFO (named pipe), not a file")
+    assert "no such file" not in run.stderr
+
+
+def test_a_fifo_in_a_corpus_folder_is_skipped_with_a_note_naming_it(folder, tmp_path):
+    from charlm.encoded import found_files
+    os.mkfifo(folder / "pipe.txt")
+    files, notes = found_files([folder])
+    assert [f.name for f in files] == ["one.txt", "two.txt"]
+    assert notes == [("note", f"skipped what is not a file: pipe.txt (a FIFO (named pipe)) in the folder {folder}")]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_a_fifo_given_to_evaluate_or_score_is_named_as_one(capsys, tmp_path, command):
+    pipe = tmp_path / "pipe.txt"
+    os.mkfifo(pipe)
+    run = in_process(capsys, command, ROOT / "checkpoints" / "python-docs.safetensors", pipe)
+    assert_one_line_error(run, f"{pipe} is a FIFO (named pipe), not a file")
