@@ -53,6 +53,7 @@ class EncodedCorpus:
     notice: str | None
     path: Path                # the cache file
     val_fraction: float = 0.1
+    key: str | None = None    # the key in the name it was written under: the sha256 of its files' bytes, cut
 
     split = Corpus.split      # the same train/validation cut as a corpus in memory
 
@@ -175,10 +176,14 @@ def prepare(files: list[Path], path: Path, name: str, encoding: str | None = Non
     """The cache at path, encoded now if it is not there (or is damaged); CorpusError says what is wrong."""
     if path.exists():
         try:
-            check(open_cache(path))
-            return path
+            found = open_cache(path)
+            check(found)
+            # Named for these files' bytes but written for others (a cache renamed or copied in): made again.
+            if found.key == _key_in_name(path):
+                return path
         except CorpusError:
-            path.unlink(missing_ok=True)   # damaged: made again below
+            pass
+        path.unlink(missing_ok=True)   # damaged, or not these files' text: made again below
     for stale in path.parent.glob(glob.escape(path.name) + ".*.tmp"):   # what a run killed while encoding left
         stale.unlink(missing_ok=True)
     encode(files, path, name, encoding, on_progress)
@@ -216,7 +221,8 @@ def encode(files: list[Path], path: Path, name: str, encoding: str | None = None
     vocab, notice = _vocabulary(counts, chars)
     meta = {"format": FORMAT, "version": VERSION, "name": name, "vocab": vocab.to_list(), "chars": chars,
             "text_sha256": sha.hexdigest(), "encoding": "+".join(dict.fromkeys(encodings)),
-            "notice": " ".join(n for n in notices + [notice] if n) or None, "files": [f.name for f in files]}
+            "notice": " ".join(n for n in notices + [notice] if n) or None, "files": [f.name for f in files],
+            "key": _key_in_name(path)}
     separator = vocab.encode(SEPARATOR).tobytes() if len(files) > 1 else b""
     with _written_atomically(path) as f:
         f.write(_header(meta, vocab.dtype, chars))
@@ -247,6 +253,8 @@ def open_cache(path: Path, val_fraction: float = 0.1) -> EncodedCorpus:
         meta = json.loads(header["__metadata__"]["charlm"])
         entry = header["ids"]
         dtype, chars = np.dtype(_DTYPES[entry["dtype"]]), meta["chars"]
+        if len(meta["vocab"]) > MAX_VOCAB:   # encode never writes one: a crafted file would build a model past the cap
+            raise CorpusError(damaged)
         vocab = Vocab.from_list(meta["vocab"])
         if (meta["format"], meta["version"]) != (FORMAT, VERSION) or dtype != vocab.dtype \
                 or entry["shape"] != [chars] or entry["data_offsets"] != [0, chars * dtype.itemsize] \
@@ -255,7 +263,7 @@ def open_cache(path: Path, val_fraction: float = 0.1) -> EncodedCorpus:
         ids = np.memmap(path, dtype=dtype, mode="r", offset=8 + size, shape=(chars,))
         return EncodedCorpus(vocab=vocab, ids=ids, name=str(meta["name"]), text_sha256=str(meta["text_sha256"]),
                              encoding=str(meta["encoding"]), notice=meta["notice"], path=path,
-                             val_fraction=val_fraction)
+                             val_fraction=val_fraction, key=meta.get("key"))
     except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
         if isinstance(err, CorpusError):
             raise
@@ -267,6 +275,11 @@ def check(corpus: EncodedCorpus) -> None:
     for start in range(0, len(corpus.ids), _CHUNK_CHARS):
         if int(corpus.ids[start:start + _CHUNK_CHARS].max()) >= len(corpus.vocab):
             raise CorpusError(f"the encoded corpus {corpus.path} is damaged; delete it and run again")
+
+
+def _key_in_name(path: Path) -> str:
+    """The key cache_path put in a cache's name (NAME.<16 hex>.corpus)."""
+    return path.name.removesuffix(SUFFIX).rpartition(".")[2]
 
 
 def _vocabulary(counts: np.ndarray, chars: int) -> tuple[Vocab, str | None]:
