@@ -4,6 +4,7 @@ files. Each is read, skipped with a note, or refused with one line and exit stat
 
 from __future__ import annotations
 
+import copy
 import encodings.aliases
 import os
 import subprocess
@@ -11,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from charlm import checkpoint as ckpt_io
 from charlm.cli import main
 
 from conftest import made_up_text
@@ -157,3 +160,72 @@ def test_a_fifo_given_to_evaluate_or_score_is_named_as_one(capsys, tmp_path, com
     os.mkfifo(pipe)
     run = in_process(capsys, command, ROOT / "checkpoints" / "python-docs.safetensors", pipe)
     assert_one_line_error(run, f"{pipe} is a FIFO (named pipe), not a file")
+
+
+# --- crafted resume files -----------------------------------------------------------------------------------
+
+
+def _wrong_optimizer(state):
+    state.optimizer["state"][0]["exp_avg"] = torch.zeros(3, 3)
+
+
+def _wrong_carry(state):
+    state.carry = [torch.zeros(1, 4, 5), torch.zeros(1, 4, 5)]   # hidden 5, not the model's 16
+
+
+def _wrong_average(state):
+    state.average = {name: torch.zeros(2) for name in state.state_dict}
+
+
+def _garbage_random_state(state):
+    state.rng["batches"] = torch.zeros(7, dtype=torch.uint8)
+
+
+def _missing_moment(state):
+    del state.optimizer["state"][1]["exp_avg_sq"]
+
+
+CRAFTS = {"optimizer": _wrong_optimizer, "carry": _wrong_carry, "average": _wrong_average,
+          "random": _garbage_random_state, "moment": _missing_moment}
+
+
+@pytest.fixture(scope="module")
+def resume_run(tmp_path_factory):
+    """A short run's text and resume file, and each crafted copy of the file."""
+    folder = tmp_path_factory.mktemp("resume")
+    text = folder / "words.txt"
+    text.write_text(made_up_text(6_000), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHARLM_THREADS", "1")
+        assert main(["train", str(text), *QUICK, "--epochs", "0.2", "--out", str(folder / "m.safetensors")]) == 0
+    good = ckpt_io.load(folder / "m.last.pt", for_resume=True)
+    assert good.carry and good.rng and good.optimizer["state"]   # what the crafts change is there to change
+    crafted = {}
+    for name, craft in CRAFTS.items():
+        state = copy.deepcopy(good)
+        craft(state)
+        crafted[name] = ckpt_io.save(state, folder / f"{name}.last.pt")
+    return text, crafted
+
+
+@pytest.mark.parametrize("craft", CRAFTS)
+def test_a_crafted_resume_file_is_refused_in_one_line(resume_run, tmp_path, craft):
+    text, crafted = resume_run
+    run = charlm("train", text, "--resume", crafted[craft], "--epochs", "0.05", "--out", tmp_path / "m.safetensors")
+    assert_one_line_error(run, "the resume file does not fit its own model", "start the run afresh")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_crafted_resume_file_under_torchrun_is_refused_once_by_rank_zero(resume_run, tmp_path):
+    text, crafted = resume_run
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "charlm",
+               "train", str(text), "--resume", str(crafted["moment"]), "--epochs", "0.05", "--device", "cpu",
+               "--out", str(tmp_path / "m.safetensors")]
+    run = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=240)
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if "does not fit its own model" in line]
+    assert errors == ["error: the resume file does not fit its own model (its optimizer's exp_avg_sq for weight 1 "
+                      "is missing or the wrong shape): it is damaged or was altered; start the run afresh without "
+                      "--resume, or resume from the .last.pt file the run itself wrote"]
+    # torchrun reports a process that failed with a traceback of its own; charlm's code is in none
+    assert "charlm/" not in run.stderr.replace(str(tmp_path), "")
