@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_errors import OwnError, UserError
+from .cli_errors import OwnError, UserError, not_a_file
 from .cli_train import train_command
 from .config import DEVICES
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
@@ -104,7 +104,7 @@ def cmd_evaluate(args) -> int:
     ckpt = _load(args.checkpoint)
     file = Path(args.corpus)
     if not file.is_file():
-        raise UserError(f"no such file: {args.corpus}")
+        raise not_a_file(args.corpus)
     vocab = ckpt.get_vocab()
     corpus = load_corpus(file.read_bytes(), name=file.name, encoding=args.encoding)
     # Score the text with the checkpoint's own vocabulary: characters it never saw count as unknown.
@@ -136,7 +136,7 @@ def cmd_score(args) -> int:
         raise UserError(f"--max-chars must be at least 2; got {args.max_chars}")
     file = Path(args.file)
     if not file.is_file():
-        raise UserError(f"no such file: {args.file}")
+        raise not_a_file(args.file)
     if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
         raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
                         "characters could take; score a part of it, or raise the cap with --max-chars N")

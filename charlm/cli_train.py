@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cli_errors import UserError
+from .cli_errors import UserError, not_a_file
 from .units import LN2, format_duration, plural
 
 # The architecture and recipe flags of `train`: (config field, argparse attribute). Each starts at the preset's value.
@@ -172,7 +172,10 @@ def _training_corpus(args, out: Path, group):
     """The text to train on: a small file read into memory as always; several files, a folder, a large file,
     or any text under torchrun encoded once into a cache beside the run (rank 0 encodes, every process maps it)."""
     from . import encoded
-    files = encoded.corpus_files(args.corpus)
+    files, notes = encoded.found_files(args.corpus)
+    if group.is_main:
+        for level, message in notes:
+            print(f"{level}: {message}", file=sys.stderr)
     name = encoded.corpus_name(args.corpus, files)
     if not group.active and not encoded.wants_cache(files):
         return _read_corpus(str(files[0]), args.encoding)
@@ -199,7 +202,7 @@ def _read_corpus(path: str, encoding: str | None = None):
     from .corpus import load_corpus
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"no such file: {path}")
+        raise not_a_file(path)
     return load_corpus(file.read_bytes(), name=file.name, encoding=encoding)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import tempfile
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ import numpy as np
 from .config import MAX_VOCAB
 from .corpus import Corpus, Vocab, _char_counts, _vocabulary_notice
 from .text import MIN_CHARS, CorpusError, decode_bytes
+from .units import plural
 
 SEPARATOR = "\n\n"          # between the files of a corpus: a blank line
 CACHE_FROM_BYTES = 32 << 20  # a single file this large is cached; smaller ones are read into memory as before
@@ -51,6 +53,7 @@ class EncodedCorpus:
     notice: str | None
     path: Path                # the cache file
     val_fraction: float = 0.1
+    key: str | None = None    # the key in the name it was written under: the sha256 of its files' bytes, cut
 
     split = Corpus.split      # the same train/validation cut as a corpus in memory
 
@@ -72,23 +75,75 @@ def identity(corpus: Corpus | EncodedCorpus) -> dict:
 
 
 def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The files a corpus is made of: each file given, and every file under each folder given (hidden ones,
-    whose names start with a dot, left out), once each, in sorted path order."""
+    """The files a corpus is made of (found_files' files, without its notes)."""
+    return found_files(paths)[0]
+
+
+def found_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """-> (files, notes): each file given, and every file under each folder given (hidden ones, whose names start
+    with a dot, left out), once each, in sorted path order; and ("warning" or "note", message) for what a folder
+    held that was left out: links leading out of it, empty files, and pipes, sockets or devices."""
     found: dict[str, Path] = {}
+    notes = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            inside = [p for p in path.rglob("*")
-                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            inside, skipped = _folder_files(path)
+            notes += [(level, f"{message} in the folder {given}") for level, message in skipped]
             if not inside:
-                raise CorpusError(f"the folder {given} holds no files to read")
+                raise CorpusError(f"the folder {given} holds no files to read" + (
+                    f" ({'; '.join(message for _, message in skipped)})" if skipped else ""))
             for file in inside:
                 found.setdefault(file.resolve().as_posix(), file)
         elif path.is_file():
             found.setdefault(path.resolve().as_posix(), path)
+        elif path.exists():   # never opened: reading a FIFO would wait for a writer that may never come
+            raise CorpusError(f"{given} is {kind_of(path)}, not a file; save the text to a file and give that")
         else:
             raise CorpusError(f"no such file or folder: {given}")
-    return [found[key] for key in sorted(found)]
+    return [found[key] for key in sorted(found)], notes
+
+
+def _folder_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The regular, non-empty files under folder whose links stay inside it, and what was left out, said once
+    per kind and naming each file."""
+    root = folder.resolve()
+    kept, outside, empty, odd = [], [], [], []
+    for path in sorted(folder.rglob("*")):   # rglob does not descend into linked folders
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            outside.append(relative.as_posix())   # a link out of the folder could read any file the user can
+        elif path.is_dir() or not path.exists():   # a folder is walked by rglob; a link leading nowhere is nothing
+            continue
+        elif not path.is_file():
+            odd.append(f"{relative.as_posix()} ({kind_of(path)})")
+        elif path.stat().st_size == 0:
+            empty.append(relative.as_posix())
+        else:
+            kept.append(path)
+    skipped = []
+    if outside:
+        skipped.append(("warning", f"skipped {plural(len(outside), 'link')} leading outside the folder: "
+                                   f"{', '.join(outside)}"))
+    if empty:
+        skipped.append(("note", f"skipped {plural(len(empty), 'empty file')}: {', '.join(empty)}"))
+    if odd:
+        skipped.append(("note", f"skipped what is not a file: {', '.join(odd)}"))
+    return kept, skipped
+
+
+def kind_of(path: Path) -> str:
+    """What a path that exists but is neither a file nor a folder is, in words."""
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "an unusual kind of file"
 
 
 def corpus_name(paths: Sequence[str | Path], files: list[Path]) -> str:
@@ -121,10 +176,14 @@ def prepare(files: list[Path], path: Path, name: str, encoding: str | None = Non
     """The cache at path, encoded now if it is not there (or is damaged); CorpusError says what is wrong."""
     if path.exists():
         try:
-            check(open_cache(path))
-            return path
+            found = open_cache(path)
+            check(found)
+            # Named for these files' bytes but written for others (a cache renamed or copied in): made again.
+            if found.key == _key_in_name(path):
+                return path
         except CorpusError:
-            path.unlink(missing_ok=True)   # damaged: made again below
+            pass
+        path.unlink(missing_ok=True)   # damaged, or not these files' text: made again below
     for stale in path.parent.glob(glob.escape(path.name) + ".*.tmp"):   # what a run killed while encoding left
         stale.unlink(missing_ok=True)
     encode(files, path, name, encoding, on_progress)
@@ -162,7 +221,8 @@ def encode(files: list[Path], path: Path, name: str, encoding: str | None = None
     vocab, notice = _vocabulary(counts, chars)
     meta = {"format": FORMAT, "version": VERSION, "name": name, "vocab": vocab.to_list(), "chars": chars,
             "text_sha256": sha.hexdigest(), "encoding": "+".join(dict.fromkeys(encodings)),
-            "notice": " ".join(n for n in notices + [notice] if n) or None, "files": [f.name for f in files]}
+            "notice": " ".join(n for n in notices + [notice] if n) or None, "files": [f.name for f in files],
+            "key": _key_in_name(path)}
     separator = vocab.encode(SEPARATOR).tobytes() if len(files) > 1 else b""
     with _written_atomically(path) as f:
         f.write(_header(meta, vocab.dtype, chars))
@@ -193,6 +253,8 @@ def open_cache(path: Path, val_fraction: float = 0.1) -> EncodedCorpus:
         meta = json.loads(header["__metadata__"]["charlm"])
         entry = header["ids"]
         dtype, chars = np.dtype(_DTYPES[entry["dtype"]]), meta["chars"]
+        if len(meta["vocab"]) > MAX_VOCAB:   # encode never writes one: a crafted file would build a model past the cap
+            raise CorpusError(damaged)
         vocab = Vocab.from_list(meta["vocab"])
         if (meta["format"], meta["version"]) != (FORMAT, VERSION) or dtype != vocab.dtype \
                 or entry["shape"] != [chars] or entry["data_offsets"] != [0, chars * dtype.itemsize] \
@@ -201,7 +263,7 @@ def open_cache(path: Path, val_fraction: float = 0.1) -> EncodedCorpus:
         ids = np.memmap(path, dtype=dtype, mode="r", offset=8 + size, shape=(chars,))
         return EncodedCorpus(vocab=vocab, ids=ids, name=str(meta["name"]), text_sha256=str(meta["text_sha256"]),
                              encoding=str(meta["encoding"]), notice=meta["notice"], path=path,
-                             val_fraction=val_fraction)
+                             val_fraction=val_fraction, key=meta.get("key"))
     except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
         if isinstance(err, CorpusError):
             raise
@@ -213,6 +275,11 @@ def check(corpus: EncodedCorpus) -> None:
     for start in range(0, len(corpus.ids), _CHUNK_CHARS):
         if int(corpus.ids[start:start + _CHUNK_CHARS].max()) >= len(corpus.vocab):
             raise CorpusError(f"the encoded corpus {corpus.path} is damaged; delete it and run again")
+
+
+def _key_in_name(path: Path) -> str:
+    """The key cache_path put in a cache's name (NAME.<16 hex>.corpus)."""
+    return path.name.removesuffix(SUFFIX).rpartition(".")[2]
 
 
 def _vocabulary(counts: np.ndarray, chars: int) -> tuple[Vocab, str | None]:

@@ -10,6 +10,7 @@ import codecs
 import re
 import unicodedata
 
+from . import marks
 from .units import plural
 
 
@@ -81,21 +82,29 @@ def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS,
     Raises CorpusError for binary data, an empty text, one under MIN_CHARS or one over max_chars.
     """
     if isinstance(data, str):
-        text, encoding, notice = _normalise(data), "text", None
-        _refuse_empty_or_binary(text)
+        # Measured before normalising: NFC's cost, not just the text's size, is what a cap bounds.
+        _refuse_over(len(data), max_chars)
+        text, encoding, notice = data, "text", None
     else:
         if len(data) > MAX_BYTES_PER_CHAR * max_chars:  # refuse cheaply, before decoding
             raise CorpusError(f"The file is {plural(len(data), 'byte')}; {_limit(max_chars)}")
         # No copy of bytes we were given: for a 100 MB upload that copy was a fifth of the peak memory.
-        text, encoding, notice = decode_bytes(data if isinstance(data, bytes) else bytes(data), encoding)
+        text, encoding, notice = _decoded(data if isinstance(data, bytes) else bytes(data), encoding)
+        _refuse_over(len(text), max_chars)
+    text = _normalise(text)
+    _refuse_empty_or_binary(text)
     if len(text) < MIN_CHARS:
         raise CorpusError(
             f"The text has {plural(len(text), 'character')}; at least {MIN_CHARS:,} are needed to train a model. "
             "Use a longer text."
         )
-    if len(text) > max_chars:
-        raise CorpusError(f"The text has {plural(len(text), 'character')}; {_limit(max_chars)}")
+    _refuse_over(len(text), max_chars)   # again: NFC lengthens a few characters (U+0344 becomes two)
     return text, encoding, notice
+
+
+def _refuse_over(chars: int, max_chars: int) -> None:
+    if chars > max_chars:
+        raise CorpusError(f"The text has {plural(chars, 'character')}; {_limit(max_chars)}")
 
 
 def decode_bytes(data: bytes, encoding: str | None = None) -> tuple[str, str, str | None]:
@@ -105,13 +114,18 @@ def decode_bytes(data: bytes, encoding: str | None = None) -> tuple[str, str, st
     given, is used as it is (a wrong one is an error, not a guess).
     Raises CorpusError for empty input and for binary data (naming the kind where it can).
     """
-    for pattern, kind, advice in _MAGIC:
-        if re.match(pattern, data, re.DOTALL):  # re caches the compiled patterns
-            raise CorpusError(f"This file looks like {kind}, not plain text. {advice}")
-    text, encoding, notice = _decode(data) if encoding is None else _decode_as(data, encoding)
+    text, encoding, notice = _decoded(data, encoding)
     text = _normalise(text)
     _refuse_empty_or_binary(text)
     return text, encoding, notice
+
+
+def _decoded(data: bytes, encoding: str | None) -> tuple[str, str, str | None]:
+    """(text as the bytes hold it, before any normalisation; encoding name; notice); binary kinds refused."""
+    for pattern, kind, advice in _MAGIC:
+        if re.match(pattern, data, re.DOTALL):  # re caches the compiled patterns
+            raise CorpusError(f"This file looks like {kind}, not plain text. {advice}")
+    return _decode(data) if encoding is None else _decode_as(data, encoding)
 
 
 def _decode(data: bytes) -> tuple[str, str, str | None]:
@@ -178,23 +192,65 @@ def _guess(data: bytes) -> tuple[str, str] | None:
 
 
 def _decode_as(data: bytes, encoding: str) -> tuple[str, str, str | None]:
-    """data in the encoding a person chose; CorpusError when Python does not know it or the bytes do not fit it."""
+    """data in the encoding a person chose; CorpusError when Python does not know it, it is not one a text is
+    saved in, or the bytes do not fit it."""
     try:
-        name = codecs.lookup(encoding).name
+        codec = codecs.lookup(encoding)
     except LookupError:
-        raise CorpusError(f"The encoding {encoding!r} is not one Python knows. Try utf-8, cp1252, shift_jis, gbk, "
-                          "cp1251, cp1253 or utf-16-le.") from None
+        raise CorpusError(f"The encoding {encoding!r} is not one Python knows. {_TRY_ENCODINGS}") from None
+    if not codec._is_text_encoding or codec.name in _NOT_FOR_TEXTS:
+        why = _NOT_FOR_TEXTS.get(codec.name, "it turns bytes into bytes (or text into text), not bytes into text")
+        raise CorpusError(f"The encoding {encoding!r} is not one a text file is saved in: {why}. {_TRY_ENCODINGS}")
     try:
-        return data.decode(name), name, None
+        return data.decode(codec.name), codec.name, None
     except UnicodeDecodeError as err:
         raise CorpusError(f"The file is not valid {encoding}: the bytes at position {err.start:,} cannot be read "
                           "as it. Try another encoding, or let it be found from the file.") from None
+    except UnicodeError:   # codecs whose errors carry no position (idna's are per label)
+        raise CorpusError(f"The file is not valid {encoding}. Try another encoding, or let it be found from the "
+                          "file.") from None
+
+
+_TRY_ENCODINGS = "Try utf-8, cp1252, shift_jis, gbk, cp1251, cp1253 or utf-16-le."
+# Text encodings to Python that no text file is saved in; punycode's decoder also takes quadratic time.
+_NOT_FOR_TEXTS = {
+    "undefined": "Python's 'undefined' codec refuses every byte",
+    "punycode": "punycode is for domain names, and decoding a long text with it takes quadratic time",
+    "idna": "idna is for domain names",
+}
 
 
 def _normalise(text: str) -> str:
-    """Unix newlines and composed characters (NFC), so 'é' is one character however it was typed."""
+    """Unix newlines and composed characters (NFC), so 'é' is one character however it was typed.
+
+    What NFC cannot do in linear time is refused first: long runs of combining marks (charlm.marks).
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    _refuse_lone_surrogates(text)
+    _refuse_long_mark_runs(text)
     return unicodedata.normalize("NFC", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(text: str) -> None:
+    found = None if text.isascii() else _SURROGATE.search(text)
+    if found:
+        raise CorpusError(f"The text has a lone surrogate (U+{ord(found.group()):04X}) at character "
+                          f"{found.start() + 1:,}: half of a UTF-16 pair, not a character. Save the text as UTF-8 "
+                          "(or choose the encoding it is saved in) and try again.")
+
+
+def _refuse_long_mark_runs(text: str) -> None:
+    found = marks.long_run(text)
+    if found:
+        first, length = found
+        raise CorpusError(
+            f"The text has {plural(length, 'combining mark')} in a row (accents stacked on one letter) "
+            f"from character {first + 1:,}; at most {marks.MAX_RUN} are accepted, as Unicode's stream-safe "
+            "form allows, since longer runs are not writing and take a long time to normalise. "
+            "Remove that run and try again.")
 
 
 def _refuse_empty_or_binary(text: str) -> None:

@@ -34,7 +34,7 @@ from .evaluate import eval_sample_size, evaluate
 from .events import Progress, TrainResult
 from .model import CharLSTM, detach_state
 from .optim import lr_at, make_optimizer
-from .resume import Resume, checked_progress, last_path_for
+from .resume import Resume, check_fits, checked_progress, last_path_for
 from .sampling import DecodeConfig
 from .startfrom import StartFrom
 from .units import LN2
@@ -153,6 +153,7 @@ class Trainer:
 
     def _restore(self, state: ckpt_io.Checkpoint) -> None:
         """Weights, optimizer, counters, history, random state and carried state from a resume file."""
+        check_fits(state, self.model, self.optimizer)
         self.model.load_state_dict({name: torch.as_tensor(v) for name, v in state.state_dict.items()})
         if state.optimizer:
             self.optimizer.load_state_dict(state.optimizer)

@@ -156,7 +156,8 @@ def test_encoding_reports_its_progress_and_an_interrupted_one_leaves_no_file(tmp
 
 @pytest.mark.parametrize("make, words", [
     (lambda folder: (folder / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(3000)), ["photo.txt", "PNG image"]),
-    (lambda folder: (folder / "empty.txt").write_text(""), ["empty.txt", "no text"]),
+    # An empty file is skipped with a note (test_cli_hostile); one holding only blank lines is still refused.
+    (lambda folder: (folder / "blank.txt").write_text("\n \n"), ["blank.txt", "no text"]),
 ])
 def test_a_file_of_a_corpus_that_is_not_text_is_refused_by_name(tmp_path, texts, make, words):
     folder, _ = texts
@@ -207,3 +208,39 @@ def test_a_model_starts_a_new_run_on_a_cached_corpus(tmp_path, texts, trained, c
     assert "starting from cat.pt" in capsys.readouterr().err
     saved = ckpt_io.load(out)
     assert saved.vocab[:len(trained.vocab)] == list(trained.vocab.chars) and "Z" in saved.vocab
+
+
+# --- crafted caches -----------------------------------------------------------------------------------
+
+
+def crafted_cache(path, vocab: list[str], chars: int = 2_000, **meta) -> None:
+    """A cache file as encode writes one, with the metadata given: zeros for ids."""
+    dtype = np.dtype(np.uint16 if len(vocab) > 256 else np.uint8)
+    fields = {"format": encoded.FORMAT, "version": encoded.VERSION, "name": "crafted", "vocab": vocab, "chars": chars,
+              "text_sha256": "0" * 64, "encoding": "utf-8", "notice": None, "files": ["a.txt"],
+              "key": path.name.split(".")[-2], **meta}
+    path.write_bytes(encoded._header(fields, dtype, chars) + bytes(chars * dtype.itemsize))
+
+
+def test_a_cache_with_a_vocabulary_over_the_cap_is_refused_and_made_again(tmp_path, texts):
+    folder, _ = texts
+    files = corpus_files([folder])
+    path = cache_path(files, tmp_path, "corpus")
+    crafted_cache(path, [chr(0x4E00 + i) for i in range(5_000)])
+    with pytest.raises(CorpusError, match="is damaged; delete it and run again"):
+        open_cache(path)
+    corpus = open_cache(prepare(files, path, "corpus"))
+    assert len(corpus.vocab) < 1_024 and corpus.vocab.chars[0] == "\n"   # the files' own text, encoded again
+
+
+def test_a_cache_named_for_other_files_is_made_again_for_these(tmp_path, texts):
+    folder, parts = texts
+    files = corpus_files([folder])
+    other = tmp_path / "other.txt"
+    other.write_text("Quite another text, of other words entirely. " * 60, encoding="utf-8")
+    theirs = cached([other], tmp_path, "corpus")
+    ours = cache_path(files, tmp_path, "corpus")
+    ours.write_bytes(theirs.path.read_bytes())   # the other text's cache under this corpus's name
+    corpus = open_cache(prepare(files, ours, "corpus"))
+    joined = SEPARATOR.join(parts[name.relative_to(folder).as_posix()] for name in files)
+    assert corpus.text_sha256 == hashlib.sha256(joined.encode()).hexdigest() != theirs.text_sha256
