@@ -31,6 +31,15 @@ def served(tmp_path_factory):
         yield url
 
 
+def stop(page, name: str) -> None:
+    """Stop the page's run; on failure keep a screenshot of what the page showed instead."""
+    try:
+        stop_training(page)
+    except AssertionError:
+        shot(page, f"shared-failed-stopping-{name}")
+        raise
+
+
 def send_clear_cache(server: str, times: int = 2) -> None:
     """What any client may send: Streamlit's BackMsg `clear_cache`, from a bare websocket (no browser, no page)."""
     address = server.replace("http://", "ws://") + "/_stcore/stream"
@@ -66,10 +75,10 @@ def test_a_bare_clients_clear_cache_leaves_the_slots_the_line_and_sessions_alone
     expect(main(alice).get_by_role("heading", name="Training on fox.txt (tiny)")).to_be_visible()
     expect(main(alice).get_by_role("button", name="Stop")).to_be_visible()
     expect(main(alice).get_by_text(IN_LINE)).to_have_count(0)
-    stop_training(alice)
+    stop(alice, "alice")
     expect(main(bob).get_by_text(TRAINING)).to_be_visible()   # the slot passed on to Bob
     expect(main(bob).get_by_text(IN_LINE)).to_have_count(0)
-    stop_training(bob)
+    stop(bob, "bob")
     for page in (alice, bob):
         page.context.close()
 
@@ -97,8 +106,8 @@ def test_sessions_from_one_address_get_its_share_and_a_closed_tab_gives_its_plac
         assert time.monotonic() - closed < 30, "the closed tab's run kept its place in line"
         main(third).get_by_role("button", name="Start training").click()
         settle(third)
-    stop_training(first)
+    stop(first, "first")
     expect(main(third).get_by_text(TRAINING)).to_be_visible()   # the freed slot went to the third, not the closed tab
-    stop_training(third)
+    stop(third, "third")
     for page in (first, third):
         page.context.close()
