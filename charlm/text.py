@@ -228,7 +228,26 @@ def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     _refuse_lone_surrogates(text)
     _refuse_long_mark_runs(text)
-    return unicodedata.normalize("NFC", text)
+    return _nfc(text)
+
+
+_NFC_CHUNK = 1 << 16   # characters normalised per call: one call holds the interpreter's lock, so other visitors wait
+_ASCII = re.compile("[\x00-\x7f]")
+
+
+def _nfc(text: str) -> str:
+    """NFC a piece at a time, each piece cut just before an ASCII character: no character composes with or
+    reorders across one (it has combining class 0 and is never the second of a composed pair), so the pieces
+    normalise exactly as the whole. A 5-million-character text of 30-mark runs held the lock for 0.8-2.4 s."""
+    if text.isascii():
+        return text
+    pieces, start = [], 0
+    while start < len(text):
+        cut = _ASCII.search(text, start + _NFC_CHUNK) if start + _NFC_CHUNK < len(text) else None
+        end = cut.start() if cut else len(text)
+        pieces.append(unicodedata.normalize("NFC", text[start:end]))
+        start = end
+    return "".join(pieces)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -3,6 +3,7 @@ surrogates, pastes over the cap, and encodings that are not text encodings. Each
 
 from __future__ import annotations
 
+import random
 import unicodedata
 
 import pytest
@@ -107,3 +108,15 @@ def test_a_run_across_a_chunk_border_is_found_whole(monkeypatch, run_start):
     text = "b" * run_start + ACUTE * 40 + "c" * 200
     assert marks.long_run(text) == (run_start, 40)
     assert marks.long_run("b" * run_start + ACUTE * 30 + "c" * 200) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_normalising_a_piece_at_a_time_gives_exactly_the_whole_texts_nfc(monkeypatch, seed):
+    """Pieces cut before ASCII characters: composed pairs, reordered marks and Hangul syllables across every cut."""
+    monkeypatch.setattr(text_module, "_NFC_CHUNK", 5)
+    parts = ["a", "e", " ", "\n", "\u0301", "\u0316", "\u0323", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e",
+             "\u00e9", "\u212b", "\u0344", "Z", "\u0915\u093c"]
+    rng = random.Random(seed)
+    text = "".join(rng.choice(parts) for _ in range(3_000))
+    assert text_module._nfc(text) == unicodedata.normalize("NFC", text)
+    assert text_module._nfc("\u00e9" * 20) == "\u00e9" * 20          # no ASCII to cut before: one piece
