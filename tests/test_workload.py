@@ -20,12 +20,12 @@ def test_largest_within_finds_the_last_size_that_fits():
     assert workload.largest_within(lambda n: 4.0 + n, 100, budget=3.0) == 0
 
 
-def test_a_window_model_at_the_caps_costs_hundreds_of_times_a_carried_one():
+def test_a_window_model_at_the_caps_costs_a_hundred_times_a_carried_one():
     caps = Shape(layers=3, hidden=512, vocab=85, window=512)
     demo = Shape(layers=1, hidden=384, vocab=85)             # checkpoints/demo.safetensors
     assert workload.write_s(caps, 500, 200) > 20 * workload.BUDGET_S     # a minute and more
     assert workload.write_s(demo, 500, 600) + workload.score_s(demo, 1100, 600) < workload.BUDGET_S / 5
-    assert workload.write_s(caps, 500, 200) > 200 * workload.write_s(Shape(3, 512, 85), 500, 200)
+    assert workload.write_s(caps, 500, 200) > 100 * workload.write_s(Shape(3, 512, 85), 500, 200)
     assert caps.describe() == "a 512-character window, 3 × 512" and demo.describe() == "1 × 384, carrying its state"
 
 
