@@ -321,7 +321,7 @@ def with_model(at: AppTest, monkeypatch, loaded: models.LoadedModel, **values) -
     at.session_state["learn_model"] = loaded.key
     for key, value in values.items():
         at.session_state[key] = value
-    at.switch_page(PAGE.format("decoding_lab")).run()
+    at.switch_page(PAGE.format("decoding_lab")).run(timeout=30)   # the bound holds a click to seconds
     assert not at.exception, [e.value for e in at.exception]
     return at
 
