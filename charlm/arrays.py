@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .workload import StopCheck, check
+
 ArrayState = list[tuple[np.ndarray, np.ndarray]]   # (h, c) per layer, each (batch, hidden)
 WindowState = np.ndarray                            # a window model's last ids, (batch, <= window)
 Clamp = dict[tuple[int, int], float]                 # (layer, unit) -> the value its hidden output is held at
@@ -185,18 +187,22 @@ class ArrayLSTM:
         logits += self.head_b
         return logits
 
-    def reread(self, windows: np.ndarray, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
+    def reread(self, windows: np.ndarray, clamp: Clamp | None = None,
+               should_stop: StopCheck | None = None) -> tuple[np.ndarray, ArrayState]:
         """Each row of (batch, n) ids read from a zero state, the rows stepping together (in chunks of
         _REREAD_ROWS, so any number of them fits in memory).
 
         -> the logits after each row's last id (batch, vocab), and the state it ends in: how a window
-        model predicts, and what its units hold, for any number of windows at once.
+        model predicts, and what its units hold, for any number of windows at once. should_stop() is asked
+        every 16 steps (a chunk of long windows takes seconds); True raises workload.Stopped.
         """
         chunks = []
         for start in range(0, max(1, len(windows)), _REREAD_ROWS):
             rows = windows[start:start + _REREAD_ROWS]
             state = self._zeros(rows.shape[0])
             for t in range(rows.shape[1]):
+                if t % 16 == 0:
+                    check(should_stop)
                 x, state = self._layers(rows[:, t], state, clamp)
             chunks.append((self._head(x), state))
         if len(chunks) == 1:

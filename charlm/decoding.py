@@ -19,6 +19,7 @@ from .checkpoint import Checkpoint
 from .corpus import Vocab
 from .model import CharLSTM, State
 from .sampling import STRATEGIES, DecodeConfig, filtered, log_softmax, pick, write  # noqa: F401  (STRATEGIES: callers)
+from .workload import StopCheck, check
 
 
 class TorchEngine:
@@ -167,12 +168,13 @@ def _streamer(vocab: Vocab, on_text, on_new_text):
 
 
 def beam_search(engine: Engine, prime_ids: list[int], length: int, width: int,
-                num_results: int = 1) -> tuple[list[list[int]], list[float]]:
+                num_results: int = 1, should_stop: StopCheck | None = None) -> tuple[list[list[int]], list[float]]:
     """Keep the `width` continuations of highest total log-probability; -> the best `num_results`, best first:
     (ids of each, its log-probability in nats).
 
     Each step stores only which beam each survivor extends and the character it adds; the texts are
-    read back along those pointers at the end, so the work is linear in the length.
+    read back along those pointers at the end, so the work is linear in the length. should_stop() is asked
+    before every step; True raises workload.Stopped.
     """
     if length == 0:
         return [[] for _ in range(num_results)], [0.0] * num_results
@@ -180,6 +182,7 @@ def beam_search(engine: Engine, prime_ids: list[int], length: int, width: int,
     scores = np.zeros(1)
     parents, chars = [], []                                          # per step: (beams,) each
     for i in range(length):
+        check(should_stop)
         total = (scores[:, None] + log_softmax(logits)).ravel()     # (beams * vocab,)
         best = _best(total, width)
         beams, char = np.divmod(best, logits.shape[1])

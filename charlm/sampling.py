@@ -15,6 +15,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .workload import StopCheck, check
+
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "min-p", "beam")
 
 
@@ -150,27 +152,31 @@ OnIds = Callable[[list[list[int]]], bool | None]   # the ids so far, one list pe
 
 
 def write(engine, prime_ids: list[int], length: int, cfg: DecodeConfig, rng: np.random.Generator,
-          batch: int = 1, on_ids: OnIds | None = None) -> list[list[int]]:
+          batch: int = 1, on_ids: OnIds | None = None, should_stop: StopCheck | None = None) -> list[list[int]]:
     """Read the prime (at least one id) into `batch` rows and write `length` characters in each.
 
     `engine`: arrays.ArrayLSTM, or decoding.TorchEngine (its read and step are all this uses). Every whole
     text is written here (Write, the CLI, training's samples, the app's first sample), so a seed gives the
-    same text on every path.
+    same text on every path. should_stop: as write_ids.
     """
     logits, state = engine.read(prime_ids, batch)
-    return write_ids(engine.step, logits, state, length, cfg, rng, on_ids)
+    return write_ids(engine.step, logits, state, length, cfg, rng, on_ids, should_stop=should_stop)
 
 
 def write_ids(step: Step, logits: np.ndarray, state, length: int, cfg: DecodeConfig, rng: np.random.Generator,
-              on_ids: OnIds | None = None, every: int = 32) -> list[list[int]]:
+              on_ids: OnIds | None = None, every: int = 32,
+              should_stop: StopCheck | None = None) -> list[list[int]]:
     """The writing loop: pick a character per row, feed it back, repeat `length` times.
 
     `logits` (batch, vocab) are for the first character. on_ids(ids_so_far) is called every `every`
     characters and at the end; returning False stops early. -> one list of ids per row.
+    should_stop() is asked before every character (a window model's step re-reads its whole window):
+    True raises workload.Stopped, for work whose visitor has gone, where a partial text is of no use.
     """
     us = None if cfg.greedy else uniforms(rng, logits.shape[0])
     out = [[] for _ in range(logits.shape[0])]
     for i in range(length):
+        check(should_stop)
         chosen = pick(logits, cfg, None if us is None else next(us))     # (batch,)
         for row, c in zip(out, chosen.tolist()):
             row.append(c)

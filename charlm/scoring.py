@@ -16,6 +16,7 @@ import numpy as np
 from .arrays import ArrayLSTM
 from .sampling import DecodeConfig, filtered, log_softmax, min_p_filter, top_k_filter, top_p_filter
 from .units import LN2
+from .workload import StopCheck, check
 
 UNKNOWN = "\ufffd"   # corpus.UNKNOWN, the vocabulary's stand-in for unseen characters (corpus imports torch)
 _ROWS_AT_ONCE = 1 << 16   # positions whose float64 log-probabilities are held at once
@@ -57,12 +58,13 @@ class Scored:
         return self.mean_nats / LN2
 
 
-def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, top: int = 3) -> Scored:
+def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, top: int = 3,
+               should_stop: StopCheck | None = None) -> Scored:
     """The model's surprise at each character of text[start:], given everything before it, and its `top` guesses.
 
     `chars`: the model's vocabulary, index -> character. A character outside it is read as reading()
     says, and is not scored (its surprise is NaN, left out of the means); so is a character with nothing
-    read before it. The text before `start` is read as context only.
+    read before it. The text before `start` is read as context only. should_stop: as predictions.
     """
     if len(chars) != engine.vocab_size:
         raise ValueError(f"the vocabulary has {len(chars)} characters but the model predicts {engine.vocab_size}")
@@ -74,7 +76,7 @@ def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, t
     # The prediction for text[i] is the one made after the last character read before i (-1: none yet).
     last_read = np.searchsorted(positions, np.arange(start, len(text))) - 1          # (scored,)
     predicted = last_read >= 0
-    logits = predictions(engine, ids, np.unique(last_read[predicted]))
+    logits = predictions(engine, ids, np.unique(last_read[predicted]), should_stop)
     index = {char: i for i, char in enumerate(chars)}
     targets = np.array([index.get(char, -1) for char in text[start:]], dtype=np.int64)
     surprise = np.full(len(targets), np.nan)
@@ -91,12 +93,14 @@ def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, t
     return Scored(text=text, start=start, surprise=surprise, top=guesses)
 
 
-def predictions(engine: ArrayLSTM, ids: np.ndarray, after: np.ndarray) -> np.ndarray:
+def predictions(engine: ArrayLSTM, ids: np.ndarray, after: np.ndarray,
+                should_stop: StopCheck | None = None) -> np.ndarray:
     """Logits (len(ids), vocab) for the character after each id; the rows named in `after` (sorted) are filled.
 
     A carried model reads ids[:after[-1] + 1] once, from a zero state. A window model predicts after
     ids[j] from the window ending there: the windows still shorter than `window` are the text's start,
     read once as a stream; the full ones are re-read from zero, many at a time (ArrayLSTM.reread).
+    should_stop() is asked every few dozen characters (every 16 steps of a re-read); True raises workload.Stopped.
     """
     logits = np.zeros((max(len(ids), 1), engine.vocab_size), dtype=np.float32)   # a row even when nothing is read
     if len(after) == 0:
@@ -105,6 +109,8 @@ def predictions(engine: ArrayLSTM, ids: np.ndarray, after: np.ndarray) -> np.nda
     if not engine.window:
         state = engine.init_state(1)
         for j in range(end):                      # step by step: a trace would keep every state too
+            if j % 32 == 0:
+                check(should_stop)
             logits[j], state = engine.step(ids[j:j + 1], state)
         return logits
     head = min(engine.window, end)           # windows that begin at the text's first character
@@ -112,7 +118,7 @@ def predictions(engine: ArrayLSTM, ids: np.ndarray, after: np.ndarray) -> np.nda
     full = after[after >= head]
     if len(full):
         windows = np.lib.stride_tricks.sliding_window_view(ids, engine.window)      # row j - window + 1: ends at j
-        logits[full] = engine.reread(windows[full - engine.window + 1])[0]
+        logits[full] = engine.reread(windows[full - engine.window + 1], should_stop=should_stop)[0]
     return logits
 
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import models, training
-from charlm import checkpoint, datasets, sampling
+from charlm import checkpoint, datasets, sampling, workload
 from charlm.baselines import fit_baselines
 from charlm.corpus import load_corpus
 from charlm.decoding import DecodeConfig, encode_prime, engine_for
@@ -296,6 +296,87 @@ def test_decoding_lab_shows_only_the_strategies_picked_and_names_unknown_prime_c
     assert not at.exception
     assert len(at.code) == 2
     assert any("never saw these characters" in i.value and "€" in i.value for i in at.info)
+
+
+@pytest.fixture(scope="module")
+def window_at_caps() -> models.LoadedModel:
+    """A 2017-design model at every cap (a 512-character window, 3 x 512): seconds for each character it writes."""
+    import torch
+
+    from charlm.config import ModelConfig
+    from charlm.model import CharLSTM
+
+    vocab = models.shipped("shipped").chars
+    config = ModelConfig(vocab_size=len(vocab), hidden_size=512, num_layers=3)
+    torch.manual_seed(0)
+    ckpt = checkpoint.Checkpoint(config.to_dict(), vocab, CharLSTM(config).state_dict(), window=512,
+                                 info={"corpus": "made up"})
+    return models._from_checkpoint(ckpt, "window-caps", "a window model at the caps")
+
+
+def with_model(at: AppTest, monkeypatch, loaded: models.LoadedModel, **values) -> AppTest:
+    """The Decoding lab with `loaded` offered and chosen, and these widget values from the first run on."""
+    available = models.available
+    monkeypatch.setattr(models, "available", lambda advice="": available(advice) + [loaded])
+    at.session_state["learn_model"] = loaded.key
+    for key, value in values.items():
+        at.session_state[key] = value
+    at.switch_page(PAGE.format("decoding_lab")).run(timeout=30)   # the bound holds a click to seconds
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_decoding_lab_refuses_a_window_model_at_the_caps_a_long_prime_and_computes_nothing(visitor, monkeypatch,
+                                                                                           window_at_caps):
+    # Before the bound: 500 characters of prime, re-read through 3 x 512 for each of 200 characters x 5
+    # strategies, ran for minutes (and on after the tab closed).
+    at = with_model(visitor(), monkeypatch, window_at_caps, dl_prime="the cat sat. " * 38, dl_length=200)
+    assert [w.value for w in at.warning] == [
+        "With this model (a 512-character window, 3 × 512) the lab cannot write 10 characters per strategy with "
+        "this prime and these strategies here, to keep each click within about 3 seconds of the server's time; "
+        "shorten the prime or the length, or pick fewer strategies."]
+    assert "dl_results" not in at.session_state and not at.code and not at.dataframe
+
+
+def test_decoding_lab_shrinks_a_window_models_length_to_the_budget_and_leaves_the_demo_at_its_caps(
+        visitor, monkeypatch, window_at_caps):
+    at = with_model(visitor(), monkeypatch, window_at_caps, dl_prime="The ", dl_length=200,
+                    dl_strategies=["greedy"])
+    shape = workload.Shape.of(window_at_caps.engine)
+    most = workload.largest_within(lambda n: workload.write_s(shape, 4, n) + workload.score_s(shape, 4 + n, n), 200)
+    assert 10 <= most < 200
+    assert [i.value for i in at.info] == [
+        f"With this model (a 512-character window, 3 × 512) the lab writes at most {most} characters per strategy "
+        "with this prime and these strategies here, to keep each click within about 3 seconds of the server's "
+        "time; shorten the prime or the length, or pick fewer strategies."]
+    greedy = sampling.write(window_at_caps.engine, encode_prime(window_at_caps.vocab, "The ")[0], most,
+                            DecodeConfig("greedy"), np.random.default_rng(0))[0]
+    assert at.code[0].value == "The " + window_at_caps.vocab.decode(greedy)
+    # A model that carries its state, at every cap of the lab: all six strategies, as asked, no line about it.
+    at = open_page(visitor(), "decoding_lab", "shipped")
+    at.text_input(key="dl_prime").input("the cat sat on the mat. " * 20 + "the cat sat on the m").run()   # 500
+    at.slider(key="dl_length").set_value(600)
+    at.multiselect(key="dl_strategies").set_value(list(sampling.STRATEGIES))
+    at.slider(key="dl_beam_width").set_value(16).run()
+    assert not at.exception and not at.warning and not at.info
+    assert [len(c.value) for c in at.code] == [500 + 600] * 6
+
+
+def test_a_learn_pages_work_stops_when_streamlit_asks_its_run_to_stop_or_give_way():
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    from app.learn import common
+
+    requests = ScriptRequests()
+    assert not common._run_ends(requests)                           # running, nothing asked
+    requests.request_rerun(RerunData(fragment_id="badge"))          # a fragment's timer: it waits for the run
+    assert not common._run_ends(requests)
+    requests.request_rerun(RerunData())                             # the visitor changed a widget
+    assert common._run_ends(requests)
+    stopped = ScriptRequests()
+    stopped.request_stop()                                          # the session is shutting down
+    assert common._run_ends(stopped)
+    assert common.should_stop()() is False                          # outside a page run: nothing to watch
 
 
 # --- Guess the next character -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from charlm import modelfile
 from charlm.arrays import ArrayLSTM
 from charlm.decoding import TorchEngine, engine_for
 from charlm.model import CharLSTM, ModelConfig
+from charlm.workload import Stopped
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 11
@@ -162,3 +163,12 @@ def test_a_clamped_unit_holds_its_value_at_every_step_and_changes_the_writing(tr
     assert np.all(h[:, 0, 3] == np.float32(0.9)) and np.all(h[:, 0, 7] == np.float32(-0.5))
     assert not np.allclose(free_h[:, 0, 3], 0.9)             # unclamped, the unit moves
     assert not np.array_equal(logits, free_logits)            # and holding it changes the predictions
+
+
+def test_rereading_windows_stops_every_16_steps_when_asked():
+    engine = as_arrays(make_model())
+    windows = np.random.default_rng(0).integers(0, VOCAB, (300, 100))
+    asked = []
+    with pytest.raises(Stopped):
+        engine.reread(windows, should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert len(asked) == 3                      # steps 0, 16 and 32 of the first chunk: then it stopped

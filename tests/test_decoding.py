@@ -12,6 +12,7 @@ from charlm.corpus import Vocab
 from charlm.decoding import StepSession, TorchEngine, beam_search, engine_for, generate, sequence_log_prob
 from charlm.sampling import STRATEGIES, DecodeConfig, draw, filtered, min_p_filter, pick, top_k_filter, top_p_filter
 from charlm.model import CharLSTM, ModelConfig
+from charlm.workload import Stopped
 
 SAMPLING = ["sample", "top-k", "top-p", "min-p"]
 DRAWS = 2000
@@ -523,3 +524,18 @@ def test_greedy_shows_all_its_mass_on_the_characters_it_will_pick():
     for cfg in (DecodeConfig("greedy"), DecodeConfig("beam"), DecodeConfig("top-p", temperature=0)):
         after = transform(logits, cfg).softmax(-1)
         assert after.tolist() == [[0.0, 1.0, 0.0, 0.0]]
+
+
+def test_beam_search_stops_within_a_step_when_asked():
+    engine = engine_for(CharLSTM(ModelConfig(vocab_size=7, hidden_size=8, num_layers=1, embed_dim=4)).eval())
+    steps, asked = [], []
+    real_step = engine.step
+
+    def counted(ids, state):
+        steps.append(len(ids))
+        return real_step(ids, state)
+
+    engine.step = counted
+    with pytest.raises(Stopped):
+        beam_search(engine, [1, 2], 500, 3, should_stop=lambda: asked.append(1) or len(asked) > 5)
+    assert len(steps) == 5                      # five steps of the beam, then none

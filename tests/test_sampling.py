@@ -1,8 +1,10 @@
 """Tests for charlm.sampling's writing loop and its random numbers (the filters are tested in test_decoding)."""
 
 import numpy as np
+import pytest
 
 from charlm.sampling import DecodeConfig, uniforms, write_ids
+from charlm.workload import Stopped
 
 VOCAB = 5
 
@@ -57,3 +59,19 @@ def test_the_same_seed_writes_the_same_and_a_hot_sample_leaves_the_model_sometim
     assert write(1) != write(2)
     follows = sum((b - a) % VOCAB == 1 for a, b in zip(write(1), write(1)[1:]))
     assert 0 < follows < 199      # mostly the model's choice, not always
+
+
+def test_should_stop_ends_the_loop_within_a_character_and_keeps_nothing():
+    steps, asked = [], []
+
+    def step(ids, state):
+        steps.append(1)
+        return counter_step(ids, state)
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 3                  # the visitor leaves while the 4th character is due
+
+    with pytest.raises(Stopped):
+        write_ids(step, start(), 0, 1_000, DecodeConfig("greedy"), np.random.default_rng(0), should_stop=should_stop)
+    assert len(steps) == 3 and len(asked) == 4   # three characters written and stepped, then no more work

@@ -15,6 +15,7 @@ from charlm.evaluate import evaluate
 from charlm.model import CharLSTM, ModelConfig
 from charlm.sampling import log_softmax
 from charlm.scoring import UNKNOWN, distributions, reading, score_text
+from charlm.workload import Stopped
 
 REPO = Path(__file__).resolve().parents[1]
 CHARS = list("abcdefgh ,.\n")
@@ -222,3 +223,23 @@ def test_scoring_and_neurons_load_without_torch():
                          cwd=REPO)
     assert out.stdout.strip() == "[]"
 
+
+def test_scoring_with_a_window_model_stops_midway_when_asked():
+    window = 16
+    engine = engine_for(make_model(), window)
+    text = random_text(window + 600)            # 600 full windows, re-read 256 at a time
+    layer_steps = []
+    real = engine._layers
+
+    def counted(ids, state, clamp=None):
+        layer_steps.append(len(ids))
+        return real(ids, state, clamp)
+
+    engine._layers = counted
+    score_text(engine, CHARS, text)
+    whole = len(layer_steps)
+    layer_steps.clear()
+    asked = []
+    with pytest.raises(Stopped):
+        score_text(engine, CHARS, text, should_stop=lambda: asked.append(1) or len(asked) > 1)
+    assert 0 < len(layer_steps) <= window + 16 < whole   # the text's start, one check's worth of re-reading

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, models, plain
 from app.learn import common, lab
-from charlm import sampling
+from charlm import sampling, workload
 from charlm.baselines import Baseline, NGram, baseline_name
 from charlm.decoding import encode_prime, start_ids
 from charlm.sampling import DecodeConfig
@@ -45,8 +45,13 @@ def samples(model: models.LoadedModel, fitted: list, vocab_chars: list[str], see
         ids = b.model.write(prime, SAMPLE_CHARS, np.random.default_rng(seed))
         out.append((b.name, "".join(vocab_chars[i] for i in ids)))
     lstm_prime = start_ids(model.vocab, [])
-    ids = sampling.write(model.engine, lstm_prime, SAMPLE_CHARS, DecodeConfig("sample", temperature=1.0),
-                         np.random.default_rng(seed))[0]
+    shape = workload.Shape.of(model.engine)    # a window model at the caps: seconds a character
+    length = workload.largest_within(lambda n: workload.write_s(shape, 1, n), SAMPLE_CHARS)
+    try:
+        ids = sampling.write(model.engine, lstm_prime, length, DecodeConfig("sample", temperature=1.0),
+                             np.random.default_rng(seed), should_stop=common.should_stop())[0]
+    except workload.Stopped:   # the visitor left or changed something: this run is over
+        st.stop()
     out.append(("LSTM (this model)", model.vocab.decode(ids)))
     return out
 
@@ -99,9 +104,19 @@ def text_to_check(model: models.LoadedModel) -> str:
                             help="Lower sticks to what the model finds likeliest, which is where copies hide.")
     seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="bl_seed"))
     written = st.session_state.get("bl_written")
-    if c4.button("Write", type="primary", icon=":material/edit:", key="bl_write"):
-        ids = sampling.write(model.engine, start_ids(model.vocab, encode_prime(model.vocab, "")[0]), length,
-                             DecodeConfig("sample", temperature=temperature), np.random.default_rng(seed))[0]
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: workload.write_s(shape, 1, n), length)
+    if most < length:
+        st.info(common.over_budget(shape, f"Write writes at most {most} characters", "a shorter length is written "
+                                   "whole"))
+    if c4.button("Write", type="primary", icon=":material/edit:", key="bl_write") and most:
+        length = most
+        try:
+            ids = sampling.write(model.engine, start_ids(model.vocab, encode_prime(model.vocab, "")[0]), length,
+                                 DecodeConfig("sample", temperature=temperature), np.random.default_rng(seed),
+                                 should_stop=common.should_stop())[0]
+        except workload.Stopped:   # the visitor left or changed something: this run is over
+            st.stop()
         written = (model.key, model.vocab.decode(ids))
         st.session_state["bl_written"] = written
     if written is None or written[0] != model.key:

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils import script_requests
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from app import charts, models, plain, state, training
+from app import charts, models, plain, state, training, visitors
 from app import settings as settings_mod
-from charlm import datasets
+from charlm import datasets, workload
 from charlm.arrays import ArrayLSTM
 from charlm.corpus import Corpus, load_corpus
 from charlm.text import CorpusError
@@ -208,3 +210,35 @@ def start_values(model_key: str, **defaults) -> None:
             st.session_state[key] = value
             started[key] = model_key
 
+
+
+def should_stop() -> workload.StopCheck:
+    """For this script run's long loops: True once the visitor's page has closed (their browser's session is no
+    longer connected), or Streamlit has asked this run to stop or to give way to a new one (the visitor
+    changed something). The work is then of no use to anyone, and the loop ends within a few characters."""
+    ctx = get_script_run_ctx()
+    if ctx is None:                                     # outside a page (a script): nothing to watch
+        return lambda: False
+    session_id, requests = ctx.session_id, ctx.script_requests
+    watched = visitors.is_browser_session(session_id)   # False under AppTest, which has no connection to lose
+    return lambda: (watched and not visitors.is_browser_session(session_id)) or _run_ends(requests)
+
+
+def _run_ends(requests) -> bool:
+    """Whether Streamlit's pending request ends the script run at its next st call: a stop, or a rerun that
+    is not only a fragment's (those wait for the run). Read from Streamlit's ScriptRequests (pinned version;
+    tests/test_app_learn_writing.py holds it), which offers no public way to peek."""
+    state = getattr(requests, "_state", None)
+    if state == script_requests.ScriptRequestType.STOP:
+        return True
+    if state != script_requests.ScriptRequestType.RERUN:
+        return False
+    data = requests._rerun_data
+    return not script_requests._fragment_run_should_not_preempt_script(data.fragment_id_queue,
+                                                                       data.is_fragment_scoped_rerun)
+
+
+def over_budget(shape: workload.Shape, what: str, lower: str) -> str:
+    """The line for work shrunk or refused by the bound: what the model is, what fits, and what to lower."""
+    return (f"With this model ({shape.describe()}) {what} here, to keep each click within about "
+            f"{workload.BUDGET_S:g} seconds of the server's time; {lower}.")

@@ -11,7 +11,7 @@ import streamlit as st
 from app import charts, models, plain
 from app.learn import common, lab
 from app.writing import STRATEGY_NAMES, describe_cfg, note_missing
-from charlm import sampling, scoring, textstats
+from charlm import sampling, scoring, textstats, workload
 from charlm.copying import Copy
 from charlm.decoding import STRATEGIES, DecodeConfig, beam_search, encode_prime, start_ids
 from charlm.units import LN2
@@ -27,6 +27,7 @@ INTRO = (
     "itself, and, when the training text is here, the longest span it copies from it."
 )
 RESULTS = "dl_results"   # session_state: the latest run's inputs and texts, so a rerun does not write again
+FEWEST = 10              # characters per strategy worth showing; under this the lab writes nothing
 
 
 @dataclass
@@ -66,21 +67,50 @@ def controls(vocab_size: int, window: int | None) -> tuple[str, int, int, list[D
     return prime, seed, length, cfgs
 
 
+def cost_s(shape: workload.Shape, prime: int, length: int, cfgs: list[DecodeConfig]) -> float:
+    """What write_all will cost (seconds of one core, estimated): each strategy writes, then its text is scored."""
+    writing = sum(workload.beam_s(shape, prime, length, cfg.beam_width) if cfg.strategy == "beam"
+                  else workload.write_s(shape, prime, length) for cfg in cfgs)
+    return writing + len(cfgs) * workload.score_s(shape, prime + length, length)
+
+
+def bounded_length(model: models.LoadedModel, prime: int, length: int, cfgs: list[DecodeConfig]) -> int:
+    """The characters per strategy the lab writes: the length asked, or fewer to stay within the budget (a line
+    says so); 0 when not even FEWEST fit (a line says what to lower)."""
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: cost_s(shape, prime, n, cfgs), length)
+    if most >= length:
+        return length
+    lower = "shorten the prime or the length, or pick fewer strategies" + \
+        (" (beam search re-reads the window for every beam)" if shape.window and any(
+            cfg.strategy == "beam" for cfg in cfgs) else "")
+    if most < FEWEST:
+        st.warning(common.over_budget(shape, f"the lab cannot write {FEWEST} characters per strategy with this "
+                                             "prime and these strategies", lower))
+        return 0
+    st.info(common.over_budget(shape, f"the lab writes at most {most} characters per strategy with this prime "
+                                      "and these strategies", lower))
+    return most
+
+
 def write_all(model: models.LoadedModel, prime_ids: list[int], seed: int, length: int,
-              cfgs: list[DecodeConfig], at_hand: common.TextAtHand | None) -> list[Written]:
-    """Each strategy's text from the same prime, scored by the model and searched for in the training text."""
+              cfgs: list[DecodeConfig], at_hand: common.TextAtHand | None,
+              should_stop: workload.StopCheck | None = None) -> list[Written]:
+    """Each strategy's text from the same prime, scored by the model and searched for in the training text.
+    should_stop: asked every few characters; True raises workload.Stopped."""
     index = lab.copy_index(at_hand.text, model.info.get("corpus_sha256") or common.corpus_sha(at_hand.corpus)) \
         if at_hand is not None else None
     prime = model.vocab.decode(prime_ids)
     out = []
     for cfg in cfgs:
         if cfg.strategy == "beam":
-            ids = beam_search(model.engine, prime_ids, length, cfg.beam_width)[0][0]
+            ids = beam_search(model.engine, prime_ids, length, cfg.beam_width, should_stop=should_stop)[0][0]
         else:
-            ids = sampling.write(model.engine, prime_ids, length, cfg, np.random.default_rng(seed))[0]
+            ids = sampling.write(model.engine, prime_ids, length, cfg, np.random.default_rng(seed),
+                                 should_stop=should_stop)[0]
         text = model.vocab.decode(ids)
-        scored = scoring.score_text(model.engine, model.chars, prime + text, start=len(prime), top=0) \
-            if text else None
+        scored = scoring.score_text(model.engine, model.chars, prime + text, start=len(prime), top=0,
+                                    should_stop=should_stop) if text else None
         out.append(Written(cfg, text, scored.mean_nats if scored else math.nan, textstats.repetition_rate(text, 4),
                            textstats.distinct_ngrams(text, 2), index.longest(text) if index else None))
     return out
@@ -132,12 +162,18 @@ def lab_page(model: models.LoadedModel) -> None:
     ids, missing = encode_prime(model.vocab, prime)
     note_missing(missing)
     prime_ids = start_ids(model.vocab, ids)
+    length = bounded_length(model, len(prime_ids), length, cfgs)
+    if not length:
+        return
     key = (model.key, id(model.engine), tuple(prime_ids), seed, length, tuple(cfgs), at_hand is not None)
     kept = st.session_state.get(RESULTS)
     if kept is None or kept[0] != key:
         slow = " (this model re-reads its window for every character: a few seconds)" if model.window else ""
         with st.spinner(f"Writing with {len(cfgs)} strateg{'y' if len(cfgs) == 1 else 'ies'}{slow}…"):
-            kept = (key, write_all(model, prime_ids, seed, length, cfgs, at_hand))
+            try:
+                kept = (key, write_all(model, prime_ids, seed, length, cfgs, at_hand, common.should_stop()))
+            except workload.Stopped:   # the visitor left or asked for something else: keep nothing
+                return
         st.session_state[RESULTS] = kept
     show(model.vocab.decode(ids), kept[1], at_hand is not None)
     if at_hand is None:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import plain
 from app.learn import common, draw
-from charlm import neurons
+from charlm import neurons, workload
 from charlm.decoding import encode_prime, start_ids
 from charlm.sampling import DecodeConfig
 from charlm.scoring import reading
@@ -144,6 +144,14 @@ def hold(model, at_hand, layer: int, unit: int) -> None:
     length = st.slider("Characters to write", 20, most, step=10, key="neuron_length")
     prime_ids, _ = encode_prime(model.vocab, prime)
     ids = tuple(start_ids(model.vocab, prime_ids))
+    shape = workload.Shape.of(model.engine)    # it writes twice: as it is, and with the unit held
+    fits = workload.largest_within(lambda n: 2 * workload.write_s(shape, len(ids), n), length)
+    if fits < length:
+        st.info(common.over_budget(shape, f"it writes at most {fits} characters after this prime",
+                                   "shorten the prime or the length"))
+        if not fits:
+            return
+        length = fits
     chars = tuple(model.chars)
     free = written(model.engine, chars, ids, length, seed, ())
     held = written(model.engine, chars, ids, length, seed, ((layer, unit, value),))
