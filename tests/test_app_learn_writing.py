@@ -333,7 +333,7 @@ def test_decoding_lab_refuses_a_window_model_at_the_caps_a_long_prime_and_comput
     at = with_model(visitor(), monkeypatch, window_at_caps, dl_prime="the cat sat. " * 38, dl_length=200)
     assert [w.value for w in at.warning] == [
         "With this model (a 512-character window, 3 × 512) the lab cannot write 10 characters per strategy with "
-        "this prime and these strategies here, to keep each click within about 3 seconds of the server's time; "
+        "this prime and these strategies here, to keep each click within about 6 seconds of the server's time; "
         "shorten the prime or the length, or pick fewer strategies."]
     assert "dl_results" not in at.session_state and not at.code and not at.dataframe
 
@@ -347,7 +347,7 @@ def test_decoding_lab_shrinks_a_window_models_length_to_the_budget_and_leaves_th
     assert 10 <= most < 200
     assert [i.value for i in at.info] == [
         f"With this model (a 512-character window, 3 × 512) the lab writes at most {most} characters per strategy "
-        "with this prime and these strategies here, to keep each click within about 3 seconds of the server's "
+        "with this prime and these strategies here, to keep each click within about 6 seconds of the server's "
         "time; shorten the prime or the length, or pick fewer strategies."]
     greedy = sampling.write(window_at_caps.engine, encode_prime(window_at_caps.vocab, "The ")[0], most,
                             DecodeConfig("greedy"), np.random.default_rng(0))[0]
