@@ -131,15 +131,16 @@ class ArrayLSTM:
             return state[rows]
         return [(h[rows], c[rows]) for h, c in state]
 
-    def trace(self, ids, state: ArrayState | None = None,
-              clamp: Clamp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def trace(self, ids, state: ArrayState | None = None, clamp: Clamp | None = None,
+              should_stop: StopCheck | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Read ids one at a time, carrying the state (even for a window model), and keep everything.
 
         ids (T,) are one text read at batch 1: -> logits (T, vocab), the prediction after each character;
         h and c (T, layers, hidden), every layer's state after each character. ids (rows, T) are that many
         texts stepped together (one matrix product per step for all of them): -> the same with a leading
         rows axis. `state` is where the rows start (zeros when None). What the teaching tools draw
-        (surprise, a unit's activation); charlm.neurons reads a long text as rows.
+        (surprise, a unit's activation); charlm.neurons reads a long text as rows. should_stop() is asked
+        every 16 steps (32 rows of a 3 x 512 model take seconds); True raises workload.Stopped.
         """
         ids = np.asarray(ids, dtype=np.int64)
         rows = ids[None] if ids.ndim == 1 else ids                                  # (rows, T)
@@ -148,6 +149,8 @@ class ArrayLSTM:
         logits = np.empty((R, T, self.vocab_size), dtype=np.float32)
         hs, cs = np.empty((R, T, L, H), dtype=np.float32), np.empty((R, T, L, H), dtype=np.float32)
         for t in range(T):
+            if t % 16 == 0:
+                check(should_stop)
             x, state = self._layers(rows[:, t], state, clamp)
             logits[:, t] = self._head(x)
             for k, (h, c) in enumerate(state):

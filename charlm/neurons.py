@@ -17,6 +17,7 @@ import numpy as np
 from .arrays import ArrayLSTM, Clamp
 from .sampling import DecodeConfig, write_ids
 from .scoring import reading
+from .workload import StopCheck
 
 FEATURES: dict[str, str] = {
     "inside quotes": 'inside a quotation: from an opening double quote (" or “) up to, not including, its closing '
@@ -64,7 +65,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
             "start of a word": word_starts, "inside a number": digits}
 
 
-def activations(engine: ArrayLSTM, ids, kind: str = "h") -> np.ndarray:
+def activations(engine: ArrayLSTM, ids, kind: str = "h", should_stop: StopCheck | None = None) -> np.ndarray:
     """Every unit's h (its output) or c (its cell) after each character: (T, layers, hidden) float32.
 
     A carried model reads a text of up to 4,096 characters as one stream from a zero state (exact).
@@ -74,41 +75,43 @@ def activations(engine: ArrayLSTM, ids, kind: str = "h") -> np.ndarray:
     as the whole text's reader would but for what that reader still remembers from further back (for
     the shipped model on a 9,000-character passage of its text: states within 1e-5 of the whole read's). A window model's state at t is the one it reaches re-reading
     the window that ends at t, as when it predicts the next character: `window` steps per character.
+    should_stop() is asked every 16 steps; True raises workload.Stopped (workload.states_s estimates the cost).
     """
     if kind not in ("h", "c"):
         raise ValueError(f"kind must be 'h' (a unit's output) or 'c' (its cell); got {kind!r}")
-    h, c = states(engine, ids)
+    h, c = states(engine, ids, should_stop)
     return h if kind == "h" else c
 
 
-def states(engine: ArrayLSTM, ids) -> tuple[np.ndarray, np.ndarray]:
+def states(engine: ArrayLSTM, ids, should_stop: StopCheck | None = None) -> tuple[np.ndarray, np.ndarray]:
     """-> h and c, each (T, layers, hidden): activations() for both at once."""
     ids = np.asarray(ids, dtype=np.int64)
     T, L, H = len(ids), len(engine.w_hh), engine.hidden_size
     if T == 0:
         return np.zeros((0, L, H), dtype=np.float32), np.zeros((0, L, H), dtype=np.float32)
     if engine.window:
-        return _window_states(engine, ids)
+        return _window_states(engine, ids, should_stop)
     if T <= _EXACT_CHARS:
-        _, h, c = engine.trace(ids)
+        _, h, c = engine.trace(ids, should_stop=should_stop)
         return h, c
     rows = max(1, min(_ROWS, (T - _WARM_UP) // _ROW_CHARS))
     kept = -(-(T - _WARM_UP) // rows)                          # characters each row keeps (the first keeps more)
     # Row r reads ids[r * kept : r * kept + _WARM_UP + kept]; the first keeps all of it, the others their last `kept`.
     padded = np.concatenate([ids, np.zeros(_WARM_UP + rows * kept - T, dtype=np.int64)])
     matrix = np.lib.stride_tricks.sliding_window_view(padded, _WARM_UP + kept)[::kept][:rows]
-    _, h, c = engine.trace(matrix)                             # (rows, _WARM_UP + kept, layers, hidden)
+    _, h, c = engine.trace(matrix, should_stop=should_stop)                             # (rows, _WARM_UP + kept, layers, hidden)
     joined = lambda x: np.concatenate([x[0], x[1:, _WARM_UP:].reshape(-1, L, H)])[:T]
     return joined(h), joined(c)
 
 
-def _window_states(engine: ArrayLSTM, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _window_states(engine: ArrayLSTM, ids: np.ndarray,
+                   should_stop: StopCheck | None) -> tuple[np.ndarray, np.ndarray]:
     W = engine.window
-    _, h, c = engine.trace(ids[:W])          # the windows that begin at the text's first character: one stream
+    _, h, c = engine.trace(ids[:W], should_stop=should_stop)          # the windows that begin at the text's first character: one stream
     if len(ids) <= W:
         return h, c
     windows = np.lib.stride_tricks.sliding_window_view(ids, W)[1:]               # row j: the window ending at W + j
-    _, state = engine.reread(windows)
+    _, state = engine.reread(windows, should_stop=should_stop)
     return (np.concatenate([h, np.stack([h for h, _ in state], axis=1)]),
             np.concatenate([c, np.stack([c for _, c in state], axis=1)]))
 
@@ -122,11 +125,12 @@ class RankedUnit:
 
 
 def rank_units(engine: ArrayLSTM, chars: list[str], text: str, feature: str, kind: str = "h",
-               top: int = 10) -> list[RankedUnit]:
+               top: int = 10, should_stop: StopCheck | None = None) -> list[RankedUnit]:
     """The `top` units whose value follows `feature` (one of FEATURES) most closely over `text`, by |r|.
 
     r is Pearson's correlation, over the characters the model reads (see scoring.reading), between a
     unit's value after reading character t and the feature at t. A unit that never moves has r = 0.
+    should_stop: as activations.
     """
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; choose one of: {', '.join(FEATURES)}")
@@ -137,7 +141,7 @@ def rank_units(engine: ArrayLSTM, chars: list[str], text: str, feature: str, kin
     if len(values) < 2 or values.min() == values.max():
         raise ValueError(f"'{feature}' does not change over this text, so no unit can follow it; "
                          "give a longer text, or one that has it")
-    h, c = states(engine, ids)
+    h, c = states(engine, ids, should_stop)
     ranked = []
     for name, acts in (("h", h), ("c", c)):
         if kind in (name, "both"):
@@ -157,10 +161,11 @@ def correlations(acts: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def clamped_write(engine: ArrayLSTM, prime_ids: list[int], length: int, cfg: DecodeConfig,
-                  rng: np.random.Generator, clamp: Clamp) -> list[int]:
+                  rng: np.random.Generator, clamp: Clamp, should_stop: StopCheck | None = None) -> list[int]:
     """sampling.write for one text, with the units in `clamp` ({(layer, unit): value}) held at their
     values (their output h) while the prime is read and at every step. With no units held, it writes
-    what sampling.write writes from the same seed."""
+    what sampling.write writes from the same seed. should_stop() is asked before every character (a window
+    model re-reads its window for each); True raises workload.Stopped."""
     if not prime_ids:
         raise ValueError("the model needs at least one character to read before it writes")
     for (layer, unit), value in clamp.items():
@@ -172,4 +177,4 @@ def clamped_write(engine: ArrayLSTM, prime_ids: list[int], length: int, cfg: Dec
             raise ValueError(f"a held unit's value must be a finite number; got {value!r}")
     logits, state = engine.read(prime_ids, 1, clamp=clamp)
     step = lambda ids, state: engine.step(ids, state, clamp)
-    return write_ids(step, logits, state, length, cfg, rng)[0]
+    return write_ids(step, logits, state, length, cfg, rng, should_stop=should_stop)[0]

@@ -114,7 +114,7 @@ def predictions(engine: ArrayLSTM, ids: np.ndarray, after: np.ndarray,
             logits[j], state = engine.step(ids[j:j + 1], state)
         return logits
     head = min(engine.window, end)           # windows that begin at the text's first character
-    logits[:head] = engine.trace(ids[:head])[0]
+    logits[:head] = engine.trace(ids[:head], should_stop=should_stop)[0]
     full = after[after >= head]
     if len(full):
         windows = np.lib.stride_tricks.sliding_window_view(ids, engine.window)      # row j - window + 1: ends at j

@@ -27,6 +27,8 @@ MANY_ROWS = 16          # rows from which the faster rate holds
 CALL_S = 15e-6          # numpy's fixed cost of one layer's step, or of a head (a handful of calls)
 BEAM_STEP_S = 300e-6    # a beam step's bookkeeping: log-probabilities, the best of beams x vocab, the states kept
 REREAD_ROWS = 256       # arrays._REREAD_ROWS: windows re-read together when scoring
+# neurons.states reads a long text of a carried model as rows: its _EXACT_CHARS, _WARM_UP, _ROWS and _ROW_CHARS.
+STATES_EXACT, STATES_WARM_UP, STATES_ROWS, STATES_ROW_CHARS = 4096, 256, 32, 256
 
 StopCheck = Callable[[], bool]   # -> True when the work should stop (its visitor left, or the page moved on)
 
@@ -128,6 +130,18 @@ def score_s(shape: Shape, chars: int, scored: int | None = None) -> float:
     chunks = math.ceil(full / REREAD_ROWS)
     rows = min(full, REREAD_ROWS)
     return head * (shape.step_s() + shape.head_s()) + chunks * (shape.window * shape.step_s(rows) + shape.head_s(rows))
+
+
+def states_s(shape: Shape, chars: int) -> float:
+    """neurons.states over a text of `chars` characters (ranking units, colouring a text by one): a window
+    model reads it as scoring does; a carried one steps it as one stream, or a long text as rows together."""
+    if shape.window:
+        return score_s(shape, chars)
+    if chars <= STATES_EXACT:
+        return chars * (shape.step_s() + shape.head_s())
+    rows = max(1, min(STATES_ROWS, (chars - STATES_WARM_UP) // STATES_ROW_CHARS))
+    steps = STATES_WARM_UP + math.ceil((chars - STATES_WARM_UP) / rows)
+    return steps * (shape.step_s(rows) + shape.head_s(rows))
 
 
 def largest_within(cost: Callable[[int], float], most: int, budget: float = BUDGET_S) -> int:

@@ -12,7 +12,7 @@ import streamlit as st
 from app import charts, models, plain
 from app.learn import common
 from app.writing import char_label
-from charlm import scoring
+from charlm import scoring, workload
 from charlm.guessing import GuessScore, model_rank
 
 TITLE = "Guess the next character"
@@ -28,6 +28,7 @@ PASSAGE_CHARS = 400   # the passage a game plays through
 START = 60            # characters shown before the first guess
 CONTEXT_CHARS = 500   # the most of the passage shown above the cursor
 TOP = 10              # characters drawn in the reveal
+FEWEST = 20           # characters to guess worth a game, after START; under this the page plays none
 
 
 @dataclass
@@ -61,10 +62,29 @@ class Game:
             self.pos += 1
 
 
-def new_game(model: models.LoadedModel, at_hand: common.TextAtHand | None, seed: int) -> Game:
-    passage = common.passage(model, at_hand, PASSAGE_CHARS, seed)
+def passage_chars(model: models.LoadedModel) -> int:
+    """Characters of a passage: PASSAGE_CHARS, or fewer to score it within the work bound (a line says so);
+    0 when not even FEWEST guesses fit (a line says why)."""
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: workload.score_s(shape, n), PASSAGE_CHARS)
+    if most >= PASSAGE_CHARS:
+        return PASSAGE_CHARS
+    if most < START + FEWEST:
+        st.warning(common.over_budget(shape, f"the game cannot score a passage of {START + FEWEST} characters",
+                                      "try a smaller model"))
+        return 0
+    st.info(common.over_budget(shape, f"the game plays passages of at most {most} characters, not {PASSAGE_CHARS}",
+                               "start a new passage when one ends"))
+    return most
+
+
+def new_game(model: models.LoadedModel, at_hand: common.TextAtHand | None, seed: int, chars: int = PASSAGE_CHARS,
+             should_stop: workload.StopCheck | None = None) -> Game:
+    """A game on a passage of at most `chars` characters, scored up front; should_stop: as score_text's."""
+    passage = common.passage(model, at_hand, chars, seed)[:chars]
     start = min(START, max(1, len(passage) - 1))
-    scored = scoring.score_text(model.engine, model.chars, passage, start=1, top=len(model.chars))
+    scored = scoring.score_text(model.engine, model.chars, passage, start=1, top=len(model.chars),
+                                should_stop=should_stop)
     ranked = [top if not math.isnan(s) else [] for top, s in zip(scored.top, scored.surprise)]
     game = Game(model.key, id(model.engine), passage, ranked, GuessScore(len(model.chars)), pos=start)
     game.skip_unscored()
@@ -165,9 +185,16 @@ def play(model: models.LoadedModel) -> None:
     if at_hand is None:
         st.caption("This model's training text is not here, so the game plays an example passage; with the text "
                    "at hand (the Corpus page) each new passage is a fresh stretch of its held-out part.")
+    chars = passage_chars(model)
+    if not chars:
+        return
     game: Game | None = st.session_state.get(GAME)
     if game is None or game.model_key != model.key or game.engine_id != id(model.engine):
-        game = new_game(model, at_hand, st.session_state.setdefault("guess_seed", 0))
+        try:
+            game = new_game(model, at_hand, st.session_state.setdefault("guess_seed", 0), chars,
+                            common.should_stop())
+        except workload.Stopped:   # the visitor left or asked for another passage: keep nothing
+            return
         st.session_state[GAME] = game
     scoreboard(game.score)
     board, reveal_col = st.columns([3, 2], gap="large")

@@ -27,20 +27,28 @@ SHOW_CHARS = 2_000           # characters of the coloured text
 WINDOW_RANK_CHARS = 400     # a window model re-reads its window for every character: ~100 times the work
 WINDOW_SHOW_CHARS = 400
 WINDOW_WRITE_CHARS = 100
+PART_S = workload.BUDGET_S / 3   # a first view ranks, colours and writes: each gets a third of a click's time
+FEWEST_RANK = 100            # characters worth ranking units over; under this the page ranks none
+FEWEST_SHOW = 20             # characters worth colouring
+SHARED = "the ranking, the coloured text and the writing below share that time"
+RANKING = (FEWEST_RANK, "the page cannot rank units over", "the units are ranked over")
 KIND_NAMES = {"h": "h: the unit's output", "c": "c: its cell (memory)"}
 WRITING = DecodeConfig()     # the Generate page's default: top-p 0.9, temperature 0.8
 
 
 @st.cache_data(show_spinner="Ranking the units…", max_entries=16, hash_funcs=common.ENGINE_HASH)
-def ranked(engine, chars: tuple[str, ...], text: str, feature: str, kind: str) -> list[neurons.RankedUnit]:
-    return neurons.rank_units(engine, list(chars), text, feature, kind=kind, top=10)
+def ranked(engine, chars: tuple[str, ...], text: str, feature: str, kind: str,
+           _should_stop: workload.StopCheck | None = None) -> list[neurons.RankedUnit]:
+    """_should_stop, here and below: left out of the cache's key; True raises workload.Stopped (nothing cached)."""
+    return neurons.rank_units(engine, list(chars), text, feature, kind=kind, top=10, should_stop=_should_stop)
 
 
 @st.cache_data(show_spinner="Reading the text…", max_entries=8, hash_funcs=common.ENGINE_HASH)
-def values_along(engine, chars: tuple[str, ...], text: str, kind: str) -> np.ndarray:
+def values_along(engine, chars: tuple[str, ...], text: str, kind: str,
+                 _should_stop: workload.StopCheck | None = None) -> np.ndarray:
     """(len(text), layers, hidden): every unit's value after each character; NaN where the model reads nothing."""
     ids, positions = reading(list(chars), text)
-    acts = neurons.activations(engine, ids, kind)
+    acts = neurons.activations(engine, ids, kind, _should_stop)
     out = np.full((len(text),) + acts.shape[1:], np.nan, dtype=np.float32)
     out[positions] = acts
     return out
@@ -48,9 +56,9 @@ def values_along(engine, chars: tuple[str, ...], text: str, kind: str) -> np.nda
 
 @st.cache_data(show_spinner="Writing…", max_entries=32, hash_funcs=common.ENGINE_HASH)
 def written(engine, chars: tuple[str, ...], prime_ids: tuple[int, ...], length: int, seed: int,
-            clamp: tuple[tuple[int, int, float], ...]) -> str:
+            clamp: tuple[tuple[int, int, float], ...], _should_stop: workload.StopCheck | None = None) -> str:
     ids = neurons.clamped_write(engine, list(prime_ids), length, WRITING, np.random.default_rng(seed),
-                                {(layer, unit): value for layer, unit, value in clamp})
+                                {(layer, unit): value for layer, unit, value in clamp}, _should_stop)
     return "".join(chars[i] for i in ids)
 
 
@@ -58,13 +66,28 @@ def unit_label(unit: neurons.RankedUnit) -> str:
     return f"{unit.kind} · layer {unit.layer + 1} · unit {unit.unit} · r = {unit.correlation:+.2f}"
 
 
+def within_part(model, text: str, fewest: int, cannot: str, doing: str) -> str:
+    """The text, or its start that neurons.states reads within PART_S (a line says so); '' when not even
+    `fewest` characters fit (a line says why). cannot and doing say what the page does with the text, for
+    people: 'the page cannot rank units over' (100 characters), 'the units are ranked over' (only the first …)."""
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: workload.states_s(shape, n), len(text), PART_S)
+    if most >= len(text):
+        return text
+    if most < fewest:
+        st.warning(common.over_budget(shape, f"{cannot} {fewest} characters", SHARED))
+        return ""
+    st.info(common.over_budget(shape, f"{doing} only the first {most:,} characters", SHARED))
+    return text[:most]
+
+
 def rank_text(model, at_hand) -> tuple[str, str]:
-    """The text units are ranked on, and a line saying what it is."""
+    """The text units are ranked on ('' when the work bound allows too little), and a line saying what it is."""
     limit = WINDOW_RANK_CHARS if model.window else RANK_CHARS
     if at_hand is not None:
-        text = at_hand.split_text()[1][:limit]
+        text = within_part(model, at_hand.split_text()[1][:limit], *RANKING)
         return text, f"Ranked over {len(text):,} characters of the model's validation text."
-    text = common.passage(model, None, limit)
+    text = within_part(model, common.passage(model, None, limit), *RANKING)
     return text, (f"Ranked over a {len(text):,}-character passage (the model's own text is not at hand, and a "
                   "longer text ranks more reliably).")
 
@@ -80,7 +103,7 @@ def choose_unit(model, at_hand) -> tuple[int, int, str]:
     if model.window:
         line += f" This model re-reads a {model.window}-character window for every character, so it reads less."
     try:
-        units = ranked(model.engine, tuple(model.chars), text, feature, kind)
+        units = ranked(model.engine, tuple(model.chars), text, feature, kind, common.should_stop()) if text else []
     except ValueError as err:
         st.info(plain.escape(str(err)))
         units = []
@@ -116,12 +139,15 @@ def choose_unit(model, at_hand) -> tuple[int, int, str]:
 def watch(model, at_hand, layer: int, unit: int, kind: str) -> None:
     limit = WINDOW_SHOW_CHARS if model.window else SHOW_CHARS
     common.start_values(model.key, neuron_text=common.passage(model, at_hand, limit))
-    text = st.text_area("Text to read (type or paste your own)", height=120, max_chars=SHOW_CHARS,
-                        key="neuron_text")[:limit]
-    if not text:
+    typed = st.text_area("Text to read (type or paste your own)", height=120, max_chars=SHOW_CHARS,
+                         key="neuron_text")[:limit]
+    if not typed:
         st.info("Type some text to watch the unit along it.")
         return
-    values = values_along(model.engine, tuple(model.chars), text, kind)[:, layer, unit]
+    text = within_part(model, typed, FEWEST_SHOW, "the page cannot show the unit along", "the unit is shown along")
+    if not text:
+        return
+    values = values_along(model.engine, tuple(model.chars), text, kind, common.should_stop())[:, layer, unit]
     finite = values[np.isfinite(values)]
     reach = 1.0 if kind == "h" else max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
     st.altair_chart(draw.char_grid(text, values, "value", diverging=True, domain=(-reach, reach)),
@@ -145,7 +171,7 @@ def hold(model, at_hand, layer: int, unit: int) -> None:
     prime_ids, _ = encode_prime(model.vocab, prime)
     ids = tuple(start_ids(model.vocab, prime_ids))
     shape = workload.Shape.of(model.engine)    # it writes twice: as it is, and with the unit held
-    fits = workload.largest_within(lambda n: 2 * workload.write_s(shape, len(ids), n), length)
+    fits = workload.largest_within(lambda n: 2 * workload.write_s(shape, len(ids), n), length, PART_S)
     if fits < length:
         st.info(common.over_budget(shape, f"it writes at most {fits} characters after this prime",
                                    "shorten the prime or the length"))
@@ -153,8 +179,8 @@ def hold(model, at_hand, layer: int, unit: int) -> None:
             return
         length = fits
     chars = tuple(model.chars)
-    free = written(model.engine, chars, ids, length, seed, ())
-    held = written(model.engine, chars, ids, length, seed, ((layer, unit, value),))
+    free = written(model.engine, chars, ids, length, seed, (), common.should_stop())
+    held = written(model.engine, chars, ids, length, seed, ((layer, unit, value),), common.should_stop())
     read = model.vocab.decode(prime_ids)
     left, right = st.columns(2, gap="large")
     left.markdown("**As it writes**")
@@ -170,7 +196,10 @@ model = common.page_start(TITLE, INTRO)
 if model is not None:
     at_hand, where = common.training_text(model)
     st.caption(plain.escape(where))
-    layer, unit, kind = choose_unit(model, at_hand)
-    watch(model, at_hand, layer, unit, kind)
-    hold(model, at_hand, layer, unit)
+    try:
+        layer, unit, kind = choose_unit(model, at_hand)
+        watch(model, at_hand, layer, unit, kind)
+        hold(model, at_hand, layer, unit)
+    except workload.Stopped:   # the visitor left or changed something: the next run draws the page
+        pass
 common.page_end()

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import charts, plain
 from app.learn import common, draw
-from charlm import scoring
+from charlm import scoring, workload
 from charlm.units import LN2
 
 TITLE = "Surprise map"
@@ -19,19 +19,23 @@ INTRO = (
 )
 MAX_CHARS = 2_000          # characters a visitor's text may have
 MAX_WINDOW_CHARS = 400     # a window model re-reads its whole window for every character: ~100 times the work
+FEWEST = 20                # characters worth a map; under this the page reads nothing
 SCALE_BITS = (0.0, 10.0)   # the colour scale: beyond 10 bits (p < 0.1%) all look equally dark
 
 
 @st.cache_data(show_spinner="Reading the text…", max_entries=32, hash_funcs=common.ENGINE_HASH)
-def scored(engine, chars: tuple[str, ...], text: str) -> scoring.Scored:
-    return scoring.score_text(engine, list(chars), text, start=1, top=3)
+def scored(engine, chars: tuple[str, ...], text: str,
+           _should_stop: workload.StopCheck | None = None) -> scoring.Scored:
+    """The map's numbers; _should_stop (left out of the cache's key) ends it early by raising workload.Stopped,
+    and then nothing is cached."""
+    return scoring.score_text(engine, list(chars), text, start=1, top=3, should_stop=_should_stop)
 
 
 def cap(model) -> int:
     return MAX_WINDOW_CHARS if model.window else MAX_CHARS
 
 
-def read_text(model, at_hand) -> str:
+def read_text(model, at_hand) -> str | None:
     limit = cap(model)
     common.start_values(model.key, surprise_text=common.passage(model, at_hand, limit))
     text = st.text_area("Text to read (type or paste your own)", height=150, max_chars=MAX_CHARS,
@@ -40,9 +44,22 @@ def read_text(model, at_hand) -> str:
         st.caption(f"This model re-reads a {model.window}-character window for every character, about "
                    f"{model.window} times the work of a model that carries its memory: it reads the first "
                    f"{limit:,} characters here.")
-    if len(text) > limit:
-        text = text[:limit]
-    return text
+    return bounded(model, text[:limit])
+
+
+def bounded(model, text: str) -> str | None:
+    """The text, or its start that the model reads within the work bound (a line says so); None when not even
+    FEWEST characters fit (a line says why)."""
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: workload.score_s(shape, n), len(text))
+    if most >= len(text):
+        return text
+    if most < FEWEST:
+        st.warning(common.over_budget(shape, f"the map cannot read {FEWEST} characters", "try a smaller model"))
+        return None
+    st.info(common.over_budget(shape, f"the map reads only the first {most:,} characters of this text",
+                               "paste a later part on its own to see it"))
+    return text[:most]
 
 
 def guessed(top: list[tuple[str, float]]) -> str:
@@ -85,7 +102,7 @@ def most_surprising(result: scoring.Scored, count: int = 8):
 
 
 def show(model, text: str) -> None:
-    result = scored(model.engine, tuple(model.chars), text)
+    result = scored(model.engine, tuple(model.chars), text, common.should_stop())
     if result.scored_count == 0:
         st.info("Nothing here could be scored: the model needs a character before each one it scores, and "
                 "characters from its vocabulary.")
@@ -107,8 +124,13 @@ if model is not None:
     at_hand, where = common.training_text(model)
     st.caption(plain.escape(where) + (" The passage is from its validation text, which it never trained on." if at_hand else ""))
     text = read_text(model, at_hand)
-    if len(text) < 2:
+    if text is None:
+        pass                       # refused by the work bound: its warning says why
+    elif len(text) < 2:
         st.info("Type at least two characters: the model scores each one from those before it.")
     else:
-        show(model, text)
+        try:
+            show(model, text)
+        except workload.Stopped:   # the visitor left or changed the text: nothing to show, nothing cached
+            pass
 common.page_end()
