@@ -2,9 +2,11 @@
 stream reads them, a unit ranked for quotes on one text following quotes on another, and writing with
 units held."""
 
+import dataclasses
 import random
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from charlm.decoding import engine_for
 from charlm.model import CharLSTM, ModelConfig
 from charlm.neurons import FEATURES, activations, clamped_write, correlations, rank_units, text_features
 from charlm.sampling import DecodeConfig
+from charlm.workload import Stopped
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.safetensors"
 
@@ -220,3 +223,49 @@ def test_writing_with_units_the_model_lacks_or_no_prime_is_refused_with_a_messag
     engine, chars = shipped
     with pytest.raises(ValueError, match=words):
         clamped_write(engine, prime, 10, CFG, np.random.default_rng(0), clamp)
+
+
+# --- stopping midway -----------------------------------------------------------------------------
+
+def counting_steps(engine: ArrayLSTM) -> list[int]:
+    """Wrap the engine's one-character step through its layers: -> the list of rows stepped, one per step."""
+    steps, real = [], engine._layers
+
+    def counted(ids, state, clamp=None):
+        steps.append(len(ids))
+        return real(ids, state, clamp)
+
+    engine._layers = counted
+    return steps
+
+
+def stop_on_ask(n: int) -> tuple[list[int], Callable[[], bool]]:
+    """A should_stop that says stop from its n-th ask on, and the record of its asks."""
+    asked = []
+    return asked, lambda: asked.append(1) or len(asked) >= n
+
+
+def test_holding_a_unit_and_writing_with_a_window_model_stops_when_asked():
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=9, hidden_size=16, num_layers=2, input_mode="scaled_index", dropout=0.0))
+    engine = engine_for(model, 32)
+    steps = counting_steps(engine)
+    asked, should_stop = stop_on_ask(4)
+    with pytest.raises(Stopped):
+        clamped_write(engine, [1, 2, 3], 200, CFG, np.random.default_rng(0), {(1, 4): 0.5}, should_stop)
+    assert len(asked) == 4                       # asked before each character, stopped at the 4th
+    assert len(steps) == 3 + 4 + 5 + 6           # the prime's re-read, then 3 characters' windows (of 200 to write)
+
+
+# Carried: 32 rows stepped together, asked every 16 steps. Window: its first 64 characters as a stream (asked 4
+# times), then 9,000 windows re-read 256 at a time, asked every 16 steps: stopped 16 steps into the first chunk.
+@pytest.mark.parametrize("window, asks, steps_taken", [(None, 2, 16), (64, 6, 64 + 16)])
+def test_reading_states_for_ranking_stops_midway_when_asked(shipped, window, asks, steps_taken):
+    engine, chars = shipped
+    engine = dataclasses.replace(engine, window=window)     # the same weights, read as a window model
+    text = passage(RANKING + HELD_OUT, 9000, seed=2)
+    steps = counting_steps(engine)
+    asked, should_stop = stop_on_ask(asks)
+    with pytest.raises(Stopped):
+        rank_units(engine, chars, text, "inside quotes", should_stop=should_stop)
+    assert len(asked) == asks and len(steps) == steps_taken

@@ -41,3 +41,12 @@ def test_the_shipped_2017_model_at_the_decoding_labs_defaults_fits_the_budget():
     strategies = 5                                                  # the lab's default for a window model: no beam
     cost = strategies * (workload.write_s(seed_2017, 4, 200) + workload.score_s(seed_2017, 204, 200))
     assert cost <= workload.BUDGET_S
+
+
+def test_reading_states_for_the_neuron_explorer_costs_as_neurons_reads_them():
+    demo = Shape(layers=1, hidden=384, vocab=85)                # checkpoints/demo.safetensors
+    # 20,000 characters (the explorer's ranking) in 32 rows stepped together, well within its third of a click.
+    assert workload.states_s(demo, 20_000) < min(workload.BUDGET_S / 3, workload.score_s(demo, 20_000) / 2)
+    assert workload.states_s(demo, 4_096) == workload.score_s(demo, 4_096)      # up to here: one stream
+    window_128 = Shape(layers=3, hidden=512, vocab=85, window=128)
+    assert workload.states_s(window_128, 400) == workload.score_s(window_128, 400) > 3 * workload.BUDGET_S
