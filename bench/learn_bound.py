@@ -5,8 +5,9 @@
 
 First the rates: one step of every layer at 1, 5, 16 and 256 rows for a few shapes, in multiply-adds a second
 (best of 5, as the machine is shared), beside the rates workload assumes. Then each Learn interaction the
-bound covers (Decoding lab strategies, beam search, scoring), estimated and measured; one over --most is
-only estimated. Prints, asserts nothing.
+bound covers (Decoding lab strategies, beam search, scoring; the Surprise map's and the guessing game's
+scoring, Neuron explorer's ranking and colouring), estimated and measured; one over --most is only
+estimated. Prints, asserts nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import charlm  # noqa: E402,F401  (first: it caps numpy's BLAS threads)
 import numpy as np  # noqa: E402
 
-from charlm import modelfile, scoring, workload  # noqa: E402
+from charlm import modelfile, neurons, scoring, workload  # noqa: E402
 from charlm.arrays import ArrayLSTM  # noqa: E402
 from charlm.decoding import beam_search  # noqa: E402
 from charlm.sampling import DecodeConfig, write  # noqa: E402
@@ -86,6 +87,23 @@ def interactions(name: str, engine: ArrayLSTM, chars: list[str], most_s: float) 
                   f"{'within' if estimate <= workload.BUDGET_S else 'over'} the {workload.BUDGET_S:g} s budget")
 
 
+def readings(engine: ArrayLSTM, chars: list[str], most_s: float) -> None:
+    """Reading a whole text: scoring it (Surprise map, Guess the next character) and every unit's state along
+    it (Neuron explorer's ranking and colouring), at those pages' sizes."""
+    shape = workload.Shape.of(engine)
+    rng = np.random.default_rng(2)
+    for n in (169, 259, 400, 2_000, 20_000):
+        ids = rng.integers(0, len(chars), n)
+        text = "".join(chars[i] for i in ids)
+        rows = [(f"score a text of {n:,}", workload.score_s(shape, n),
+                 lambda: scoring.score_text(engine, chars, text, start=1, top=3)),
+                (f"states along {n:,}", workload.states_s(shape, n), lambda: neurons.states(engine, ids))]
+        for label, estimate, fn in rows:
+            measured = f"{timed(fn):9.3f}" if estimate <= most_s else f"{'-':>9}"
+            print(f"  {label:<34} estimate {estimate:9.3f}  measured {measured}  "
+                  f"{'within' if estimate <= workload.BUDGET_S else 'over'} the {workload.BUDGET_S:g} s budget")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--most", type=float, default=8.0, help="measure what is estimated at most this (s)")
@@ -93,8 +111,14 @@ def main() -> None:
     rates()
     for name, engine, chars in (shipped("demo"), shipped("python-docs"), shipped("seed-2017")):
         interactions(name, engine, chars, args.most)
+        readings(engine, chars, args.most)
     caps = random_engine(3, 512, window=512)
     interactions("a window model at every cap", caps, [chr(33 + i) for i in range(caps.vocab_size)], args.most)
+    readings(caps, [chr(33 + i) for i in range(caps.vocab_size)], args.most)
+    # A shorter window costs these pages most: each character past the first 128 re-reads 128 (400: ~23 s).
+    window_128 = random_engine(3, 512, window=128)
+    print(f"\na window model at the caps of size, 128-character window ({workload.Shape.of(window_128).describe()})")
+    readings(window_128, [chr(33 + i) for i in range(window_128.vocab_size)], args.most)
 
 
 if __name__ == "__main__":
