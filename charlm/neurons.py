@@ -99,7 +99,7 @@ def states(engine: ArrayLSTM, ids, should_stop: StopCheck | None = None) -> tupl
     # Row r reads ids[r * kept : r * kept + _WARM_UP + kept]; the first keeps all of it, the others their last `kept`.
     padded = np.concatenate([ids, np.zeros(_WARM_UP + rows * kept - T, dtype=np.int64)])
     matrix = np.lib.stride_tricks.sliding_window_view(padded, _WARM_UP + kept)[::kept][:rows]
-    _, h, c = engine.trace(matrix, should_stop=should_stop)                             # (rows, _WARM_UP + kept, layers, hidden)
+    _, h, c = engine.trace(matrix, should_stop=should_stop)    # (rows, _WARM_UP + kept, layers, hidden)
     joined = lambda x: np.concatenate([x[0], x[1:, _WARM_UP:].reshape(-1, L, H)])[:T]
     return joined(h), joined(c)
 
@@ -107,7 +107,8 @@ def states(engine: ArrayLSTM, ids, should_stop: StopCheck | None = None) -> tupl
 def _window_states(engine: ArrayLSTM, ids: np.ndarray,
                    should_stop: StopCheck | None) -> tuple[np.ndarray, np.ndarray]:
     W = engine.window
-    _, h, c = engine.trace(ids[:W], should_stop=should_stop)          # the windows that begin at the text's first character: one stream
+    # The windows that begin at the text's first character: one stream.
+    _, h, c = engine.trace(ids[:W], should_stop=should_stop)
     if len(ids) <= W:
         return h, c
     windows = np.lib.stride_tricks.sliding_window_view(ids, W)[1:]               # row j: the window ending at W + j
