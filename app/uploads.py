@@ -31,7 +31,7 @@ SERVER_FILES = 4               # every session's files together, likewise
 MAX_ISSUED = 32                # ids a session may hold unused; the oldest are forgotten first
 
 _install_lock = threading.Lock()
-_looked = False   # install() looked at this server's store (and warned, if it could not guard it)
+_looked_at = None   # the store install() last looked at (and warned about, if it could not guard it)
 
 
 def _max_file_bytes() -> int:
@@ -114,13 +114,13 @@ def install() -> None:
     """Guard this server's upload store, once; called by the entry script on every run (cheap after the first)."""
     if not runtime.exists():   # AppTest and bare scripts have no upload endpoint
         return
-    global _looked
+    global _looked_at
     rt = runtime.get_instance()
     with _install_lock:
         manager = rt.uploaded_file_mgr
-        if isinstance(manager, GuardedUploads) or _looked:
+        if isinstance(manager, GuardedUploads) or manager is _looked_at:
             return
-        _looked = True
+        _looked_at = manager
         if type(manager) is not MemoryUploadedFileManager or streamlit.__version__ != STREAMLIT_VERSION:
             log.warning("upload store left unguarded: Streamlit %s with %s (written for %s's "
                         "MemoryUploadedFileManager)", streamlit.__version__, type(manager).__name__,

@@ -206,7 +206,7 @@ def test_a_new_race_frees_the_last_ones_folders_and_jobs(visitor, monkeypatch):
 
 def test_2017_vs_today_says_how_many_slots_are_busy_and_starts_nothing(visitor, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "4")
-    slots = training._slots(4)
+    slots = training.slots()   # the server's slots as the page finds them, with CHARLM_MAX_JOBS=4
     held = [_HeldSlot() for _ in range(3)]
     for holder in held:
         slots.acquire(holder)
