@@ -86,3 +86,15 @@ def trained(tmp_path_factory, periodic_corpus) -> Trained:
     checkpoint = ckpt_io.load(out)
     return Trained(periodic_corpus, result, out, last_path_for(out), checkpoint, checkpoint.build_model("cpu"),
                    checkpoint.get_vocab())
+
+
+def one_error_line(run, *words: str) -> str:
+    """Exit status 2 and one line on stderr starting "error:" that holds each word; no traceback. -> the line."""
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]

@@ -24,7 +24,7 @@ from charlm.evaluate import evaluate
 from charlm.presets import PRESETS
 from charlm.units import format_duration
 
-from conftest import PERIODIC_TEXT
+from conftest import PERIODIC_TEXT, one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -60,13 +60,7 @@ def text_file(tmp_path_factory) -> Path:
 
 def assert_clean_error(run: subprocess.CompletedProcess, *words: str):
     """Exit status 2, one line on stderr that starts with "error:" and says what is wrong, no traceback."""
-    assert run.returncode == 2, run.stderr
-    assert "Traceback" not in run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ")
-    for word in words:
-        assert word in lines[0]
+    one_error_line(run, *words)
     assert run.stdout == ""
 
 

@@ -17,7 +17,7 @@ import torch
 from charlm import checkpoint as ckpt_io
 from charlm.cli import main
 
-from conftest import made_up_text
+from conftest import made_up_text, one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -40,16 +40,7 @@ def in_process(capsys, *args) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, status, out, err)
 
 
-def assert_one_line_error(run: subprocess.CompletedProcess, *words: str) -> str:
-    """Exit status 2 and one line on stderr starting "error:" that holds each word; no traceback."""
-    assert run.returncode == 2, run.stderr
-    assert "Traceback" not in run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+assert_one_line_error = one_error_line   # exit 2, one 'error:' line holding each word, no traceback
 
 
 # --- a text that is slow to normalise; encodings ------------------------------------------------------------
