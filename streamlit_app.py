@@ -11,11 +11,11 @@ uploads.install()   # the upload endpoint keeps only files a page asked for, wit
 sessions.resume()   # a reload brings the visitor's session back (app/sessions.py); a closed tab's is swept later
 st.navigation({
     "charlm": [
-        st.Page("app/generate_page.py", title="Generate", icon=":material/edit_note:", url_path="generate",
+        st.Page("app/pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate",
                 default=True),
-        st.Page("app/corpus_page.py", title="Corpus", icon=":material/description:", url_path="corpus"),
-        st.Page("app/train_page.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("app/pages/corpus.py", title="Corpus", icon=":material/description:", url_path="corpus"),
+        st.Page("app/pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],
-    "Learn": [st.Page(f"app/learn/{module}.py", title=title, icon=icon, url_path=path)
+    "Learn": [st.Page(f"app/pages/learn/{module}.py", title=title, icon=icon, url_path=path)
               for module, title, path, icon in LEARN_PAGES],
 }, expanded=True).run()   # every part listed: collapsed, the menu hides all but ten behind "View more"

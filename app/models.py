@@ -10,11 +10,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from charlm import checkpoint, files
-from charlm.arrays import ArrayLSTM
-from charlm.corpus import Vocab
-from charlm.decoding import Engine, engine_for
-from charlm.jobs import TrainingJob
+from charlm import files
+from charlm.modelfile import checkpoint
+from charlm.engine.arrays import ArrayLSTM
+from charlm.text.corpus import Vocab
+from charlm.engine.decoding import Engine, engine_for
+from charlm.train.jobs import TrainingJob
 from charlm.units import LN2
 
 from . import charts, plain, state

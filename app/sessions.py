@@ -21,7 +21,7 @@ from . import visitors
 PARAM = "session"                 # the address's query parameter that holds the token
 _TOKEN = "visitor_token"          # session_state: this session's token
 _MOVED = "visitor_moved_away"     # session_state: another tab came with this session's token and took it over
-START_PAGE = "app/generate_page.py"
+START_PAGE = "app/pages/generate.py"
 
 
 def _session_id(ctx) -> str:

@@ -1,4 +1,4 @@
-"""The Train page's "Start from" choice: a new model, or a new run from a trained one (charlm.startfrom).
+"""The Train page's "Start from" choice: a new model, or a new run from a trained one (charlm.train.startfrom).
 
 A run started from a model takes its architecture and recipe from the model; the page gives the budget.
 """
@@ -10,10 +10,10 @@ import streamlit as st
 from app import charts, models, plain, state
 from app import settings as settings_mod
 from app.writing import char_label
-from charlm import checkpoint
+from charlm.modelfile import checkpoint
 from charlm.config import Limits, TrainConfig
-from charlm.corpus import Corpus
-from charlm.startfrom import StartFrom, start_from
+from charlm.text.corpus import Corpus
+from charlm.train.startfrom import StartFrom, start_from
 from charlm.units import plural
 
 NEW = "new"                                       # the choice of a new model (the preset's)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from charlm.corpus import Corpus, CorpusStats
-from charlm.jobs import JobSnapshot, TrainingJob
+from charlm.text.corpus import Corpus, CorpusStats
+from charlm.train.jobs import JobSnapshot, TrainingJob
 
 from . import settings as settings_mod
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import charts, models
 from app.writing import char_label, note_missing, plain_text, text_actions
-from charlm.decoding import DecodeConfig, Engine, StepSession
+from charlm.engine.decoding import DecodeConfig, Engine, StepSession
 from charlm.units import plural
 
 STEP = "gen_step_state"   # session_state key of step mode's state

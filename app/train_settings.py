@@ -1,6 +1,6 @@
 """What a run on the Train page will be: the budget, the preset, the Advanced settings, and what this server refuses.
 
-Each function draws its widgets and turns them into configs; the page (app/train_page.py) starts the run and
+Each function draws its widgets and turns them into configs; the page (app/pages/train.py) starts the run and
 shows it. `settings` is the server's limits, read once per page run (app/settings.py).
 """
 
@@ -12,7 +12,7 @@ from app import charts, models, start_from
 from app import settings as settings_mod
 from charlm.config import ModelConfig, TrainConfig
 from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
-from charlm.startfrom import StartFrom
+from charlm.train.startfrom import StartFrom
 from charlm.units import plural
 
 # The budget the Train page offers first: on a shared server (one thread a job) the default preset is at

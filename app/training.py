@@ -7,13 +7,13 @@ and write with the model while it trains, every other page shows this badge, whi
 from __future__ import annotations
 
 import os
+import sys
 
 import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from charlm import jobs
-from charlm.device import cpu_cores, set_threads
+from charlm.train import jobs
 from charlm.units import format_duration
 
 from . import server, state, visitors
@@ -52,6 +52,7 @@ def _address(session_id: str) -> str | None:
 
 
 def _set_threads(threads: int | None) -> None:
+    from charlm.nn.device import set_threads   # torch is loaded already (share_cores checks)
     server.once(("threads", threads), lambda: set_threads(threads) or True)
 
 
@@ -61,7 +62,13 @@ def share_cores() -> None:
     Torch's thread count is per process. With more threads at work than cores (two jobs each using every
     core, or other programs on the machine), threads wait on each other at every operation and a step can
     take a hundred times longer. CHARLM_THREADS, when set, is used as it is.
+
+    Only torch's threads are set, so nothing happens until a page has loaded torch (Train, the Corpus page's
+    estimate): a server that only writes and reads never loads it. A run is started after this is called.
     """
+    if "torch" not in sys.modules:
+        return
+    from charlm.nn.device import cpu_cores
     if os.environ.get("CHARLM_THREADS"):
         _set_threads(None)   # set_threads reads CHARLM_THREADS itself
         return
@@ -95,6 +102,6 @@ def _badge(was_running: bool) -> None:
             st.caption(f"validation {latest.val_bits:.3f} bits/char")
     else:
         st.caption(f"Training {snap.status}.")
-    st.page_link("app/train_page.py", label="Training details", icon=":material/monitoring:")
+    st.page_link("app/pages/train.py", label="Training details", icon=":material/monitoring:")
     if was_running and not job.is_alive():
         st.rerun()   # once: the whole page shows the final state and polling stops

@@ -3,7 +3,7 @@ sample a visitor's first view opens with.
 
 Nothing here imports torch: on a cold start torch takes about two seconds to import, so the first
 sample is written by numpy from the shipped model file (checkpoints/demo.safetensors, read by
-charlm.modelfile) and is on the page while the rest of it loads.
+charlm.modelfile.format) and is on the page while the rest of it loads.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import numpy as np
 import streamlit as st
 
 from app import charts
-from charlm import modelfile, sampling
-from charlm.arrays import ArrayLSTM
-from charlm.sampling import DecodeConfig
+from charlm.modelfile import format as modelfile
+from charlm.engine import sampling
+from charlm.engine.arrays import ArrayLSTM
+from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2, plural
 
 SHIPPED_FILE = Path(__file__).resolve().parent.parent / "checkpoints" / "demo.safetensors"

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import charts   # noqa: E402
-from charlm.corpus import CorpusError, load_corpus   # noqa: E402
+from charlm.text.corpus import CorpusError, load_corpus   # noqa: E402
 
 WORDS = ("the of and to in that is was he for it with as his on be at by had not are but from or have an they "
          "which one you were all her she there would their we him been has when who will more no if out so said "
@@ -111,7 +111,7 @@ def app_paste(text: str) -> float:
 
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=600)
     at.run()
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.text_area(key="paste_text").input(text)
     start = time.perf_counter()
     at.button(key="FormSubmitter:paste_form-Use this text").click().run()

@@ -41,13 +41,13 @@ def generation_speeds(path: Path, length: int, repeats: int = 5, device: str = "
     """Characters per second of each way of writing, and a Step click's latency, with whichever charlm is first
     on sys.path. Only what every version has is used (checkpoint.load, build_model, generate, StepSession), so
     this same code times an older checkout too."""
-    from charlm import checkpoint   # first: importing charlm caps numpy's BLAS threads before numpy loads
-    from charlm.decoding import DecodeConfig, StepSession, generate
+    from charlm.modelfile import checkpoint  # first: importing charlm caps numpy's BLAS threads before numpy loads
+    from charlm.engine.decoding import DecodeConfig, StepSession, generate
     import torch
 
     torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
     ckpt = checkpoint.load(path)
-    model, vocab, window = ckpt.build_model(device), ckpt.get_vocab(), ckpt.window
+    model, vocab, window = (ckpt.build_model(device) if hasattr(ckpt, "build_model") else CharLSTM.from_checkpoint(ckpt, device)), ckpt.get_vocab(), ckpt.window
 
     def write(chars: int, cfg: DecodeConfig, window: int | None = window):
         return lambda: generate(model, vocab, PRIME, chars, cfg, seed=0, window=window)

@@ -20,11 +20,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CHARLM_THREADS", "1")
 
 from app.train_settings import DEFAULT_MINUTES, eval_interval_s  # noqa: E402
-from charlm import datasets  # noqa: E402
-from charlm.corpus import load_corpus  # noqa: E402
-from charlm.device import set_threads  # noqa: E402
+from charlm.text import datasets  # noqa: E402
+from charlm.text.corpus import load_corpus  # noqa: E402
+from charlm.nn.device import set_threads  # noqa: E402
 from charlm.presets import DEFAULT_PRESET, get_preset  # noqa: E402
-from charlm.train import train  # noqa: E402
+from charlm.train.trainer import train  # noqa: E402
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Seconds to read a hostile text (one letter and long runs of combining marks) against an ordinary one of the
-same size: charlm.text.read_text as it is now (refused before NFC), and NFC alone on the same characters, which is
+same size: charlm.text.read.read_text as it is now (refused before NFC), and NFC alone on the same characters, which is
 what reading cost before runs were refused. Prints one line per case.
 
     python bench/hostile_text.py            # 160 KB and 400 KB (UTF-8), as in issue 20
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charlm.text import CorpusError, read_text   # noqa: E402
+from charlm.text.read import CorpusError, read_text   # noqa: E402
 
 SENTENCE = "An ordinary sentence, of the kind a text is made of. "
 

@@ -24,12 +24,15 @@ import charlm  # noqa: E402,F401  (first: it caps numpy's BLAS threads)
 import numpy as np  # noqa: E402
 
 from bench.learn_baselines import DEFAULT_TEXT, median_seconds, patchwork  # noqa: E402
-from charlm import modelfile, neurons, scoring, textstats  # noqa: E402
-from charlm.arrays import ArrayLSTM  # noqa: E402
-from charlm.baselines import fit_baselines  # noqa: E402
-from charlm.copying import CopyIndex  # noqa: E402
-from charlm.sampling import DecodeConfig, write  # noqa: E402
-from charlm.text import decode_bytes  # noqa: E402
+from charlm.modelfile import format as modelfile  # noqa: E402
+from charlm.learn import neurons
+from charlm.engine import scoring
+from charlm.learn import textstats
+from charlm.engine.arrays import ArrayLSTM  # noqa: E402
+from charlm.learn.baselines import fit_baselines  # noqa: E402
+from charlm.learn.copying import CopyIndex  # noqa: E402
+from charlm.engine.sampling import DecodeConfig, write  # noqa: E402
+from charlm.text.read import decode_bytes  # noqa: E402
 
 TARGET_S = 1.0
 # What the pages read (app/learn/surprise_map.py, neuron_explorer.py): a window model (the 2017 design)
@@ -131,7 +134,7 @@ def time_pages(repeats: int) -> None:
             at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
             at.run()
             start = time.perf_counter()
-            at.switch_page(f"app/learn/{module}.py").run()
+            at.switch_page(f"app/pages/learn/{module}.py").run()
             firsts.append(time.perf_counter() - start)
             start = time.perf_counter()
             at.run()

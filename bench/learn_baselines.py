@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm.baselines import NGram, baseline_name, fit_baselines  # noqa: E402  (charlm first: BLAS threads)
-from charlm.copying import CopyIndex  # noqa: E402
-from charlm.corpus import load_corpus  # noqa: E402
+from charlm.learn.baselines import NGram, baseline_name, fit_baselines  # noqa: E402  (charlm first: BLAS threads)
+from charlm.learn.copying import CopyIndex  # noqa: E402
+from charlm.text.corpus import load_corpus  # noqa: E402
 
 import numpy as np  # noqa: E402
 

@@ -23,10 +23,13 @@ sys.path.insert(0, str(ROOT))
 import charlm  # noqa: E402,F401  (first: it caps numpy's BLAS threads)
 import numpy as np  # noqa: E402
 
-from charlm import modelfile, neurons, scoring, workload  # noqa: E402
-from charlm.arrays import ArrayLSTM  # noqa: E402
-from charlm.decoding import beam_search  # noqa: E402
-from charlm.sampling import DecodeConfig, write  # noqa: E402
+from charlm import workload  # noqa: E402
+from charlm.modelfile import format as modelfile
+from charlm.learn import neurons
+from charlm.engine import scoring
+from charlm.engine.arrays import ArrayLSTM  # noqa: E402
+from charlm.engine.decoding import beam_search  # noqa: E402
+from charlm.engine.sampling import DecodeConfig, write  # noqa: E402
 
 
 def random_engine(layers: int, hidden: int, vocab: int = 85, window: int | None = None) -> ArrayLSTM:

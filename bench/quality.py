@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import precision  # noqa: E402
-from charlm.device import cpu_cores  # noqa: E402
+from charlm.train import precision  # noqa: E402
+from charlm.nn.device import cpu_cores  # noqa: E402
 from charlm.units import LN2  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "nietzsche.txt"
@@ -65,7 +65,7 @@ def run_now(corpus: Path, minutes: float, seed: int, fp32: bool, keep: Path | No
         cmd = [sys.executable, "-m", "charlm", "train", str(corpus), "--minutes", str(minutes), "--seed", str(seed),
                "--out", str(out), "--quiet"] + (["--fp32"] if fp32 else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
-        from charlm import checkpoint
+        from charlm.modelfile import checkpoint
         saved = checkpoint.load(out)
     said = re.search(r"computing in (.+?) \((.*)\)\n", proc.stderr)
     best = float(re.search(r"best validation loss ([0-9.]+) nats/char", proc.stderr).group(1))

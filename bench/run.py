@@ -24,8 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import checkpoint  # noqa: E402
-from charlm.device import cpu_cores  # noqa: E402
+from charlm.modelfile import checkpoint  # noqa: E402
+from charlm.nn.device import cpu_cores  # noqa: E402
 from charlm.presets import DEFAULT_PRESET  # noqa: E402
 from charlm.units import LN2  # noqa: E402
 from generation import generation_speeds  # noqa: E402  (bench/ is this script's folder: one copy of the timing)

@@ -88,8 +88,8 @@ def worker(report: Path, job: list[str]) -> None:
     """Run one job in this process, then write what it cost to report (one file per torchrun rank)."""
     if job[0] in ("load", "encode"):
         import charlm  # noqa: F401  (and torch, through it: imports are not the job)
-        from charlm import encoded
-        from charlm.corpus import load_corpus
+        from charlm.text import encoded
+        from charlm.text.corpus import load_corpus
     watch, started, status = Watch(), time.perf_counter(), 0
     if job[0] == "load":              # the text read into memory, as a corpus always was before
         load_corpus(Path(job[1]).read_bytes(), name=Path(job[1]).name)

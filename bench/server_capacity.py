@@ -24,9 +24,9 @@ import charlm  # noqa: E402,F401  (first: it caps numpy's BLAS threads)
 
 from bench.learn import cpu_line  # noqa: E402
 from bench.learn_baselines import DEFAULT_TEXT  # noqa: E402
-from charlm.corpus import load_corpus  # noqa: E402
-from charlm.device import cpu_cores, set_threads  # noqa: E402
-from charlm.jobs import Slots, TrainingJob  # noqa: E402
+from charlm.text.corpus import load_corpus  # noqa: E402
+from charlm.nn.device import cpu_cores, set_threads  # noqa: E402
+from charlm.train.jobs import Slots, TrainingJob  # noqa: E402
 from charlm.presets import get_preset  # noqa: E402
 
 

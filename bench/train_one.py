@@ -16,10 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from charlm.config import MODEL_FIELDS  # noqa: E402
-from charlm.corpus import load_corpus  # noqa: E402
-from charlm.device import set_threads  # noqa: E402
+from charlm.text.corpus import load_corpus  # noqa: E402
+from charlm.nn.device import set_threads  # noqa: E402
 from charlm.presets import get_preset  # noqa: E402
-from charlm.train import train  # noqa: E402
+from charlm.train.trainer import train  # noqa: E402
 
 
 def parse_value(text: str):

@@ -21,9 +21,9 @@ import torch  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import settings as settings_mod  # noqa: E402
-from charlm import checkpoint  # noqa: E402
+from charlm.modelfile import checkpoint  # noqa: E402
 from charlm.config import MAX_VOCAB, ModelConfig  # noqa: E402
-from charlm.model import CharLSTM  # noqa: E402
+from charlm.nn.model import CharLSTM  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -77,12 +77,12 @@ def visitor(text: str, models: list[bytes], who: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     start = rss_mb()
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("big.txt", text.encode(), "text/plain"))
     at.run()
     assert not at.error, at.error
     print(f"  {who}: + a text of {len(text):,} characters: {rss_mb() - start:+,.0f} MB")
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     for i, data in enumerate(models):
         at.file_uploader(key="checkpoint_upload").set_value((f"largest{i}.pt", data, "application/octet-stream"))
         at.run()

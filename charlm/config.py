@@ -167,7 +167,7 @@ class TrainConfig:
     seed: int = 0                   # seeds the weights, the batches and the samples
     device: str = "auto"            # "auto", "cpu", "cuda" or "mps"
     amp: bool = True                # bf16 autocast where it pays: on CUDA, and on a CPU with native bf16 when a
-                                    # start-up probe finds it faster (charlm.precision); False: fp32 throughout
+                                    # start-up probe finds it faster (charlm.train.precision); False: fp32 throughout
     average_from: float | None = None   # from this fraction of the budget on, evaluate and save an average of the
                                         # weights (an exponential moving average); None: the weights as trained
     average_decay: float = 0.999    # the average's decay per step (its memory is about 1 / (1 - decay) steps)

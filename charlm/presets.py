@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .config import MODEL_FIELDS, ModelConfig, TrainConfig, refuse_unknown
+from charlm.config import MODEL_FIELDS, ModelConfig, TrainConfig, refuse_unknown
 
 _SHAPE_FIELDS = tuple(name for name in MODEL_FIELDS if name != "vocab_size")   # the corpus gives the vocabulary
 

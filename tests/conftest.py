@@ -10,14 +10,14 @@ import charlm  # noqa: F401  (before torch: it caps numpy's BLAS threads, and to
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
+from charlm.modelfile import checkpoint as ckpt_io
 from charlm.config import ModelConfig, TrainConfig
-from charlm.corpus import Corpus, Vocab, load_corpus
-from charlm.events import TrainResult
-from charlm.model import CharLSTM
+from charlm.text.corpus import Corpus, Vocab, load_corpus
+from charlm.train.events import TrainResult
+from charlm.nn.model import CharLSTM
 from charlm.presets import get_preset
-from charlm.resume import last_path_for
-from charlm.train import train
+from charlm.train.resume import last_path_for
+from charlm.train.trainer import train
 
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
@@ -84,7 +84,7 @@ def trained(tmp_path_factory, periodic_corpus) -> Trained:
     result = train(periodic_corpus, tiny.model_config(len(periodic_corpus.vocab)),
                    tiny.train_config(max_steps=150, device="cpu", seed=0, sample_chars=50), preset="tiny", out=out)
     checkpoint = ckpt_io.load(out)
-    return Trained(periodic_corpus, result, out, last_path_for(out), checkpoint, checkpoint.build_model("cpu"),
+    return Trained(periodic_corpus, result, out, last_path_for(out), checkpoint, CharLSTM.from_checkpoint(checkpoint, "cpu"),
                    checkpoint.get_vocab())
 
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from charlm import checkpoint as ckpt_io
+from charlm.modelfile import checkpoint as ckpt_io
 
 ZIP_BOMB_BYTES = 1_500_000_000     # what the bomb's one compressed entry inflates to (zeros)
 MARKDOWN_PRESET = "[click me](https://example.com/phish) ![pixel](https://example.com/pixel.png)"

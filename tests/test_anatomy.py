@@ -1,12 +1,12 @@
-"""charlm.anatomy: the vocabulary with counts, text as ids, the 2017 window design against today's, the layer table."""
+"""charlm.learn.anatomy: the vocabulary with counts, text as ids, the 2017 window design against today's, the layer table."""
 
 import math
 
 import pytest
 
-from charlm import anatomy
+from charlm.learn import anatomy
 from charlm.config import ModelConfig
-from charlm.corpus import Vocab
+from charlm.text.corpus import Vocab
 from charlm.presets import PRESETS
 
 
@@ -133,7 +133,7 @@ def test_layer_parameters_add_up_to_the_models(config):
 
 def test_the_layer_table_matches_a_built_model():
     torch = pytest.importorskip("torch")
-    from charlm.model import CharLSTM
+    from charlm.nn.model import CharLSTM
 
     config = ModelConfig(vocab_size=12, hidden_size=6, num_layers=2, embed_dim=3)
     model = CharLSTM(config)

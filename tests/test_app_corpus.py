@@ -8,7 +8,7 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from charlm import datasets
+from charlm.text import datasets
 
 from conftest import APP
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
@@ -18,7 +18,7 @@ TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jum
 def at(app_env):
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
-    app.switch_page("app/corpus_page.py").run()
+    app.switch_page("app/pages/corpus.py").run()
     assert app.title[0].value == "Corpus"
     return app
 
@@ -59,7 +59,7 @@ def test_a_bad_upload_gets_a_clear_error_and_the_app_keeps_working(at, name, dat
     assert not at.exception
     assert message in at.error[0].value.replace("\\", "")   # shown escaped: no markdown from the file
     assert at.session_state["corpus"].corpus.name == "fox.txt"   # the good text is still the one in use
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     assert not at.exception and at.title[0].value == "Generate"
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from charlm.decoding import STRATEGIES
+from charlm.engine.decoding import STRATEGIES
 
 from conftest import APP
 
@@ -129,7 +129,7 @@ def test_step_mode_writes_what_write_writes_with_the_same_seed(at):
 
 
 def test_write_and_step_clicks_reuse_the_models_engine(at, monkeypatch):
-    from charlm.arrays import ArrayLSTM
+    from charlm.engine.arrays import ArrayLSTM
 
     built = []
     from_weights = ArrayLSTM.from_weights.__func__

@@ -9,12 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import models
-from charlm import checkpoint, workload
-from charlm.decoding import encode_prime, start_ids
+from charlm import workload
+from charlm.modelfile import checkpoint
+from charlm.engine.decoding import encode_prime, start_ids
 
 from conftest import APP
 
-PAGE = "app/learn/{}.py"
+PAGE = "app/pages/learn/{}.py"
 BOUND = "to keep each click within about 6 seconds of the server's time"
 LONG = ("The cat sat on the mat, and the dog sat by the door.\n" * 40)[:2_000]   # 2,000, known to every model
 
@@ -27,7 +28,7 @@ def window_128() -> models.LoadedModel:
     import torch
 
     from charlm.config import ModelConfig
-    from charlm.model import CharLSTM
+    from charlm.nn.model import CharLSTM
 
     docs = models.shipped("shipped:python-docs")
     config = ModelConfig(vocab_size=len(docs.chars), hidden_size=512, num_layers=3)

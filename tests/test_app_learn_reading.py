@@ -17,11 +17,15 @@ from app.charts import show_char
 from app.learn import draw
 from app.learn.common import EXAMPLE_TEXT
 from app.state import ChosenCorpus
-from charlm import anatomy, checkpoint, jobs, neurons, scoring
+from charlm.learn import anatomy
+from charlm.modelfile import checkpoint
+from charlm.train import jobs
+from charlm.learn import neurons
+from charlm.engine import scoring
 from charlm.config import ModelConfig
-from charlm.corpus import load_corpus
-from charlm.decoding import engine_for
-from charlm.sampling import DecodeConfig
+from charlm.text.corpus import load_corpus
+from charlm.engine.decoding import engine_for
+from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2
 
 from conftest import APP, configs
@@ -45,7 +49,7 @@ def open_page(page: str, session: dict | None = None, model: str | None = None) 
     for key, value in (session or {}).items():
         at.session_state[key] = value
     at.run()
-    at.switch_page(f"app/learn/{page}.py").run()
+    at.switch_page(f"app/pages/learn/{page}.py").run()
     if model is not None:
         at.selectbox(key="learn_model").set_value(model).run()
     assert not at.exception, [e.value for e in at.exception]

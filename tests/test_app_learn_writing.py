@@ -13,10 +13,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import models, training
-from charlm import checkpoint, datasets, sampling, workload
-from charlm.baselines import fit_baselines
-from charlm.corpus import load_corpus
-from charlm.decoding import DecodeConfig, encode_prime, engine_for
+from charlm import workload
+from charlm.modelfile import checkpoint
+from charlm.text import datasets
+from charlm.engine import sampling
+from charlm.learn.baselines import fit_baselines
+from charlm.text.corpus import load_corpus
+from charlm.engine.decoding import DecodeConfig, encode_prime, engine_for
 from charlm.units import LN2
 
 import hostile_files as hostile
@@ -24,7 +27,7 @@ from conftest import APP
 
 CHECKPOINTS = Path(APP).parent / "checkpoints"
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
-PAGE = "app/learn/{}.py"
+PAGE = "app/pages/learn/{}.py"
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ def chart_data(chart) -> list:
 
 
 def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
     at.run()
     assert not at.error and "corpus" in at.session_state
@@ -74,7 +77,7 @@ def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
 
 def train_here(at: AppTest, minutes: float = 0.05) -> AppTest:
     """A short run of the tiny preset on the Train page, waited for."""
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.number_input(key="budget_minutes").set_value(minutes)
     at.button(key="start").click().run()
@@ -103,7 +106,7 @@ def test_training_over_time_shows_the_sample_of_the_evaluation_chosen_on_the_sli
 
 
 def upload_model(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.file_uploader(key="checkpoint_upload").set_value((name, data, "application/octet-stream"))
     at.run()
     assert not at.exception and not at.error
@@ -304,7 +307,7 @@ def window_at_caps() -> models.LoadedModel:
     import torch
 
     from charlm.config import ModelConfig
-    from charlm.model import CharLSTM
+    from charlm.nn.model import CharLSTM
 
     vocab = models.shipped("shipped").chars
     config = ModelConfig(vocab_size=len(vocab), hidden_size=512, num_layers=3)

@@ -31,7 +31,7 @@ def test_two_runs_of_one_visitor_appear_together_in_generate_and_on_one_chart(vi
     assert set(charts[0]["run"]) == {"Run 1: tiny on fox.txt", "Run 2 (this one): seed-2017 on fox.txt"}
 
     # Generate lists both, each writing with its own model.
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     labels = set(at.selectbox(key="gen_model").options)   # as shown
     assert "Trained here: fox.txt (run 2)" in labels and "Run 1: tiny on fox.txt" in labels
     at.selectbox(key="gen_model").set_value("run:1").run()

@@ -165,7 +165,7 @@ def token_of(at: AppTest) -> str:
 
 
 def bring_text(at: AppTest) -> None:
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", TEXT.encode(), "text/plain"))
     at.run()
     assert "corpus" in at.session_state
@@ -183,7 +183,7 @@ def test_a_reload_brings_back_the_text_the_settings_and_what_was_written(tabs):
     before = tabs()
     bring_text(before)
     chosen = before.session_state["corpus"]
-    before.switch_page("app/generate_page.py").run()
+    before.switch_page("app/pages/generate.py").run()
     before.selectbox(key="gen_strategy").set_value("greedy").run()
     before.text_area(key="gen_prime").set_value("the quick ").run()
     before.button(key="write").click().run()
@@ -197,7 +197,7 @@ def test_a_reload_brings_back_the_text_the_settings_and_what_was_written(tabs):
     assert after.selectbox(key="gen_strategy").value == "greedy"
     assert after.text_area(key="gen_prime").value == "the quick "
     assert written in after.get("code")[0].value    # the Write that was on the page
-    after.switch_page("app/corpus_page.py").run()
+    after.switch_page("app/pages/corpus.py").run()
     assert "fox" in after.subheader[0].value and "Using uploaded file" in after.subheader[0].value
     assert after.file_uploader(key="corpus_upload").value is None   # an upload widget starts empty
     assert "corpus" not in before.session_state      # nothing is left in the old session
@@ -219,7 +219,7 @@ def test_a_tab_whose_session_went_on_in_another_starts_afresh_and_says_so(tabs):
 def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     before = tabs()
     bring_text(before)
-    before.switch_page("app/train_page.py").run()
+    before.switch_page("app/pages/train.py").run()
     before.selectbox(key="train_preset").set_value("tiny").run()
     before.number_input(key="budget_minutes").set_value(2.0)
     before.button(key="start").click().run()
@@ -228,7 +228,7 @@ def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     folder = before.session_state["visitor_dir"].path
 
     after = tabs(token_of(before))
-    after.switch_page("app/train_page.py").run()
+    after.switch_page("app/pages/train.py").run()
     assert after.session_state["job"] is job and job.is_alive()
     assert after.selectbox(key="train_preset").value == "tiny"
     assert any(b.label == "Stop" for b in after.button)
@@ -236,7 +236,7 @@ def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     deadline = time.monotonic() + 60
     while job.best_checkpoint() is None and time.monotonic() < deadline:
         time.sleep(0.5)
-    after.switch_page("app/generate_page.py").run()
+    after.switch_page("app/pages/generate.py").run()
     assert after.selectbox(key="gen_model").value == "trained"   # its model, in Generate
     assert job.is_alive()
 
@@ -255,11 +255,11 @@ def test_a_made_up_token_gets_a_fresh_session_and_a_new_token(tabs):
 def test_start_afresh_stops_the_job_removes_the_folder_and_gives_a_new_token(tabs):
     at = tabs()
     bring_text(at)
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.button(key="start").click().run()
     job, folder, old = at.session_state["job"], at.session_state["visitor_dir"].path, token_of(at)
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     at.selectbox(key="gen_strategy").set_value("greedy").run()
 
     at.sidebar.button(key="start_afresh").click().run()
@@ -277,7 +277,7 @@ def test_what_carries_over_is_the_apps_state_and_the_kept_widgets_not_buttons_or
     kept = sessions.carried(at._session_state)
     assert {"corpus", "corpus_encoding", sessions._TOKEN} <= set(kept)
     assert "corpus_upload" not in kept                # a file upload, which a new page cannot be given
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     kept = sessions.carried(at._session_state)
     assert "train_preset" in kept and "start" not in kept   # a kept widget in; a button out
     assert "corpus_encoding" in kept                  # kept while its page is not shown

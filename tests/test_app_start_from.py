@@ -4,7 +4,7 @@ its new characters said before Start, and what it cannot start said as an error.
 from pathlib import Path
 
 from app.models import SHIPPED
-from charlm import checkpoint
+from charlm.modelfile import checkpoint
 from test_app_train import TEXT, choose_text, job_of, start, visitors  # noqa: F401  (fixture)
 
 NEW_TEXT = TEXT + "mail me @ home #1 & 50% off\n" * 20   # '@', '#', '&' and '%' are not in the demo model's text

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 import hostile_files as hostile
 from app import models as models_mod
 from app.state import _remove_visitor_dir
-from charlm import checkpoint, jobs
+from charlm.modelfile import checkpoint
+from charlm.train import jobs
 from conftest import configs
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -30,11 +31,11 @@ def new_visitor() -> AppTest:
 
 
 def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
     at.run()
     assert not at.error and "corpus" in at.session_state
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     assert not at.exception
     return at
 
@@ -103,7 +104,7 @@ def downloads(monkeypatch):
 
 def test_without_a_text_the_page_points_to_the_corpus_page(visitors):
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     assert "First choose a text" in at.info[0].value
     assert at.get("page_link")
     assert "Device:" in at.caption[0].value
@@ -140,7 +141,7 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
     assert not at.error and at.success[0].value == "Loaded the model. It is in Generate's model list."
     assert any(t.value.startswith("my-model.pt: preset tiny") for t in at.text)   # plain text, not markdown
 
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     options = at.selectbox(key="gen_model").options   # labels as shown
     assert "Trained here: fox.txt" in options and "Uploaded: my-model.pt" in options
     options = list(at.session_state["uploaded_models"]) + ["trained", "shipped"]
@@ -183,7 +184,7 @@ def test_resume_continues_the_same_model(visitors):
 
 def test_a_bad_checkpoint_upload_gets_a_clear_error(visitors):
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.file_uploader(key="checkpoint_upload").set_value(("notes.pt", b"these are my notes", "text/plain"))
     at.run()
     assert not at.exception
@@ -207,7 +208,7 @@ def test_a_hostile_upload_gets_a_message_and_memory_stays_flat(visitors, trained
     build, words = HOSTILE_UPLOADS[name]
     data = build(trained.checkpoint)
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at.file_uploader(key="checkpoint_upload").set_value((f"{name}.pt", data, "application/octet-stream"))
     at.run()
@@ -216,17 +217,17 @@ def test_a_hostile_upload_gets_a_message_and_memory_stays_flat(visitors, trained
     assert words in at.error[0].value.replace("\\", "")
     assert "uploaded_models" not in at.session_state
     assert grew < 100, f"{name}: peak memory grew {grew:.0f} MB"
-    at.switch_page("app/generate_page.py").run()   # the app keeps working
+    at.switch_page("app/pages/generate.py").run()   # the app keeps working
     assert not at.exception and at.button(key="write")
 
 
 def test_markdown_in_an_uploaded_models_fields_reaches_the_page_as_plain_text(visitors, trained):
     data = hostile.with_fields(trained.checkpoint, preset=hostile.MARKDOWN_PRESET)
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.file_uploader(key="checkpoint_upload").set_value(("fields.pt", data, "application/octet-stream"))
     at.run()
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     at.selectbox(key="gen_model").set_value(next(iter(at.session_state["uploaded_models"]))).run()
     assert sum(hostile.MARKDOWN_PRESET in t.value for t in at.text) == 2   # the summary, and the card
     markdown = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
@@ -237,7 +238,7 @@ def test_uploads_beyond_a_visitors_memory_budget_push_out_the_oldest(visitors, t
     per_model = models_mod.memory_bytes(trained.checkpoint)
     monkeypatch.setenv("CHARLM_MAX_UPLOAD_MB", str(2.5 * per_model / 1e6))   # room for two
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     for i in range(3):
         data = hostile.with_fields(trained.checkpoint, preset=f"copy{i}")
         at.file_uploader(key="checkpoint_upload").set_value((f"m{i}.pt", data, "application/octet-stream"))
@@ -251,7 +252,7 @@ def test_uploads_beyond_a_visitors_memory_budget_push_out_the_oldest(visitors, t
 def test_an_upload_larger_than_the_whole_budget_is_refused(visitors, trained, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_UPLOAD_MB", "0.1")
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.file_uploader(key="checkpoint_upload").set_value(("m.pt", ckpt_bytes(trained), "application/octet-stream"))
     at.run()
     assert "may hold 0 MB in all on this server" in at.error[0].value.replace("\\", "")
@@ -261,7 +262,7 @@ def test_an_upload_larger_than_the_whole_budget_is_refused(visitors, trained, mo
 def test_a_checkpoint_over_the_servers_size_caps_is_refused(visitors, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_HIDDEN", "64")
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     shipped = (Path(APP).parent / "checkpoints" / "demo.safetensors").read_bytes()
     hidden = checkpoint.load(shipped).model_config["hidden_size"]   # over the cap of 64
     at.file_uploader(key="checkpoint_upload").set_value(("demo.safetensors", shipped, "application/octet-stream"))
@@ -287,7 +288,7 @@ def test_two_visitors_have_their_own_text_and_job_and_a_full_server_puts_the_sec
     monkeypatch.setenv("CHARLM_MAX_JOBS", "1")
     alice = start(choose_text(visitors()), minutes=2.0)
     bob = visitors()
-    bob.switch_page("app/train_page.py").run()
+    bob.switch_page("app/pages/train.py").run()
     assert "First choose a text" in bob.info[0].value   # Alice's text is not Bob's
     choose_text(bob, TEXT.upper())
     start(bob)
@@ -329,11 +330,11 @@ def test_a_visitors_folder_goes_only_after_their_job_has_stopped(periodic_corpus
 def test_a_checkpoint_written_by_earlier_versions_uploads_and_writes(visitors):
     legacy = Path(__file__).parent / "data" / "legacy-v1.pt"
     at = visitors()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     at.file_uploader(key="checkpoint_upload").set_value(("old.pt", legacy.read_bytes(), "application/octet-stream"))
     at.run()
     assert not at.error and at.success[0].value == "Loaded the model. It is in Generate's model list."
-    at.switch_page("app/generate_page.py").run()
+    at.switch_page("app/pages/generate.py").run()
     at.selectbox(key="gen_model").set_value(next(iter(at.session_state["uploaded_models"]))).run()
     at.text_area(key="gen_prime").set_value("the cat sat on the ").run()
     at.selectbox(key="gen_strategy").set_value("greedy").run()

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import hostile_files as hostile
 from app import settings, state, uploads
-from charlm import checkpoint
+from charlm.modelfile import checkpoint
 from conftest import APP
 
 FOX = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
@@ -131,7 +131,7 @@ PAD = 5_000_000   # zeros after a valid model: the issue's padded upload, smalle
 def new_visitor() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     assert not at.exception
     return at
 
@@ -216,10 +216,10 @@ def test_a_full_server_says_so_and_keeps_what_others_have(visitors_env, trained,
 def test_a_run_is_not_started_on_a_full_server(visitors_env, trained, monkeypatch):
     at = new_visitor()
     visitors_env.append(at)
-    at.switch_page("app/corpus_page.py").run()
+    at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", FOX.encode(), "text/plain")).run()
     assert "corpus" in at.session_state
-    at.switch_page("app/train_page.py").run()
+    at.switch_page("app/pages/train.py").run()
     filler = state._VisitorDir()   # another visitor's files fill the disk
     (filler.path / "big").write_bytes(bytes(100_000))
     monkeypatch.setenv("CHARLM_MAX_DISK_MB", str(state.disk_used() / 1e6 - 0.01))

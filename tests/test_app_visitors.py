@@ -72,7 +72,7 @@ def test_a_session_that_reconnects_within_the_grace_period_is_kept():
 
 
 def test_release_stops_the_visitors_running_job_before_removing_its_folder(periodic_corpus):
-    from charlm.jobs import TrainingJob
+    from charlm.train.jobs import TrainingJob
     from charlm.presets import PRESETS
 
     folder = state._VisitorDir()

@@ -20,10 +20,10 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:                                  # from .corpus import Vocab -> charlm.corpus
+            if node.level:                                  # from .corpus import Vocab -> charlm.text.corpus
                 base = "charlm" + ("." + node.module if node.module else "")
                 names.add(base)
-                if not node.module:                         # from . import checkpoint -> charlm.checkpoint
+                if not node.module:                         # from . import checkpoint -> charlm.modelfile.checkpoint
                     names.update(f"charlm.{alias.name}" for alias in node.names)
             else:
                 names.add(node.module)
@@ -38,8 +38,8 @@ def test_the_package_has_the_modules_the_house_plan_names():
 def test_imported_modules_sees_relative_and_nested_imports():
     # The checks below rely on this parser; it must see every form of import the package uses.
     imports = imported_modules(PACKAGE / "cli.py")
-    assert {"charlm.presets", "charlm.corpus", "charlm.train", "charlm.decoding", "argparse"} <= imports
-    assert "charlm.checkpoint" in imported_modules(PACKAGE / "train.py")   # from . import checkpoint
+    assert {"charlm.presets", "charlm.text.corpus", "charlm.train.trainer", "charlm.engine.decoding", "argparse"} <= imports
+    assert "charlm.modelfile.checkpoint" in imported_modules(PACKAGE / "train.py")   # from . import checkpoint
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
@@ -49,9 +49,9 @@ def test_no_charlm_module_imports_streamlit(path):
 
 def test_model_imports_nothing_from_corpus_decoding_or_train():
     imports = imported_modules(PACKAGE / "model.py")
-    assert not imports & {"charlm.corpus", "charlm.decoding", "charlm.train", "charlm.checkpoint", "charlm.jobs"}
+    assert not imports & {"charlm.text.corpus", "charlm.engine.decoding", "charlm.train.trainer", "charlm.modelfile.checkpoint", "charlm.train.jobs"}
     # Only its numpy twin, which knows no text either.
-    assert {name for name in imports if name.startswith("charlm")} <= {"charlm.arrays", "charlm.config"}
+    assert {name for name in imports if name.startswith("charlm")} <= {"charlm.engine.arrays", "charlm.config"}
 
 
 @pytest.mark.parametrize("name", ["arrays", "sampling"])
@@ -102,11 +102,11 @@ def test_the_trainer_takes_configs_and_only_presets_turn_a_preset_into_them():
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in ("cli", "__main__")], ids=lambda p: p.name)
 def test_nothing_imports_cli(path):
-    assert "charlm.cli" not in imported_modules(path)
+    assert "charlm.cli.main" not in imported_modules(path)
 
 
 def test_importing_the_whole_backend_loads_no_streamlit():
-    code = ("import sys, charlm.train, charlm.jobs, charlm.decoding, charlm.checkpoint, charlm.cli; "
+    code = ("import sys, charlm.train.trainer, charlm.train.jobs, charlm.engine.decoding, charlm.modelfile.checkpoint, charlm.cli.main; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'))")
     run = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

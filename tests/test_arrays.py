@@ -1,4 +1,4 @@
-"""Tests for the engines: the numpy LSTM (charlm.arrays) matches CharLSTM, carried or re-reading a window,
+"""Tests for the engines: the numpy LSTM (charlm.engine.arrays) matches CharLSTM, carried or re-reading a window,
 traces and clamps, and needs no torch; torch's TorchEngine gives the same logits."""
 
 import json
@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm import modelfile
-from charlm.arrays import ArrayLSTM
-from charlm.decoding import TorchEngine, engine_for
-from charlm.model import CharLSTM, ModelConfig
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.modelfile import format as modelfile
+from charlm.engine.arrays import ArrayLSTM
+from charlm.engine.decoding import engine_for
+from charlm.nn.engine import TorchEngine
+from charlm.nn.model import CharLSTM, ModelConfig
 from charlm.workload import Stopped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,14 +112,14 @@ def test_reading_a_prime_is_stepping_through_it():
 def test_the_shipped_model_file_reads_in_numpy_and_steps_like_its_torch_model():
     read = modelfile.read(REPO / "checkpoints" / "demo.safetensors")
     arrays = ArrayLSTM.from_weights(read.config.to_dict(), read.weights)
-    expected = as_arrays(ckpt_io.load(REPO / "checkpoints" / "demo.safetensors").build_model())
+    expected = as_arrays(CharLSTM.from_checkpoint(ckpt_io.load(REPO / "checkpoints" / "demo.safetensors")))
     np.testing.assert_array_equal(arrays.table, expected.table)
     np.testing.assert_array_equal(arrays.w_hh[0], expected.w_hh[0])
     np.testing.assert_array_equal(arrays.head_w, expected.head_w)
     assert read.meta["info"]["corpus_chars"] == 600_901 and len(read.meta["info"]["corpus_sha256"]) == 64
 
 
-@pytest.mark.parametrize("modules", ["charlm.arrays, charlm.sampling", "app.writing"])
+@pytest.mark.parametrize("modules", ["charlm.engine.arrays, charlm.engine.sampling", "app.writing"])
 def test_the_first_sample_loads_without_torch(modules):
     """The app's first view relies on this: torch takes seconds to import."""
     code = (f"import sys; import {modules}; "

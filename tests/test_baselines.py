@@ -1,4 +1,4 @@
-"""Tests for charlm.baselines: uniform, letter frequencies and the smoothed character n-gram."""
+"""Tests for charlm.learn.baselines: uniform, letter frequencies and the smoothed character n-gram."""
 
 import math
 import random
@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from charlm.baselines import NGram, fit_baselines
+from charlm.learn.baselines import NGram, fit_baselines
 
 WORDS = "the river stone light garden walks under over slowly bright quiet morning".split()
 CHARS = sorted(set(" ".join(WORDS) + ".\n")) + ["#", "@"]   # "#" and "@" never occur in the texts

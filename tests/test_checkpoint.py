@@ -1,4 +1,4 @@
-"""Tests for charlm.checkpoint: the round trip, atomic writes, and refusing every file that is not ours."""
+"""Tests for charlm.modelfile.checkpoint: the round trip, atomic writes, and refusing every file that is not ours."""
 
 import hashlib
 import pathlib
@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm import files, modelfile
-from charlm.checkpoint import Checkpoint, CheckpointError
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm import files
+from charlm.modelfile import format as modelfile
+from charlm.modelfile.checkpoint import Checkpoint, CheckpointError
+from charlm.nn.model import CharLSTM
+from charlm.train import resume as resume_file
 
 
 class CreatesAFile:
@@ -45,7 +48,7 @@ def test_round_trip_keeps_weights_vocab_config_and_history(trained, tmp_path):
 
 def test_loaded_model_gives_identical_logits(trained, tmp_path):
     path = ckpt_io.save(trained.checkpoint, tmp_path / "copy.pt")
-    model = ckpt_io.load(path).build_model("cpu")
+    model = CharLSTM.from_checkpoint(ckpt_io.load(path), "cpu")
     ids = torch.from_numpy(trained.corpus.ids[:50].astype("int64"))[None]
     assert not model.training
     assert torch.equal(model(ids)[0], trained.model(ids)[0])
@@ -93,7 +96,7 @@ def test_a_model_is_saved_as_safetensors_that_the_library_reads_too(trained, tmp
 
 def test_a_resume_file_stays_a_torch_archive_with_its_optimizer(trained):
     assert trained.last_path.name == "cat.last.pt" and trained.last_path.read_bytes()[:4] == b"PK\x03\x04"
-    assert ckpt_io.load(trained.last_path, for_resume=True).optimizer["state"]
+    assert resume_file.load(trained.last_path).optimizer["state"]
 
 
 def test_history_keeps_each_evaluations_sample_and_the_corpus_identity(trained):
@@ -107,7 +110,7 @@ def test_history_keeps_each_evaluations_sample_and_the_corpus_identity(trained):
 def test_a_checkpoint_written_by_earlier_versions_still_loads_and_writes():
     legacy = ckpt_io.load(pathlib.Path(__file__).parent / "data" / "legacy-v1.pt")
     assert legacy.preset == "tiny" and legacy.model_config["hidden_size"] == 32
-    model = legacy.build_model()
+    model = CharLSTM.from_checkpoint(legacy)
     ids = torch.tensor([[legacy.vocab.index(c) for c in "the cat sat on the "]])
     assert legacy.vocab[int(model(ids)[0][0, -1].argmax())] == "m"    # it learnt "the mat"
 
@@ -198,7 +201,7 @@ def test_weights_that_do_not_fit_the_config_are_refused_when_loading(trained, tm
 
 
 def test_best_checkpoint_is_small_and_the_last_one_holds_the_resume_state(trained):
-    best, last = ckpt_io.load(trained.path), ckpt_io.load(trained.last_path, for_resume=True)
+    best, last = ckpt_io.load(trained.path), resume_file.load(trained.last_path)
     assert best.optimizer is None and best.rng is None
     assert last.optimizer is not None and last.optimizer["state"]
     assert isinstance(last.rng["torch"], torch.Tensor) and isinstance(last.rng["batches"], torch.Tensor)
@@ -222,7 +225,7 @@ def test_checkpoint_is_plain_data(trained):
             for item in value:
                 walk(item)
 
-    last = ckpt_io.load(trained.last_path, for_resume=True)
+    last = resume_file.load(trained.last_path)
     for name in Checkpoint.__dataclass_fields__:
         walk(getattr(last, name))
 

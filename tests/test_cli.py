@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import checkpoint as ckpt_io
-from charlm import sampling
-from charlm.cli import build_parser, main
-from charlm.decoding import STRATEGIES, DecodeConfig, generate
-from charlm.evaluate import evaluate
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.engine import sampling
+from charlm.cli.main import build_parser, main
+from charlm.engine.decoding import STRATEGIES, DecodeConfig, generate
+from charlm.train.evaluate import evaluate
 from charlm.presets import PRESETS
 from charlm.units import format_duration
 
@@ -81,11 +82,11 @@ def test_train_for_an_epoch_writes_a_loadable_checkpoint_and_names_it_on_stdout(
     assert saved.preset == "tiny" and saved.train_config["seed"] == 1
     train_chars = len(PERIODIC_TEXT) - round(len(PERIODIC_TEXT) * 0.1)
     assert train_chars <= saved.progress["chars_seen"] < 2 * train_chars
-    assert ckpt_io.load(tmp_path / "cat.last.pt", for_resume=True).optimizer is not None
+    assert resume_file.load(tmp_path / "cat.last.pt").optimizer is not None
 
 
 class TrainingBegan(Exception):
-    """Raised by a stand-in for charlm.train.train: the command got as far as training."""
+    """Raised by a stand-in for charlm.train.trainer.train: the command got as far as training."""
 
 
 def training_begins(*args, **kwargs):
@@ -98,7 +99,7 @@ def training_begins(*args, **kwargs):
 ])
 def test_train_refuses_an_out_it_cannot_write_before_training(text_file, charlm_here, tmp_path, monkeypatch,
                                                                out, words):
-    monkeypatch.setattr("charlm.train.train", training_begins)
+    monkeypatch.setattr("charlm.train.trainer.train", training_begins)
     (tmp_path / "a-file").write_text("a file where a folder would have to be\n")
     assert_clean_error(charlm_here("train", text_file, "--preset", "tiny", "--out", tmp_path / out), *words)
 
@@ -114,7 +115,7 @@ def test_train_removes_the_temporaries_a_killed_run_left_and_nothing_else(text_f
         seen["files"] = sorted(path.name for path in tmp_path.iterdir())
         raise TrainingBegan
 
-    monkeypatch.setattr("charlm.train.train", train)
+    monkeypatch.setattr("charlm.train.trainer.train", train)
     with pytest.raises(TrainingBegan):
         main(["train", str(text_file), "--preset", "tiny", "--out", str(tmp_path / "cat.pt")])
     assert seen["files"] == sorted(kept)
@@ -128,7 +129,7 @@ def test_refused_resume_prints_its_one_error_line_and_no_header(trained, charlm_
 
 
 def test_a_seed_for_a_resumed_run_is_refused_before_training(trained, charlm_here, text_file, tmp_path, monkeypatch):
-    monkeypatch.setattr("charlm.train.train", training_begins)
+    monkeypatch.setattr("charlm.train.trainer.train", training_begins)
     run = charlm_here("train", text_file, "--resume", trained.last_path, "--seed", "3", "--out", tmp_path / "m.pt")
     assert_clean_error(run, "--seed", "resumed run")
 
@@ -286,7 +287,7 @@ def test_info_counts_parameters_from_the_file_without_building_the_model(trained
     def build(*args, **kwargs):
         raise AssertionError("info built the model (a hostile file's config could ask for gigabytes)")
 
-    monkeypatch.setattr("charlm.model.CharLSTM", build)
+    monkeypatch.setattr("charlm.nn.model.CharLSTM", build)
     run = charlm_here("info", trained.path)
     assert run.returncode == 0, run.stderr
     assert f", {trained.model.num_parameters():,} parameters\n" in run.stdout

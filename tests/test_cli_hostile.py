@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm.cli import main
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.cli.main import main
 
 from conftest import made_up_text, one_error_line
 
@@ -111,12 +112,12 @@ def test_a_link_leading_out_of_a_corpus_folder_is_skipped_with_one_warning_namin
     warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [f"warning: skipped 2 links leading outside the folder: also.txt, innocent.txt in the "
                         f"folder {folder}"]
-    from charlm.checkpoint import load
+    from charlm.modelfile.checkpoint import load
     assert "S" not in load(tmp_path / "m.safetensors").vocab   # nothing of the secret was read
 
 
 def test_a_link_within_the_folder_is_read(folder, tmp_path):
-    from charlm.encoded import found_files
+    from charlm.text.encoded import found_files
     (folder / "again.txt").symlink_to(folder / "one.txt")
     files, notes = found_files([folder])
     assert sorted(f.resolve().name for f in files) == ["one.txt", "two.txt"] and notes == []   # the same file, once
@@ -138,7 +139,7 @@ def test_a_fifo_given_as_the_corpus_is_named_as_one_and_not_read(tmp_path):
 
 
 def test_a_fifo_in_a_corpus_folder_is_skipped_with_a_note_naming_it(folder, tmp_path):
-    from charlm.encoded import found_files
+    from charlm.text.encoded import found_files
     os.mkfifo(folder / "pipe.txt")
     files, notes = found_files([folder])
     assert [f.name for f in files] == ["one.txt", "two.txt"]
@@ -189,13 +190,13 @@ def resume_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHARLM_THREADS", "1")
         assert main(["train", str(text), *QUICK, "--epochs", "0.2", "--out", str(folder / "m.safetensors")]) == 0
-    good = ckpt_io.load(folder / "m.last.pt", for_resume=True)
+    good = resume_file.load(folder / "m.last.pt")
     assert good.carry and good.rng and good.optimizer["state"]   # what the crafts change is there to change
     crafted = {}
     for name, craft in CRAFTS.items():
         state = copy.deepcopy(good)
         craft(state)
-        crafted[name] = ckpt_io.save(state, folder / f"{name}.last.pt")
+        crafted[name] = resume_file.save(state, folder / f"{name}.last.pt")
     return text, crafted
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from charlm import checkpoint as ckpt_io
+from charlm.modelfile import checkpoint as ckpt_io
 
 from test_cli import assert_clean_error, charlm_here, text_file  # noqa: F401  (fixtures)
 

@@ -1,10 +1,10 @@
-"""Tests for charlm.copying: the suffix array and the longest span copied from the training text."""
+"""Tests for charlm.learn.copying: the suffix array and the longest span copied from the training text."""
 
 import random
 
 import pytest
 
-from charlm.copying import Copy, CopyIndex, suffix_array
+from charlm.learn.copying import Copy, CopyIndex, suffix_array
 
 WORDS = "the river stone light garden walks under over slowly bright quiet morning".split()
 

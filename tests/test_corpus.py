@@ -1,4 +1,4 @@
-"""Tests for charlm.text and charlm.corpus: decoding, refusals, the vocabulary, the split and the batches."""
+"""Tests for charlm.text.read and charlm.text.corpus: decoding, refusals, the vocabulary, the split and the batches."""
 
 import random
 import subprocess
@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.corpus import (
-    UNKNOWN,
-    CorpusError,
-    Vocab,
-    load_corpus,
-    random_batch,
-    stream_batches,
-    stream_rows,
-)
-from charlm.text import MIN_CHARS, decode_bytes, read_text
+from charlm.text.corpus import UNKNOWN, CorpusError, Vocab, load_corpus
+from charlm.train.batches import random_batch, stream_batches, stream_rows
+from charlm.text.read import MIN_CHARS, decode_bytes, read_text
 
 WORDS = "the a river stone light garden walks under over slowly bright café naïve über".split()
 
@@ -440,7 +433,7 @@ def test_stream_batches_refuse_text_too_short_for_one_row():
 
 
 def test_corpus_never_imports_streamlit():
-    code = "import sys, charlm.corpus; print('streamlit' in sys.modules)"
+    code = "import sys, charlm.text.corpus; print('streamlit' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -454,9 +447,13 @@ def test_text_alone_turns_an_upload_or_a_paste_into_checked_text():
         read_text(TEXT, max_chars=2_000)
 
 
-def test_the_corpus_module_still_offers_what_other_modules_import_from_it():
-    import charlm.corpus
-    import charlm.text
-    assert charlm.corpus.CorpusError is charlm.text.CorpusError
-    for name in ("Vocab", "Corpus", "load_corpus", "random_batch", "stream_batches"):
-        assert hasattr(charlm.corpus, name), name
+def test_the_corpus_module_offers_text_and_the_batches_module_the_batches():
+    import charlm.text.corpus
+    import charlm.text.read
+    import charlm.train.batches
+    assert charlm.text.corpus.CorpusError is charlm.text.read.CorpusError
+    for name in ("Vocab", "Corpus", "load_corpus"):
+        assert hasattr(charlm.text.corpus, name), name
+    for name in ("random_batch", "stream_batches", "stream_rows"):
+        assert hasattr(charlm.train.batches, name), name
+        assert not hasattr(charlm.text.corpus, name), name

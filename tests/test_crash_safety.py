@@ -10,11 +10,12 @@ import time
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm import train as train_module
-from charlm.cli import build_parser, main
-from charlm.resume import Resume, last_path_for
-from charlm.train import OutOfMemory, Trainer, train
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.train import trainer as train_module
+from charlm.cli.main import build_parser, main
+from charlm.train.resume import Resume, last_path_for
+from charlm.train.trainer import OutOfMemory, Trainer, train
 
 from conftest import PERIODIC_TEXT, configs, made_up_text
 from test_cli import ENV, ROOT, assert_clean_error, charlm_here  # noqa: F401  (charlm_here: a fixture)
@@ -43,7 +44,7 @@ def test_the_resume_file_is_due_every_save_every_s_and_written_whole(periodic_co
     clock.now += 1.0
     assert trainer.decide(stepped=True)[2] is True
     trainer.save_resume()
-    saved = ckpt_io.load(tmp_path / "m.last.pt", for_resume=True)
+    saved = resume_file.load(tmp_path / "m.last.pt")
     assert saved.progress["step"] == 3 and saved.optimizer and saved.carry is not None
     assert saved.rng["batches"] is not None and len(saved.rng["ranks"]) == 1
     assert trainer.decide(stepped=True)[2] is False                  # the minute counts from this save
@@ -57,7 +58,7 @@ def test_a_run_writes_its_resume_file_while_it_trains_not_only_at_its_end(period
 
     def on_progress(event):
         if event.kind == "step" and event.step == 6:
-            seen["saved"] = ckpt_io.load(last_path_for(out), for_resume=True)
+            seen["saved"] = resume_file.load(last_path_for(out))
 
     result = train(periodic_corpus, *configs(periodic_corpus, max_steps=8), out=out, on_progress=on_progress,
                    save_every_s=0.0)
@@ -82,18 +83,18 @@ def test_a_run_killed_outright_leaves_files_that_load_and_a_run_that_resumes_fro
         deadline = time.monotonic() + 120
         while step < 40 and time.monotonic() < deadline:   # the resume file is rewritten after every step
             if last.exists():
-                step = ckpt_io.load(last, for_resume=True).progress["step"]   # whole whenever it is read
+                step = resume_file.load(last).progress["step"]   # whole whenever it is read
                 loads += 1
         proc.send_signal(signal.SIGKILL)                   # no handler runs: as a crash or the OOM killer
         proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL and step >= 40 and loads > 1
-    killed = ckpt_io.load(last, for_resume=True)
+    killed = resume_file.load(last)
     assert killed.progress["step"] >= step and killed.optimizer and killed.carry is not None
     assert {path.name for path in tmp_path.iterdir()} - {"words.txt", "words.last.pt"} <= \
         {path.name for path in tmp_path.glob("words.last.pt.*.tmp")}   # at most the temporary it was writing
     monkeypatch.setenv("CHARLM_THREADS", "1")
     assert main(["train", str(text), "--resume", str(last), "--epochs", "0.5", "--out", str(out)]) == 0
-    resumed = ckpt_io.load(last, for_resume=True)
+    resumed = resume_file.load(last)
     assert resumed.progress["step"] > killed.progress["step"]
     chars = len(text.read_text())
     train_chars = chars - round(chars * 0.1)
@@ -116,7 +117,7 @@ def test_the_gpus_random_state_goes_into_the_resume_file_and_comes_back(periodic
     trainer = Trainer(periodic_corpus, *configs(periodic_corpus, max_steps=5), out=out)
     trainer.device = torch.device("cuda", 0)
     trainer.save_resume()
-    saved = ckpt_io.load(last_path_for(out), for_resume=True)
+    saved = resume_file.load(last_path_for(out))
     torch.testing.assert_close(saved.rng["ranks"][0]["cuda"], gpu_state)
     again = Trainer(periodic_corpus, *configs(periodic_corpus, max_steps=5))
     again.device = torch.device("cuda", 0)
@@ -154,7 +155,7 @@ def test_the_app_gets_out_of_memory_as_a_message_and_other_errors_as_they_are(pe
     with pytest.raises(OutOfMemory, match="the GPU ran out of memory training batches of 8 x 16 characters with "
                                           "1 x LSTM\\(32\\); lower the batch size, the sequence length or the hidden"):
         train(periodic_corpus, *configs(periodic_corpus, max_steps=5))
-    assert issubclass(OutOfMemory, ValueError)   # charlm.jobs shows a ValueError's message on the Train page
+    assert issubclass(OutOfMemory, ValueError)   # charlm.train.jobs shows a ValueError's message on the Train page
     monkeypatch.setattr(Trainer, "step", step_runs_out(RuntimeError("a bug, not memory")))
     with pytest.raises(RuntimeError, match="a bug, not memory"):
         train(periodic_corpus, *configs(periodic_corpus, max_steps=5))

@@ -1,4 +1,4 @@
-"""Tests for charlm.datasets: the offline Python docs, and the Nietzsche download against a local server."""
+"""Tests for charlm.text.datasets: the offline Python docs, and the Nietzsche download against a local server."""
 
 import functools
 import http.server
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from charlm import datasets
-from charlm.corpus import load_corpus
-from charlm.text import MIN_CHARS
+from charlm.text import datasets
+from charlm.text.corpus import load_corpus
+from charlm.text.read import MIN_CHARS
 
 SHARED_NIETZSCHE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nietzsche.txt"
 

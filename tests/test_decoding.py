@@ -1,4 +1,4 @@
-"""Tests for charlm.decoding: each strategy's defining property, generation, beam search, step sessions."""
+"""Tests for charlm.engine.decoding: each strategy's defining property, generation, beam search, step sessions."""
 
 import itertools
 import math
@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm.corpus import Vocab
-from charlm.decoding import StepSession, TorchEngine, beam_search, engine_for, generate, sequence_log_prob
-from charlm.sampling import STRATEGIES, DecodeConfig, draw, filtered, min_p_filter, pick, top_k_filter, top_p_filter
-from charlm.model import CharLSTM, ModelConfig
+from charlm.text.corpus import Vocab
+from charlm.engine.decoding import StepSession, beam_search, engine_for, generate, sequence_log_prob
+from charlm.nn.engine import TorchEngine
+from charlm.engine.sampling import STRATEGIES, DecodeConfig, draw, filtered, min_p_filter, pick, top_k_filter, top_p_filter
+from charlm.nn.model import CharLSTM, ModelConfig
 from charlm.workload import Stopped
 
 SAMPLING = ["sample", "top-k", "top-p", "min-p"]

@@ -1,4 +1,4 @@
-"""Tests for training under torchrun (charlm.distributed, the trainer's shared decisions, batches split by rows):
+"""Tests for training under torchrun (charlm.train.distributed, the trainer's shared decisions, batches split by rows):
 two processes on Gloo train the model one process trains, rank 0 alone speaks and writes, a resume goes on
 with the same batches whatever the number of processes; and the GPU path's logic, on this CPU.
 
@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm.batches import BatchStream, pinned, rank_rows
-from charlm.cli import main
-from charlm.device import pick_device
-from charlm.distributed import Group
-from charlm.train import DIVERGED, STOPPED, Trainer
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.train.batches import BatchStream, pinned, rank_rows
+from charlm.cli.main import main
+from charlm.nn.device import pick_device
+from charlm.train.distributed import Group
+from charlm.train.trainer import DIVERGED, STOPPED, Trainer
 
 from conftest import configs, made_up_text
 
@@ -71,7 +72,7 @@ def runs(tmp_path_factory):
     assert resumed.returncode == 0, resumed.stderr
     assert in_process("train", text, "--resume", last["one"], "--epochs", "0.5", "--out", out["one_then_one"]) == 0
     return {"folder": folder, "text": text, "out": out, "two": two, "resumed": resumed,
-            "last": {name: ckpt_io.load(path, for_resume=True) for name, path in last.items()}}
+            "last": {name: resume_file.load(path) for name, path in last.items()}}
 
 
 def assert_same_run(a: ckpt_io.Checkpoint, b: ckpt_io.Checkpoint):

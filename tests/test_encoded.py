@@ -1,4 +1,4 @@
-"""Tests for charlm.encoded: a corpus of one file, several or a folder, encoded once into a cache beside the
+"""Tests for charlm.text.encoded: a corpus of one file, several or a folder, encoded once into a cache beside the
 run and memory-mapped; it is the same text a corpus in memory is, found again without decoding, whole or absent."""
 
 import hashlib
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from charlm import checkpoint as ckpt_io
-from charlm import encoded
-from charlm.cli import main
-from charlm.corpus import Vocab, load_corpus
-from charlm.encoded import SEPARATOR, EncodedCorpus, cache_path, corpus_files, open_cache, prepare
-from charlm.text import CorpusError
-from charlm.train import train
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.text import encoded
+from charlm.cli.main import main
+from charlm.text.corpus import Vocab, load_corpus
+from charlm.text.encoded import SEPARATOR, EncodedCorpus, cache_path, corpus_files, open_cache, prepare
+from charlm.text.read import CorpusError
+from charlm.train.trainer import train
 
 from conftest import configs, made_up_text
 

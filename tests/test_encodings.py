@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import checkpoint
-from charlm.corpus import load_corpus
-from charlm.decoding import engine_for, generate
-from charlm.text import CorpusError, decode_bytes
-from charlm.train import train
+from charlm.modelfile import checkpoint
+from charlm.text.corpus import load_corpus
+from charlm.engine.decoding import engine_for, generate
+from charlm.text.read import CorpusError, decode_bytes
+from charlm.train.trainer import train
 from tests.conftest import configs
 
 # Each text is written here; a few distinct sentences repeated to a trainable length.

@@ -1,4 +1,4 @@
-"""Tests for charlm.guessing: Shannon's bounds from guess counts, worked out by hand."""
+"""Tests for charlm.learn.guessing: Shannon's bounds from guess counts, worked out by hand."""
 
 import json
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from charlm.guessing import Guess, GuessScore, model_rank, shannon_bounds
+from charlm.learn.guessing import Guess, GuessScore, model_rank, shannon_bounds
 
 
 def small_game() -> GuessScore:

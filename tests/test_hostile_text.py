@@ -1,4 +1,4 @@
-"""Texts built to cost more than their size (charlm.text): runs of combining marks NFC would sort slowly, lone
+"""Texts built to cost more than their size (charlm.text.read): runs of combining marks NFC would sort slowly, lone
 surrogates, pastes over the cap, and encodings that are not text encodings. Each is refused with a message."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import unicodedata
 
 import pytest
 
-from charlm import marks
-from charlm import text as text_module
-from charlm.marks import DECOMPOSE_TO_MARKS, MAX_RUN as MAX_MARK_RUN
-from charlm.text import CorpusError, decode_bytes, read_text
+from charlm.text import marks
+from charlm.text import read as text_module
+from charlm.text.marks import DECOMPOSE_TO_MARKS, MAX_RUN as MAX_MARK_RUN
+from charlm.text.read import CorpusError, decode_bytes, read_text
 
 ACUTE, GRAVE_BELOW = "\u0301", "\u0316"   # combining classes 230 and 220: NFC reorders runs that mix them
 PROSE = "A plain sentence of ordinary prose, with nothing odd in it at all. " * 40

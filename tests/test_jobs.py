@@ -1,12 +1,12 @@
-"""Tests for charlm.jobs: a run in a background thread, its snapshots, stop, the slot limit, abandonment."""
+"""Tests for charlm.train.jobs: a run in a background thread, its snapshots, stop, the slot limit, abandonment."""
 
 import re
 import time
 
 import pytest
 
-from charlm.jobs import ServerBusy, Slots, TrainingJob
-from charlm.resume import Resume, last_path_for
+from charlm.train.jobs import ServerBusy, Slots, TrainingJob
+from charlm.train.resume import Resume, last_path_for
 
 from conftest import configs
 

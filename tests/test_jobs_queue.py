@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from charlm import jobs as jobs_mod
-from charlm.jobs import Holder, ServerBusy, Slots, TooManyRuns, TrainingJob
+from charlm.train import jobs as jobs_mod
+from charlm.train.jobs import Holder, ServerBusy, Slots, TooManyRuns, TrainingJob
 
 from conftest import configs
 from test_jobs import LONG, wait_for

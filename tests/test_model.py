@@ -1,11 +1,11 @@
-"""Tests for charlm.model: shapes, state, the fast stepper, the 2017 input mode, config validation."""
+"""Tests for charlm.nn.model: shapes, state, the fast stepper, the 2017 input mode, config validation."""
 
 import os
 
 import pytest
 import torch
 
-from charlm.model import CharLSTM, ModelConfig, detach_state
+from charlm.nn.model import CharLSTM, ModelConfig, detach_state
 
 VOCAB = 13
 
@@ -109,7 +109,7 @@ def test_model_config_refuses_bad_values_with_a_message(bad, words):
 
 
 def test_a_mistyped_thread_setting_falls_back_to_every_core(monkeypatch):
-    from charlm.device import cpu_cores, set_threads
+    from charlm.nn.device import cpu_cores, set_threads
     before = torch.get_num_threads()
     monkeypatch.setenv("CHARLM_THREADS", "abc")
     try:
@@ -120,7 +120,7 @@ def test_a_mistyped_thread_setting_falls_back_to_every_core(monkeypatch):
 
 
 def test_cpu_cores_counts_the_cores_this_process_may_use(monkeypatch):
-    from charlm import device
+    from charlm.nn import device
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
     assert device.cpu_cores() == 3
     monkeypatch.delattr(device.os, "sched_getaffinity", raising=False)

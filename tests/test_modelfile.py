@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import hostile_files as hostile
-from charlm import checkpoint as ckpt_io
-from charlm import modelfile
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.modelfile import format as modelfile
 from charlm.config import Limits, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests for charlm.neurons: the text features on hand-made strings, activations read in rows as the whole
+"""Tests for charlm.learn.neurons: the text features on hand-made strings, activations read in rows as the whole
 stream reads them, a unit ranked for quotes on one text following quotes on another, and writing with
 units held."""
 
@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import modelfile, neurons, sampling
-from charlm.arrays import ArrayLSTM
-from charlm.decoding import engine_for
-from charlm.model import CharLSTM, ModelConfig
-from charlm.neurons import FEATURES, activations, clamped_write, correlations, rank_units, text_features
-from charlm.sampling import DecodeConfig
+from charlm.modelfile import format as modelfile
+from charlm.learn import neurons
+from charlm.engine import sampling
+from charlm.engine.arrays import ArrayLSTM
+from charlm.engine.decoding import engine_for
+from charlm.nn.model import CharLSTM, ModelConfig
+from charlm.learn.neurons import FEATURES, activations, clamped_write, correlations, rank_units, text_features
+from charlm.engine.sampling import DecodeConfig
 from charlm.workload import Stopped
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.safetensors"

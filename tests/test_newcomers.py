@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.charts import show_char
 from app.writing import char_label
-from charlm.corpus import load_corpus
-from charlm.text import CorpusError, decode_bytes, read_text
+from charlm.text.corpus import load_corpus
+from charlm.text.read import CorpusError, decode_bytes, read_text
 from charlm.units import LN2
 from conftest import APP
 from test_app_generate import step_text, written
@@ -30,7 +30,7 @@ def at(app_env):
 @pytest.fixture
 def corpus_at(app_env):
     """A visitor on the Corpus page."""
-    return AppTest.from_file(APP, default_timeout=60).run().switch_page("app/corpus_page.py").run()
+    return AppTest.from_file(APP, default_timeout=60).run().switch_page("app/pages/corpus.py").run()
 
 
 def upload(at, name: str, data: bytes):
@@ -105,14 +105,14 @@ def best_numbers(at) -> tuple[float, float]:
 
 
 def test_after_resume_and_stop_the_best_so_far_is_the_summarys_best(visitors, monkeypatch):
-    import charlm.train
+    import charlm.train.trainer
 
     at = start(choose_text(visitors()), minutes=0.05)
     job_of(at).join(60)
     at.run()
     first_best = job_of(at).snapshot().result.best_val_loss
     # The resumed run's evaluations are all worse than the first run's best, so the best model stays the first's.
-    monkeypatch.setattr(charlm.train, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
+    monkeypatch.setattr(charlm.train.trainer, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
     steps = job_of(at).snapshot().result.steps
     at.number_input(key="resume_minutes").set_value(1.0)
     at.button(key="resume").click().run()
@@ -132,8 +132,8 @@ def test_a_stopped_write_keeps_the_text_it_reported_while_the_interrupted_run_wi
     its next st call. That run must not change the text the Stop reported."""
     import streamlit as st
 
-    import charlm.decoding
-    from charlm.decoding import Generation
+    import charlm.engine.decoding
+    from charlm.engine.decoding import Generation
 
     seen = {}
 
@@ -146,7 +146,7 @@ def test_a_stopped_write_keeps_the_text_it_reported_while_the_interrupted_run_wi
         seen["kept_writing"] = on_text(["abcdefgh"]) is not False
         return Generation(["abcdefghijkl"])
 
-    monkeypatch.setattr(charlm.decoding, "generate", writes_on_after_a_stop)
+    monkeypatch.setattr(charlm.engine.decoding, "generate", writes_on_after_a_stop)
     at.slider(key="gen_length").set_value(12)
     at.button(key="write").click().run()
     at.run()   # the next rerun, whatever the visitor does

@@ -7,12 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm import checkpoint as ckpt_io
-from charlm import precision
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.train import precision
 from charlm.config import ModelConfig, TrainConfig
-from charlm.model import CharLSTM, drop_connect
-from charlm.resume import Resume
-from charlm.train import Trainer, train
+from charlm.nn.model import CharLSTM, drop_connect
+from charlm.train.resume import Resume
+from charlm.train.trainer import Trainer, train
 
 from conftest import configs
 
@@ -145,14 +146,14 @@ def test_a_run_with_an_average_evaluates_and_saves_the_average(periodic_corpus, 
     assert len(result.history) == 12   # an evaluation after every step; the weights as trained only at the end
     assert not any("val_loss_trained" in row for row in result.history[:-1])
     saved = ckpt_io.load(out)
-    resume = ckpt_io.load(result.last_path, for_resume=True)
+    resume = resume_file.load(result.last_path)
     assert resume.average is not None
     for name, value in saved.state_dict.items():
         torch.testing.assert_close(torch.as_tensor(value), resume.average[name])
     assert any(not torch.equal(torch.as_tensor(saved.state_dict[k]), torch.as_tensor(resume.state_dict[k]))
                for k in saved.state_dict)   # the resume file trains on from the weights, not their average
-    model = saved.build_model()
-    from charlm.evaluate import evaluate
+    model = CharLSTM.from_checkpoint(saved)
+    from charlm.train.evaluate import evaluate
     val_ids = periodic_corpus.split()[1]
     assert evaluate(model, val_ids, 400)[0] == pytest.approx(last["val_loss"], rel=1e-5)
 
@@ -168,11 +169,11 @@ def test_resume_carries_the_average_on(periodic_corpus, tmp_path):
     stop = threading.Event()
     half = train(periodic_corpus, *configs(periodic_corpus, **settings), out=tmp_path / "half.pt", stop=stop,
                  on_progress=lambda e: e.kind == "step" and e.step == 10 and stop.set())
-    assert ckpt_io.load(half.last_path, for_resume=True).average is not None
+    assert resume_file.load(half.last_path).average is not None
     resumed = train(periodic_corpus, out=tmp_path / "resumed.pt", resume=Resume(half.last_path))
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
-    a = ckpt_io.load(resumed.last_path, for_resume=True).average
-    b = ckpt_io.load(whole.last_path, for_resume=True).average
+    a = resume_file.load(resumed.last_path).average
+    b = resume_file.load(whole.last_path).average
     for name in b:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
 

@@ -1,9 +1,9 @@
-"""Tests for charlm.sampling's writing loop and its random numbers (the filters are tested in test_decoding)."""
+"""Tests for charlm.engine.sampling's writing loop and its random numbers (the filters are tested in test_decoding)."""
 
 import numpy as np
 import pytest
 
-from charlm.sampling import DecodeConfig, uniforms, write_ids
+from charlm.engine.sampling import DecodeConfig, uniforms, write_ids
 from charlm.workload import Stopped
 
 VOCAB = 5

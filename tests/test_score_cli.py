@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import modelfile
-from charlm.arrays import ArrayLSTM
-from charlm.scoring import score_text
+from charlm.modelfile import format as modelfile
+from charlm.engine.arrays import ArrayLSTM
+from charlm.engine.scoring import score_text
 
 from test_cli import assert_clean_error, charlm, charlm_here  # noqa: F401  (charlm_here: a fixture)
 

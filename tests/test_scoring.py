@@ -1,4 +1,4 @@
-"""Tests for charlm.scoring: per-character surprise averages to what evaluate reports, unseen characters are
+"""Tests for charlm.engine.scoring: per-character surprise averages to what evaluate reports, unseen characters are
 left out as documented, and each decoding setting's distribution is a distribution shaped as it says."""
 
 import math
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.decoding import engine_for
-from charlm.evaluate import evaluate
-from charlm.model import CharLSTM, ModelConfig
-from charlm.sampling import log_softmax
-from charlm.scoring import UNKNOWN, distributions, reading, score_text
+from charlm.engine.decoding import engine_for
+from charlm.train.evaluate import evaluate
+from charlm.nn.model import CharLSTM, ModelConfig
+from charlm.engine.sampling import log_softmax
+from charlm.engine.scoring import UNKNOWN, distributions, reading, score_text
 from charlm.workload import Stopped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def test_settings_out_of_range_are_refused_with_a_message(settings, words):
 
 
 def test_scoring_and_neurons_load_without_torch():
-    code = ("import sys, charlm.scoring, charlm.neurons; "
+    code = ("import sys, charlm.engine.scoring, charlm.learn.neurons; "
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO)

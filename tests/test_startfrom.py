@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import checkpoint as ckpt_io
-from charlm.corpus import load_corpus
-from charlm.datasets import python_docs
-from charlm.startfrom import start_from
-from charlm.train import train
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.text.corpus import load_corpus
+from charlm.text.datasets import python_docs
+from charlm.train.startfrom import start_from
+from charlm.train.trainer import train
 
 from conftest import configs
 from test_cli import assert_clean_error, charlm_here  # noqa: F401  (fixture)

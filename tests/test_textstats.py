@@ -1,10 +1,10 @@
-"""Tests for charlm.textstats: repetition and distinct n-grams, counted by hand on small strings."""
+"""Tests for charlm.learn.textstats: repetition and distinct n-grams, counted by hand on small strings."""
 
 import math
 
 import pytest
 
-from charlm.textstats import distinct_ngrams, ngrams, repetition_rate
+from charlm.learn.textstats import distinct_ngrams, ngrams, repetition_rate
 
 
 def test_ngrams_overlap():

@@ -1,4 +1,4 @@
-"""Tests for charlm.train and its parts: presets and configs, evaluation, the Trainer's decisions; it learns,
+"""Tests for charlm.train.trainer and its parts: presets and configs, evaluation, the Trainer's decisions; it learns,
 it reports, it stops, it resumes the same curve, it survives a NaN."""
 
 import math
@@ -11,17 +11,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm import checkpoint as ckpt_io
-from charlm import train as train_module
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.train import resume as resume_file
+from charlm.train import trainer as train_module
 from charlm.config import TRAIN_FIELDS, ModelConfig, TrainConfig
-from charlm.corpus import load_corpus
-from charlm.estimate import estimate
-from charlm.evaluate import evaluate
-from charlm.model import CharLSTM
-from charlm.optim import lr_at
+from charlm.text.corpus import load_corpus
+from charlm.train.estimate import estimate
+from charlm.train.evaluate import evaluate
+from charlm.nn.model import CharLSTM
+from charlm.train.optim import lr_at
 from charlm.presets import PRESETS, get_preset
-from charlm.resume import Resume, last_path_for
-from charlm.train import DIVERGED, MAX_ROLLBACKS, Trainer, train
+from charlm.train.resume import Resume, last_path_for
+from charlm.train.trainer import DIVERGED, MAX_ROLLBACKS, Trainer, train
 
 from conftest import SMALL_RUN, configs, made_up_text
 
@@ -208,7 +209,7 @@ def test_stop_flag_is_honoured_within_one_step(periodic_corpus, tmp_path):
     assert result.stopped and result.steps in (3, 4)
     assert result.message == "stopped on request"
     assert events[-1].kind == "stopped"
-    last = ckpt_io.load(result.last_path, for_resume=True)
+    last = resume_file.load(result.last_path)
     assert result.last_path == last_path_for(tmp_path / "m.pt")
     assert last.progress["step"] == result.steps and last.optimizer is not None
     assert result.history[-1]["step"] == result.steps     # a stopped run is still evaluated
@@ -306,7 +307,7 @@ def test_train_config_round_trips_a_file_and_ignores_names_it_does_not_know():
 def test_a_resume_file_with_a_damaged_config_or_progress_is_refused_with_a_message(trained, tmp_path):
     for damage, words in ((lambda c: c.train_config.update(batch_size="32"), "batch_size"),
                           (lambda c: c.progress.update(step="ten"), "damaged: its step")):
-        state = ckpt_io.load(trained.last_path, for_resume=True)
+        state = resume_file.load(trained.last_path)
         damage(state)
         path = ckpt_io.save(state, tmp_path / "damaged.last.pt")
         with pytest.raises(ValueError, match=words):
@@ -453,9 +454,9 @@ def test_best_checkpoint_holds_the_lowest_validation_loss(periodic_corpus, tmp_p
     assert best.progress["step"] == 6 and best.history == result.history[:6]
     # The weights in the file are the ones that scored that loss, not the last ones.
     _, val_ids = periodic_corpus.split()
-    rescored, _ = real_evaluate(best.build_model(), val_ids, SMALL_RUN["eval_chars"])
+    rescored, _ = real_evaluate(CharLSTM.from_checkpoint(best), val_ids, SMALL_RUN["eval_chars"])
     assert rescored == pytest.approx(best.best_val_loss, rel=1e-5)
-    last = ckpt_io.load(result.last_path, for_resume=True)
+    last = resume_file.load(result.last_path)
     assert not np.array_equal(last.state_dict["head.weight"], best.state_dict["head.weight"])
 
 
@@ -487,7 +488,7 @@ def test_a_nan_loss_is_rolled_back_with_a_warning_and_training_goes_on(periodic_
     assert "rolled back to step 0" in warnings[0].message and "halved the learning rate" in warnings[0].message
     assert not result.stopped and result.steps == 8
     assert math.isfinite(result.final_val_loss)
-    for name, tensor in ckpt_io.load(result.last_path, for_resume=True).state_dict.items():
+    for name, tensor in resume_file.load(result.last_path).state_dict.items():
         assert np.isfinite(tensor).all(), name
     # After the rollback the steps start again from the good state, at half the learning rate.
     steps = [e for e in events if e.kind == "step"]
@@ -502,7 +503,7 @@ def test_a_loss_that_stays_nan_stops_the_run_with_a_message(periodic_corpus, tmp
     assert result.stopped and "diverged" in result.message
     assert len([e for e in events if e.kind == "warning"]) == 3
     assert events[-1].kind == "stopped"
-    for tensor in ckpt_io.load(result.last_path, for_resume=True).state_dict.values():
+    for tensor in resume_file.load(result.last_path).state_dict.values():
         assert np.isfinite(tensor).all()
 
 
@@ -528,7 +529,7 @@ def test_resume_continues_the_same_curve(periodic_corpus, tmp_path, preset):
                  out=tmp_path / "half.pt", stop=stop,
                  on_progress=lambda e: e.kind == "step" and e.step == 10 and stop.set())
     assert half.stopped and half.steps == 10
-    saved = ckpt_io.load(half.last_path, for_resume=True)
+    saved = resume_file.load(half.last_path)
     assert saved.optimizer and saved.rng and saved.progress["position"]
     assert (saved.carry is not None) == (preset == "tiny")
     resumed = train(periodic_corpus, out=tmp_path / "resumed.pt", resume=Resume(half.last_path))
@@ -536,8 +537,8 @@ def test_resume_continues_the_same_curve(periodic_corpus, tmp_path, preset):
     assert resumed.chars_seen == whole.chars_seen
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
     assert resumed.history[-1]["train_loss"] is not None
-    end_whole = ckpt_io.load(whole.last_path, for_resume=True)
-    end_resumed = ckpt_io.load(resumed.last_path, for_resume=True)
+    end_whole = resume_file.load(whole.last_path)
+    end_resumed = resume_file.load(resumed.last_path)
     assert_same_weights(end_resumed.state_dict, end_whole.state_dict)
     assert end_resumed.progress["position"] == end_whole.progress["position"]
     if preset == "tiny":
@@ -553,8 +554,8 @@ def test_resume_with_a_larger_step_budget_matches_one_long_run(periodic_corpus, 
     resumed = train(periodic_corpus, out=tmp_path / "resumed.pt", resume=Resume(first.last_path, max_steps=20))
     assert resumed.steps == 20 and resumed.chars_seen == whole.chars_seen
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
-    assert_same_weights(ckpt_io.load(resumed.last_path, for_resume=True).state_dict,
-                        ckpt_io.load(whole.last_path, for_resume=True).state_dict)
+    assert_same_weights(resume_file.load(resumed.last_path).state_dict,
+                        resume_file.load(whole.last_path).state_dict)
     # The resumed run keeps the first run's history and adds to it.
     assert resumed.history[: len(first.history)] == first.history
     assert resumed.history[-1]["step"] == 20

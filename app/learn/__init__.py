@@ -1,6 +1,6 @@
 """Learn: how a character LSTM reads, learns and writes, one page per part, on live models."""
 
-# The Learn section, in teaching order: (module in app/learn/, title, address). Titles are what a
+# The Learn section, in teaching order: (module in app/pages/learn/, title, address). Titles are what a
 # teacher says ("open the Surprise map"), so they are fixed.
 LEARN_PAGES = [
     ("text_to_numbers", "Text to numbers", "text-to-numbers", ":material/pin:"),

@@ -20,10 +20,11 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 from app import charts, models, plain, state, training, visitors
 from app import settings as settings_mod
-from charlm import datasets, workload
-from charlm.arrays import ArrayLSTM
-from charlm.corpus import Corpus, load_corpus
-from charlm.text import CorpusError
+from charlm import workload
+from charlm.text import datasets
+from charlm.engine.arrays import ArrayLSTM
+from charlm.text.corpus import Corpus, load_corpus
+from charlm.text.read import CorpusError
 
 MODEL_KEY = "learn_model"   # one choice for every Learn page
 

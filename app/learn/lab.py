@@ -7,9 +7,9 @@ import numpy as np
 import streamlit as st
 
 from app.learn import common
-from charlm.baselines import Baseline, fit_baselines
-from charlm.copying import Copy, CopyIndex
-from charlm.corpus import Corpus
+from charlm.learn.baselines import Baseline, fit_baselines
+from charlm.learn.copying import Copy, CopyIndex
+from charlm.text.corpus import Corpus
 from charlm.units import LN2
 
 BASELINE_ORDERS = (0, 1, 2, 3, 5)   # uniform, letter frequencies, 2-, 3- and 5-grams

@@ -1,0 +1,1 @@
+"""Learn's eleven pages; what they share lives in app/learn/."""

@@ -1,0 +1,137 @@
+"""Learn, part 5: Surprise map: a text coloured by how surprised the model is at each character."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import charts, plain
+from app.learn import common, draw
+from charlm import workload
+from charlm.engine import scoring
+from charlm.units import LN2
+
+TITLE = "Surprise map"
+INTRO = (
+    "Read a text with the model and, before each character, ask what probability p it gave that character. Its "
+    "**surprise** is -log₂ p bits: 0 for a character it was sure of, 1 bit for a coin flip, 6 bits or more for "
+    "one it gave under 2%. Dark cells are where the model was caught out; hover over a character to see what it "
+    "expected instead. The mean surprise over a text is the model's loss on it, the number training lowers."
+)
+MAX_CHARS = 2_000          # characters a visitor's text may have
+MAX_WINDOW_CHARS = 400     # a window model re-reads its whole window for every character: ~100 times the work
+FEWEST = 20                # characters worth a map; under this the page reads nothing
+SCALE_BITS = (0.0, 10.0)   # the colour scale: beyond 10 bits (p < 0.1%) all look equally dark
+
+
+@st.cache_data(show_spinner="Reading the text…", max_entries=32, hash_funcs=common.ENGINE_HASH)
+def scored(engine, chars: tuple[str, ...], text: str,
+           _should_stop: workload.StopCheck | None = None) -> scoring.Scored:
+    """The map's numbers; _should_stop (left out of the cache's key) ends it early by raising workload.Stopped,
+    and then nothing is cached."""
+    return scoring.score_text(engine, list(chars), text, start=1, top=3, should_stop=_should_stop)
+
+
+def cap(model) -> int:
+    return MAX_WINDOW_CHARS if model.window else MAX_CHARS
+
+
+def read_text(model, at_hand) -> str | None:
+    limit = cap(model)
+    common.start_values(model.key, surprise_text=common.passage(model, at_hand, limit))
+    text = st.text_area("Text to read (type or paste your own)", height=150, max_chars=MAX_CHARS,
+                        key="surprise_text")
+    if model.window:
+        st.caption(f"This model re-reads a {model.window}-character window for every character, about "
+                   f"{model.window} times the work of a model that carries its memory: it reads the first "
+                   f"{limit:,} characters here.")
+    return bounded(model, text[:limit])
+
+
+def bounded(model, text: str) -> str | None:
+    """The text, or its start that the model reads within the work bound (a line says so); None when not even
+    FEWEST characters fit (a line says why)."""
+    shape = workload.Shape.of(model.engine)
+    most = workload.largest_within(lambda n: workload.score_s(shape, n), len(text))
+    if most >= len(text):
+        return text
+    if most < FEWEST:
+        st.warning(common.over_budget(shape, f"the map cannot read {FEWEST} characters", "try a smaller model"))
+        return None
+    st.info(common.over_budget(shape, f"the map reads only the first {most:,} characters of this text",
+                               "paste a later part on its own to see it"))
+    return text[:most]
+
+
+def guessed(top: list[tuple[str, float]]) -> str:
+    """The model's likeliest characters at one position: 'e 45% · a 12% · ␣ 8%'."""
+    return " · ".join(f"{charts.show_char(c)} {p:.0%}" for c, p in top)
+
+
+def details(result: scoring.Scored) -> dict[str, list[str]]:
+    """Tooltip lines per character: its surprise in bits and nats, and the model's three likeliest guesses."""
+    guesses = [""] * result.start + [
+        guessed(top) for top in result.top]
+    nats = [""] * result.start + ["not scored" if np.isnan(s) else f"{s:.2f}" for s in result.surprise]
+    return {"expected": guesses, "nats": nats}
+
+
+def not_scored(model, result: scoring.Scored) -> str:
+    unknown = model.vocab.missing(result.text)
+    line = "Not scored: the first character (nothing comes before it)"
+    if unknown:
+        line += "; characters outside the model's vocabulary: " + " ".join(
+            plain.escape(charts.show_char(c)) for c in unknown)   # the visitor's characters, in a caption
+    return line + "."
+
+
+def most_surprising(result: scoring.Scored, count: int = 8):
+    import pandas as pd
+
+    order = np.argsort(-np.nan_to_num(result.surprise, nan=-1.0), kind="stable")[:count]
+    rows = []
+    for i in order:
+        if np.isnan(result.surprise[i]):
+            break
+        at = result.start + int(i)
+        before = result.text[max(0, at - 20):at]
+        rows.append({"after": "".join(charts.show_char(c) for c in before),
+                     "came": charts.show_char(result.text[at]),
+                     "bits": round(float(result.surprise[i]) / LN2, 2),
+                     "the model expected": guessed(result.top[i])})
+    return pd.DataFrame(rows)
+
+
+def show(model, text: str) -> None:
+    result = scored(model.engine, tuple(model.chars), text, common.should_stop())
+    if result.scored_count == 0:
+        st.info("Nothing here could be scored: the model needs a character before each one it scores, and "
+                "characters from its vocabulary.")
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Mean surprise", f"{result.mean_bits:.3f} bits/char")
+    c2.metric("In nats", f"{result.mean_nats:.3f} nats/char")
+    c3.metric("Characters scored", f"{result.scored_count:,} of {len(text):,}")
+    bits = np.concatenate([np.full(result.start, np.nan), result.surprise / LN2])
+    st.altair_chart(draw.char_grid(text, bits, "bits", domain=SCALE_BITS, details=details(result)),
+                    key="surprise_grid", width="content")
+    st.caption(not_scored(model, result) + " Grey cells were not scored. Beyond 10 bits every cell is the darkest red.")
+    st.markdown("**Where the model was most surprised**")
+    st.dataframe(most_surprising(result), hide_index=True, key="surprise_top")
+
+
+model = common.page_start(TITLE, INTRO)
+if model is not None:
+    at_hand, where = common.training_text(model)
+    st.caption(plain.escape(where) + (" The passage is from its validation text, which it never trained on." if at_hand else ""))
+    text = read_text(model, at_hand)
+    if text is None:
+        pass                       # refused by the work bound: its warning says why
+    elif len(text) < 2:
+        st.info("Type at least two characters: the model scores each one from those before it.")
+    else:
+        try:
+            show(model, text)
+        except workload.Stopped:   # the visitor left or changed the text: nothing to show, nothing cached
+            pass
+common.page_end()

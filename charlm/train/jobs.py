@@ -1,0 +1,328 @@
+"""A training run in a background thread: start, stop, snapshot, heartbeat, and a server-wide slot limit
+with a queue: when every slot is taken, a run can wait its turn and start by itself."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from charlm.config import ModelConfig, TrainConfig
+from charlm.text.corpus import Corpus
+from charlm.train.events import Progress, TrainResult
+from charlm.units import plural
+
+if TYPE_CHECKING:   # torch's side: a page that only shows runs imports this module without loading torch
+    from charlm.train.resume import Resume
+    from charlm.train.startfrom import StartFrom
+
+
+class ServerBusy(RuntimeError):
+    """Every training slot on this server is taken; the message says when to retry."""
+
+
+class TooManyRuns(ServerBusy):
+    """This visitor (or their network address) already has its share of the runs going and waiting."""
+
+
+QUEUE_GONE_S = 10.0   # a run waiting in line whose visitor's page has gone, unwatched this long, leaves the line
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Whom a run is for, so that the slots and the line are shared fairly between visitors."""
+    visitor: str                                  # one visitor, across their reloads
+    address: str | None = None                    # their network address; None when unknown (no cap by address)
+    connected: Callable[[], bool] = _always       # False once the page that started the run has gone
+
+
+class Slots:
+    """At most `limit` training jobs at once on this server (process), and up to `max_waiting` in line.
+
+    Jobs with a Holder count against it: at most `per_visitor` of one visitor's runs, and `per_address` of one
+    network address's, running and waiting together (None: no such cap).
+    """
+
+    def __init__(self, limit: int, max_waiting: int = 20, per_visitor: int | None = None,
+                 per_address: int | None = None):
+        self.limit, self.max_waiting = limit, max_waiting
+        self.per_visitor, self.per_address = per_visitor, per_address
+        self._lock = threading.Lock()
+        self._running: list["TrainingJob"] = []
+        self._waiting: list["TrainingJob"] = []   # first come, first served
+
+    def _check_share(self, job: "TrainingJob") -> None:
+        """Raise TooManyRuns when the job's holder already has its share (call with the lock held)."""
+        holder = job.holder
+        if holder is None:
+            return
+        theirs = [j.holder for j in self._running + self._waiting if j.holder is not None and not j.finished()]
+        mine = sum(h.visitor == holder.visitor for h in theirs)
+        if self.per_visitor is not None and mine >= self.per_visitor:
+            raise TooManyRuns(f"You already have {plural(mine, 'training run')} going or waiting, the most one "
+                              "visitor may have at once. Stop one, or wait until one ends.")
+        if holder.address is None or self.per_address is None:
+            return
+        same_address = sum(h.address == holder.address for h in theirs)
+        if same_address >= self.per_address:
+            raise TooManyRuns(f"{plural(same_address, 'training run')} from your network address "
+                              f"{'is' if same_address == 1 else 'are'} going or waiting, the most this server "
+                              "allows one address. Wait until one ends.")
+
+    def busy(self) -> int:
+        """Slots taken now."""
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            return len(self._running)
+
+    def place(self, job: "TrainingJob") -> int | None:
+        """1 for the next job to start, 2 after it...; None when the job is not waiting."""
+        with self._lock:
+            return self._waiting.index(job) + 1 if job in self._waiting else None
+
+    def enqueue(self, job: "TrainingJob") -> bool:
+        """Take a slot now (-> True) or join the line (-> False; the job is admitted when a slot frees up)."""
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            self._check_share(job)
+            if len(self._running) < self.limit and not self._waiting:
+                self._running.append(job)
+                return True
+            if len(self._waiting) >= self.max_waiting:
+                going, waiting = len(self._running), len(self._waiting)
+                raise ServerBusy(f"The server is busy: {plural(going, 'training run')} {'is' if going == 1 else 'are'} "
+                                 f"going and {waiting} {'is' if waiting == 1 else 'are'} waiting, the most it allows. "
+                                 "Try again in a few minutes.")
+            self._waiting.append(job)
+            return False
+
+    def leave(self, job: "TrainingJob") -> None:
+        """A waiting job gives up its place (stopped, or its page closed)."""
+        with self._lock:
+            if job in self._waiting:
+                self._waiting.remove(job)
+        self._admit()
+
+    def _admit(self) -> None:
+        """Start waiting jobs, first in line first, while slots are free."""
+        admitted = []
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            while self._waiting and len(self._running) < self.limit:
+                job = self._waiting.pop(0)
+                self._running.append(job)
+                admitted.append(job)
+        for job in admitted:
+            job._admitted.set()
+
+    def acquire(self, job: "TrainingJob") -> None:
+        """Take a slot now, or raise ServerBusy (for runs that cannot wait)."""
+        with self._lock:
+            self._running = [j for j in self._running if not j.finished()]
+            self._check_share(job)
+            if len(self._running) + len(self._waiting) >= self.limit:
+                # A job that has just started has no estimate yet; the others say when a slot frees up.
+                estimates = [s for s in (j.seconds_left() for j in self._running) if s is not None]
+                soonest = min(estimates, default=None)
+                minutes = max(1, round(soonest / 60)) if soonest is not None else None
+                wait = (f" Try again in about {minutes} minute{'s' if minutes != 1 else ''}." if minutes is not None
+                        else " Try again in a few minutes.")
+                going = len(self._running)
+                raise ServerBusy(f"The server is busy: {going} training run{'s are' if going != 1 else ' is'} going, "
+                                 f"the most it allows at once.{wait}")
+            self._running.append(job)
+
+    def release(self, job: "TrainingJob") -> None:
+        with self._lock:
+            if job in self._running:
+                self._running.remove(job)
+        self._admit()
+
+
+@dataclass
+class JobSnapshot:
+    status: str                      # "queued", "running", "done", "stopped", "error"
+    latest: Progress | None
+    losses: list[tuple[int, float, float | None]]   # (step, smoothed train loss, val loss or None), one per event kept
+    samples: list[tuple[int, str]]   # (step, text) at each evaluation
+    checkpoints: list[str]           # paths written, newest last
+    messages: list[str]              # warnings and the final message
+    error: str | None
+    result: TrainResult | None
+    place: int | None = None         # while queued: 1 when it starts next
+    evals: list[tuple[float, float]] = field(default_factory=list)   # (seconds of training, val loss) per evaluation
+
+
+class TrainingJob:
+    """Runs charlm.train.trainer in a daemon thread; its thread only writes to this object, the page polls it.
+
+    A new run takes its configs; a resumed one (resume=Resume(...)) keeps its own, and `preset` names it for people.
+    A run started from a trained model (start=charlm.train.startfrom.start_from(...)) trains start.corpus with
+    start.model_cfg from the model's weights.
+    """
+
+    def __init__(self, corpus: Corpus, preset: str, model_cfg: ModelConfig | None = None,
+                 train_cfg: TrainConfig | None = None, resume: Resume | None = None,
+                 workdir: str | Path | None = None, abandon_after_s: float | None = None,
+                 start: StartFrom | None = None, holder: Holder | None = None):
+        if start is not None and (corpus is not start.corpus or model_cfg != start.model_cfg):
+            raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
+        self.corpus, self.preset = corpus, preset
+        self.model_cfg, self.train_cfg, self.resume = model_cfg, train_cfg, resume
+        self.from_model = start   # a new run from a trained model's weights (train(start=...)), or None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="charlm-job-"))
+        self.out = self.workdir / "model.safetensors"
+        self.abandon_after_s = abandon_after_s
+        self.holder = holder   # whose run it is, for the slots' fair shares; None: nobody in particular
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._slots: Slots | None = None
+        self._admitted = threading.Event()   # set when the job has a slot (at once, or after waiting in line)
+        self._last_seen = time.monotonic()
+        self._latest: Progress | None = None
+        self._losses: list[tuple[int, float, float | None]] = []
+        self._samples: list[tuple[int, str]] = []
+        self._evals: list[tuple[float, float]] = []
+        self._checkpoints: list[str] = []
+        self._messages: list[str] = []
+        self._status = "created"
+        self._error: str | None = None
+        self._result: TrainResult | None = None
+
+    def start(self, slots: Slots | None = None, wait: bool = False) -> "TrainingJob":
+        """Run in a background thread, in one of `slots`. All taken: wait=False raises ServerBusy; wait=True
+        joins the line (status "queued", its place in snapshot().place) and starts by itself when its turn comes."""
+        self._slots = slots
+        if slots is None:
+            self._admitted.set()
+        elif not wait:
+            slots.acquire(self)   # raises ServerBusy
+            self._admitted.set()
+        elif slots.enqueue(self):   # raises ServerBusy when even the line is full
+            self._admitted.set()
+        self._status = "running" if self._admitted.is_set() else "queued"
+        self._thread = threading.Thread(target=self._run, name="charlm-train", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def heartbeat(self) -> None:
+        """The page calls this while someone watches; without it an abandoned job stops itself."""
+        self._last_seen = time.monotonic()
+
+    def finished(self) -> bool:
+        """True once the run has ended; a job whose thread has not started yet still holds its slot."""
+        return self._status in ("done", "stopped", "error")
+
+    def place(self) -> int | None:
+        """Its place in the line while it waits for a slot (1: next), else None."""
+        return self._slots.place(self) if self._slots is not None and self._status == "queued" else None
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def seconds_left(self) -> float | None:
+        latest = self._latest
+        return latest.eta_s if latest else None
+
+    def best_checkpoint(self) -> Path | None:
+        """The best model so far (usable while training goes on), or None before the first evaluation."""
+        return self.out if self.out.exists() else None
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            snap = JobSnapshot(self._status, self._latest, list(self._losses), list(self._samples),
+                               list(self._checkpoints), list(self._messages), self._error, self._result)
+        snap.place = self.place()
+        with self._lock:
+            snap.evals = list(self._evals)
+        return snap
+
+    def _on_progress(self, event: Progress) -> None:
+        with self._lock:
+            self._latest = event
+            if event.kind == "step" and event.train_loss is not None:
+                self._losses.append((event.step, event.train_loss, None))
+            elif event.kind == "eval":
+                self._losses.append((event.step, event.train_loss, event.val_loss))
+                if event.val_loss is not None:
+                    self._evals.append((event.elapsed_s, event.val_loss))
+                if event.sample is not None:
+                    self._samples.append((event.step, event.sample))
+            elif event.kind == "checkpoint" and event.path:
+                self._checkpoints.append(event.path)
+            elif event.kind == "warning" and event.message:
+                self._messages.append(event.message)
+        if self._abandoned() and not self._stop.is_set():   # the run still emits a few events while it stops; say it once
+            with self._lock:
+                self._messages.append("stopped: nobody was watching (the page was closed)")
+            self._stop.set()
+
+    def _abandoned(self) -> bool:
+        return self.abandon_after_s is not None and time.monotonic() - self._last_seen > self.abandon_after_s
+
+    def _gone_from_line(self) -> bool:
+        """Waiting, and its visitor's page has gone (not a reload: nobody heartbeats it either)."""
+        return (self.holder is not None and time.monotonic() - self._last_seen > QUEUE_GONE_S
+                and not self.holder.connected())
+
+    def _wait_for_a_slot(self) -> bool:
+        """Wait in line until admitted; -> False when stopped (or abandoned) first, its place given up."""
+        if self._status != "queued":
+            return True                       # it had a slot from the start
+        gives_up = lambda: self._stop.is_set() or self._abandoned() or self._gone_from_line()   # noqa: E731
+        while not self._admitted.wait(timeout=0.5) and not gives_up():
+            pass
+        if gives_up():
+            self._slots.leave(self)
+            if self._admitted.is_set():       # admitted just as it gave up: hand the slot on
+                self._slots.release(self)
+            unwatched = self._abandoned() or self._gone_from_line()
+            with self._lock:
+                self._status = "stopped"
+                self._messages.append("stopped while waiting for a free training slot"
+                                      + (": nobody was watching (the page was closed)" if unwatched else ""))
+            return False
+        with self._lock:
+            self._status = "running"
+        return True
+
+    def _run(self) -> None:
+        if not self._wait_for_a_slot():
+            return
+        try:
+            from charlm.train.trainer import train   # here: torch loads when a run starts, not with the page
+            result = train(self.corpus, self.model_cfg, self.train_cfg, preset=self.preset, out=self.out,
+                           resume=self.resume, start=self.from_model, on_progress=self._on_progress, stop=self._stop)
+            with self._lock:
+                self._result = result
+                self._status = "stopped" if result.stopped else "done"
+                if result.message:
+                    self._messages.append(result.message)
+        except ValueError as err:           # bad settings or data: a message for the person
+            with self._lock:
+                self._status, self._error = "error", str(err)
+        except Exception as err:            # a bug: keep the details for the log, say it plainly
+            traceback.print_exc()
+            with self._lock:
+                self._status, self._error = "error", f"training failed unexpectedly: {type(err).__name__}: {err}"
+        finally:
+            if self.from_model is not None:   # the model has its weights now; keep where it started, for the page
+                self.from_model = replace(self.from_model, weights={})
+            if self._slots is not None:
+                self._slots.release(self)
