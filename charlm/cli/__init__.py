@@ -1,1 +1,1 @@
-"""The command line (python -m charlm). Nothing imports it; the reading commands load torch only when they need it."""
+"""The command line (python -m charlm); imports any of charlm, and nothing imports it; reading commands load no torch."""

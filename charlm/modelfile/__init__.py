@@ -1,1 +1,1 @@
-"""Model files: tables, the checked reader and the Checkpoint they hold. Imports the base, text and numpy; no torch."""
+"""Model files: tables, the checked reader and the Checkpoint they hold; imports the base, text and numpy, no torch."""

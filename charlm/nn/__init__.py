@@ -1,1 +1,1 @@
-"""The torch side: CharLSTM, the device, the torch engine for GPUs, writing model files. Imports torch."""
+"""Torch's side of a model: CharLSTM, the device, the torch engine for GPUs; imports torch, the base, text, modelfile and engine."""

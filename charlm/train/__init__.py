@@ -1,1 +1,1 @@
-"""Training: the Trainer and its parts, and runs in threads (jobs). Imports torch, except jobs and events at import time."""
+"""Training: the Trainer and its parts, and runs in threads (jobs, which load torch only when a run starts); imports all of charlm but cli."""
