@@ -39,15 +39,23 @@ def chars_per_sec(fn, chars: int, repeats: int = 5) -> float:
 
 def generation_speeds(path: Path, length: int, repeats: int = 5, device: str = "cpu") -> dict:
     """Characters per second of each way of writing, and a Step click's latency, with whichever charlm is first
-    on sys.path. Only what every version has is used (checkpoint.load, build_model, generate, StepSession), so
-    this same code times an older checkout too."""
-    from charlm.modelfile import checkpoint  # first: importing charlm caps numpy's BLAS threads before numpy loads
-    from charlm.engine.decoding import DecodeConfig, StepSession, generate
+    on sys.path. Only what every version has is used (checkpoint.load, the model built from it, generate,
+    StepSession), from either layout (packages by role since issue 21, flat before), so this same code times an
+    older checkout too."""
+    try:                        # first: importing charlm caps numpy's BLAS threads before numpy loads
+        from charlm.engine.decoding import DecodeConfig, StepSession, generate
+        from charlm.modelfile import checkpoint
+        from charlm.nn.model import CharLSTM
+        build = CharLSTM.from_checkpoint
+    except ImportError:         # the flat layout
+        from charlm import checkpoint
+        from charlm.decoding import DecodeConfig, StepSession, generate
+        build = checkpoint.Checkpoint.build_model
     import torch
 
     torch.set_num_threads(1)   # as the CLI does: batch-1 stepping is latency-bound
     ckpt = checkpoint.load(path)
-    model, vocab, window = (ckpt.build_model(device) if hasattr(ckpt, "build_model") else CharLSTM.from_checkpoint(ckpt, device)), ckpt.get_vocab(), ckpt.window
+    model, vocab, window = build(ckpt, device), ckpt.get_vocab(), ckpt.window
 
     def write(chars: int, cfg: DecodeConfig, window: int | None = window):
         return lambda: generate(model, vocab, PRIME, chars, cfg, seed=0, window=window)
