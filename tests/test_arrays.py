@@ -123,7 +123,7 @@ def test_the_shipped_model_file_reads_in_numpy_and_steps_like_its_torch_model():
 def test_the_first_sample_loads_without_torch(modules):
     """The app's first view relies on this: torch takes seconds to import."""
     code = (f"import sys; import {modules}; "
-            "from charlm import modelfile; modelfile.read('checkpoints/demo.safetensors'); "
+            "from charlm.modelfile import format as modelfile; modelfile.read('checkpoints/demo.safetensors'); "
             "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          cwd=REPO, check=True)
