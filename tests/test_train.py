@@ -360,10 +360,10 @@ def test_evaluate_now_once_eval_interval_s_has_passed(periodic_corpus):
 def test_stop_now_on_the_stop_flag_with_its_message(periodic_corpus):
     stop = threading.Event()
     trainer = trainer_at(periodic_corpus, FakeClock(), stop=stop, max_steps=100)
-    assert not trainer.should_stop() and not trainer.stopped
+    assert not trainer.should_stop() and not trainer.state.stopped
     stop.set()
     assert trainer.should_stop()
-    assert trainer.stopped and trainer.message == "stopped on request"
+    assert trainer.state.stopped and trainer.state.message == "stopped on request"
 
 
 @pytest.mark.parametrize("budget", [dict(max_steps=10), dict(minutes=1.0), dict(epochs=2.0)])
@@ -372,18 +372,18 @@ def test_stop_now_once_the_budget_is_spent_and_the_run_counts_as_done(periodic_c
     trainer = trainer_at(periodic_corpus, clock, **budget)
     train_chars = len(periodic_corpus.split()[0])
     assert not trainer.should_stop()
-    trainer.progress.update(step=10, chars_seen=2 * train_chars)
+    trainer.state.step, trainer.state.chars_seen = 10, 2 * train_chars
     clock.now += 60.0
     assert trainer.should_stop()
-    assert not trainer.stopped and trainer.message is None     # it finished; nobody stopped it
+    assert not trainer.state.stopped and trainer.state.message is None     # it finished; nobody stopped it
 
 
 def test_stop_now_after_a_divergence_rollbacks_did_not_cure(periodic_corpus):
     trainer = trainer_at(periodic_corpus, FakeClock(), max_steps=100)
-    trainer.rollbacks = MAX_ROLLBACKS
+    trainer.state.rollbacks = MAX_ROLLBACKS
     assert not trainer.should_stop()
-    trainer.rollbacks += 1
-    assert trainer.should_stop() and trainer.stopped and trainer.message == DIVERGED
+    trainer.state.rollbacks += 1
+    assert trainer.should_stop() and trainer.state.stopped and trainer.state.message == DIVERGED
 
 
 def test_fraction_done_through_a_minutes_budget(periodic_corpus):
@@ -400,16 +400,16 @@ def test_fraction_done_through_a_minutes_budget(periodic_corpus):
 def test_fraction_done_through_an_epochs_budget(periodic_corpus):
     trainer = trainer_at(periodic_corpus, FakeClock(), epochs=2.0)
     train_chars = len(periodic_corpus.split()[0])
-    trainer.progress["chars_seen"] = train_chars // 2
+    trainer.state.chars_seen = train_chars // 2
     assert trainer.fraction_done() == pytest.approx(0.25, rel=1e-3)
-    trainer.progress["chars_seen"] = 2 * train_chars
+    trainer.state.chars_seen = 2 * train_chars
     assert trainer.fraction_done() == pytest.approx(1.0)
 
 
 def test_fraction_done_through_a_steps_budget_and_the_furthest_of_several(periodic_corpus):
     clock = FakeClock()
     trainer = trainer_at(periodic_corpus, clock, max_steps=10, minutes=1.0)
-    trainer.progress["step"] = 4
+    trainer.state.step = 4
     assert trainer.fraction_done() == pytest.approx(0.4)
     clock.now += 45.0                                  # three quarters of the minutes: now those lead
     assert trainer.fraction_done() == pytest.approx(0.75)
@@ -427,7 +427,8 @@ def test_the_learning_rate_follows_the_fraction_of_the_budget_done(periodic_corp
     trainer.model.train()
     assert trainer.step()
     cfg = trainer.cfg
-    assert trainer.lr == lr_at(cfg, 0, 0.5) == pytest.approx(cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) / 2))
+    assert trainer.state.lr == lr_at(cfg, 0, 0.5) == \
+        pytest.approx(cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) / 2))
     assert lr_at(cfg, 5, 0.0) == cfg.lr and lr_at(cfg, 5, 1.0) == pytest.approx(cfg.lr * cfg.min_lr_ratio)
 
 
