@@ -150,13 +150,21 @@ def test_epochs_budget_ends_after_that_many_passes(periodic_corpus):
 
 
 def test_minutes_budget_ends_at_the_first_step_after_its_time(periodic_corpus):
-    events = []
-    result = small_train(periodic_corpus, minutes=0.05, on_progress=events.append)
+    clock, events = FakeClock(), []
+
+    def on_progress(event):   # each step takes 0.7 s on the run's clock: the 3 s budget is spent by the fifth
+        events.append(event)
+        if event.kind == "step":
+            clock.now += 0.7
+
+    result = Trainer(periodic_corpus, *configs(periodic_corpus, minutes=0.05), clock=clock,
+                     on_progress=on_progress).run()
     steps = [e for e in events if e.kind == "step"]
-    assert not result.stopped
-    assert result.elapsed_s >= 3.0
-    assert all(e.elapsed_s < 3.0 and e.fraction < 1.0 for e in steps[:-1])   # it trained until the time was up ...
-    assert events[-1].kind == "done" and events[-1].fraction == 1.0          # ... and not a step more
+    assert not result.stopped and result.steps == len(steps) == 5
+    assert [e.elapsed_s for e in steps] == pytest.approx([0.0, 0.7, 1.4, 2.1, 2.8])   # it trained until the time
+    assert all(e.fraction < 1.0 for e in steps)                                          # was up ...
+    assert result.elapsed_s == pytest.approx(3.5)
+    assert events[-1].kind == "done" and events[-1].fraction == 1.0                      # ... and not a step more
 
 
 def test_no_budget_means_one_epoch(periodic_corpus):
