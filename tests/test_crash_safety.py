@@ -121,7 +121,7 @@ def test_the_gpus_random_state_goes_into_the_resume_file_and_comes_back(periodic
     torch.testing.assert_close(saved.rng["ranks"][0]["cuda"], gpu_state)
     again = Trainer(periodic_corpus, *configs(periodic_corpus, max_steps=5))
     again.device = torch.device("cuda", 0)
-    again._restore(saved)
+    again.files.restore(again, saved)
     assert len(restored) == 1
     torch.testing.assert_close(restored[0][0], gpu_state)
     assert restored[0][1] == torch.device("cuda", 0)

@@ -214,11 +214,12 @@ def test_a_process_other_than_rank_zero_follows_rank_zeros_decisions_not_its_own
     trainer.group = SecondProcess(rank0_says)
     clock.now += 6.0                    # its own clock: a tenth of the budget, no evaluation due, no stop
     stop, evaluate, save, fraction = trainer.decide(stepped=True)
-    assert (stop, evaluate, save, fraction, trainer.message) == expected
-    assert trainer.stopped == expected[0] and trainer.group.shared == [[0.0] * 5]   # it offered nothing of its own
+    assert (stop, evaluate, save, fraction, trainer.state.message) == expected
+    assert trainer.state.stopped == expected[0]
+    assert trainer.group.shared == [[0.0] * 5]   # it offered nothing of its own
     if not stop:                        # the learning rate follows rank 0's place in the budget
         trainer.step(fraction)
-        assert trainer.lr == pytest.approx(trainer.cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 0.25))))
+        assert trainer.state.lr == pytest.approx(trainer.cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 0.25))))
 
 
 def test_the_loss_reported_is_each_process_share_of_the_batch_mean_summed(periodic_corpus):
@@ -237,8 +238,8 @@ def test_the_loss_reported_is_each_process_share_of_the_batch_mean_summed(period
     rows, mean = seen[0]
     assert rows == 4                       # rows 3-6 of 7; rank 0 has rows 0-2
     # Its mean weighted by its 4/7 of the rows, added to the other's (here: a copy of it).
-    assert trainer.smoothed == pytest.approx(2 * mean * 4 / 7, rel=1e-6)
-    assert trainer.progress["chars_seen"] == 7 * trainer.cfg.seq_len   # the whole batch's targets, not this process's
+    assert trainer.state.smoothed == pytest.approx(2 * mean * 4 / 7, rel=1e-6)
+    assert trainer.state.chars_seen == 7 * trainer.cfg.seq_len   # the whole batch's targets, not this process's
 
 
 # --- torchrun's variables ----------------------------------------------------------------------------

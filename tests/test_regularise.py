@@ -263,9 +263,10 @@ def test_the_arithmetic_chosen_is_in_every_event_and_the_model_file(periodic_cor
 
 def test_the_real_probe_on_this_machine_chooses_and_says_why(periodic_corpus):
     trainer = Trainer(periodic_corpus, *configs(periodic_corpus, max_steps=5, amp=True), out=None)
-    assert trainer.arithmetic in (precision.FP32, precision.BF16)
-    assert trainer.arithmetic_why
-    if precision.native_bf16():
+    if precision.native_bf16():   # bf16 where the probe found it faster, fp32 where it did not, and it says which
         assert trainer.arithmetic_why.startswith("probe: ")
+        assert (trainer.arithmetic == precision.BF16) == trainer.arithmetic_why.endswith("faster than fp32")
+        assert (trainer.arithmetic == precision.FP32) == trainer.arithmetic_why.endswith("as fast")
     else:
-        assert trainer.arithmetic_why == "this CPU has no native bf16"
+        assert (trainer.arithmetic, trainer.arithmetic_why) == (precision.FP32, "this CPU has no native bf16")
+    assert trainer.identity["arithmetic"] == trainer.arithmetic   # and the files it writes say so

@@ -150,13 +150,21 @@ def test_epochs_budget_ends_after_that_many_passes(periodic_corpus):
 
 
 def test_minutes_budget_ends_at_the_first_step_after_its_time(periodic_corpus):
-    events = []
-    result = small_train(periodic_corpus, minutes=0.05, on_progress=events.append)
+    clock, events = FakeClock(), []
+
+    def on_progress(event):   # each step takes 0.7 s on the run's clock: the 3 s budget is spent by the fifth
+        events.append(event)
+        if event.kind == "step":
+            clock.now += 0.7
+
+    result = Trainer(periodic_corpus, *configs(periodic_corpus, minutes=0.05), clock=clock,
+                     on_progress=on_progress).run()
     steps = [e for e in events if e.kind == "step"]
-    assert not result.stopped
-    assert result.elapsed_s >= 3.0
-    assert all(e.elapsed_s < 3.0 and e.fraction < 1.0 for e in steps[:-1])   # it trained until the time was up ...
-    assert events[-1].kind == "done" and events[-1].fraction == 1.0          # ... and not a step more
+    assert not result.stopped and result.steps == len(steps) == 5
+    assert [e.elapsed_s for e in steps] == pytest.approx([0.0, 0.7, 1.4, 2.1, 2.8])   # it trained until the time
+    assert all(e.fraction < 1.0 for e in steps)                                          # was up ...
+    assert result.elapsed_s == pytest.approx(3.5)
+    assert events[-1].kind == "done" and events[-1].fraction == 1.0                      # ... and not a step more
 
 
 def test_no_budget_means_one_epoch(periodic_corpus):
@@ -360,10 +368,10 @@ def test_evaluate_now_once_eval_interval_s_has_passed(periodic_corpus):
 def test_stop_now_on_the_stop_flag_with_its_message(periodic_corpus):
     stop = threading.Event()
     trainer = trainer_at(periodic_corpus, FakeClock(), stop=stop, max_steps=100)
-    assert not trainer.should_stop() and not trainer.stopped
+    assert not trainer.should_stop() and not trainer.state.stopped
     stop.set()
     assert trainer.should_stop()
-    assert trainer.stopped and trainer.message == "stopped on request"
+    assert trainer.state.stopped and trainer.state.message == "stopped on request"
 
 
 @pytest.mark.parametrize("budget", [dict(max_steps=10), dict(minutes=1.0), dict(epochs=2.0)])
@@ -372,18 +380,18 @@ def test_stop_now_once_the_budget_is_spent_and_the_run_counts_as_done(periodic_c
     trainer = trainer_at(periodic_corpus, clock, **budget)
     train_chars = len(periodic_corpus.split()[0])
     assert not trainer.should_stop()
-    trainer.progress.update(step=10, chars_seen=2 * train_chars)
+    trainer.state.step, trainer.state.chars_seen = 10, 2 * train_chars
     clock.now += 60.0
     assert trainer.should_stop()
-    assert not trainer.stopped and trainer.message is None     # it finished; nobody stopped it
+    assert not trainer.state.stopped and trainer.state.message is None     # it finished; nobody stopped it
 
 
 def test_stop_now_after_a_divergence_rollbacks_did_not_cure(periodic_corpus):
     trainer = trainer_at(periodic_corpus, FakeClock(), max_steps=100)
-    trainer.rollbacks = MAX_ROLLBACKS
+    trainer.state.rollbacks = MAX_ROLLBACKS
     assert not trainer.should_stop()
-    trainer.rollbacks += 1
-    assert trainer.should_stop() and trainer.stopped and trainer.message == DIVERGED
+    trainer.state.rollbacks += 1
+    assert trainer.should_stop() and trainer.state.stopped and trainer.state.message == DIVERGED
 
 
 def test_fraction_done_through_a_minutes_budget(periodic_corpus):
@@ -400,16 +408,16 @@ def test_fraction_done_through_a_minutes_budget(periodic_corpus):
 def test_fraction_done_through_an_epochs_budget(periodic_corpus):
     trainer = trainer_at(periodic_corpus, FakeClock(), epochs=2.0)
     train_chars = len(periodic_corpus.split()[0])
-    trainer.progress["chars_seen"] = train_chars // 2
+    trainer.state.chars_seen = train_chars // 2
     assert trainer.fraction_done() == pytest.approx(0.25, rel=1e-3)
-    trainer.progress["chars_seen"] = 2 * train_chars
+    trainer.state.chars_seen = 2 * train_chars
     assert trainer.fraction_done() == pytest.approx(1.0)
 
 
 def test_fraction_done_through_a_steps_budget_and_the_furthest_of_several(periodic_corpus):
     clock = FakeClock()
     trainer = trainer_at(periodic_corpus, clock, max_steps=10, minutes=1.0)
-    trainer.progress["step"] = 4
+    trainer.state.step = 4
     assert trainer.fraction_done() == pytest.approx(0.4)
     clock.now += 45.0                                  # three quarters of the minutes: now those lead
     assert trainer.fraction_done() == pytest.approx(0.75)
@@ -427,7 +435,8 @@ def test_the_learning_rate_follows_the_fraction_of_the_budget_done(periodic_corp
     trainer.model.train()
     assert trainer.step()
     cfg = trainer.cfg
-    assert trainer.lr == lr_at(cfg, 0, 0.5) == pytest.approx(cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) / 2))
+    assert trainer.state.lr == lr_at(cfg, 0, 0.5) == \
+        pytest.approx(cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) / 2))
     assert lr_at(cfg, 5, 0.0) == cfg.lr and lr_at(cfg, 5, 1.0) == pytest.approx(cfg.lr * cfg.min_lr_ratio)
 
 

@@ -1,0 +1,131 @@
+"""A run's files: the model file (the best weights so far) and the resume file beside it, written and read back.
+
+RunFiles turns a Trainer's parts into a Checkpoint (a snapshot), writes it as a model file or a resume file
+(rank 0 alone), and puts a resume file's contents back into a new Trainer's parts. The files' contents are
+charlm.modelfile.checkpoint's fields; the progress in them is RunState.progress().
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from charlm.config import ModelConfig, TrainConfig
+from charlm.modelfile import checkpoint as ckpt_io
+from charlm.text.corpus import Corpus, Vocab
+from charlm.train import precision
+from charlm.train import resume as resume_file
+from charlm.train.averaging import cpu_weights
+from charlm.train.batches import rank_rows
+from charlm.train.distributed import rank_seed
+from charlm.train.resume import Resume, check_fits, checked_progress, last_path_for
+
+if TYPE_CHECKING:
+    from charlm.train.trainer import Trainer
+
+
+class RunFiles:
+    """Where a run writes: `out` (the model file; None writes nothing) and its resume file, out's NAME.last.pt."""
+
+    def __init__(self, out: str | Path | None):
+        self.out = Path(out) if out else None
+        self.last_path = last_path_for(self.out) if self.out else None
+
+    @staticmethod
+    def read_resume(corpus: Corpus, resume: Resume) -> tuple[Corpus, ckpt_io.Checkpoint, ModelConfig, TrainConfig]:
+        """-> (the corpus in the run's order of characters, the resume file's contents, the run's model config,
+        its training config for this session with the budget resume gives)."""
+        state = resume_file.load(resume.path)
+        if state.vocab != corpus.vocab.to_list():
+            if set(corpus.vocab.chars) - set(state.vocab):
+                raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same "
+                                 "corpus")
+            # The same text in the run's own order of characters (a run started from a model appended its new ones).
+            corpus = corpus.in_memory() if hasattr(corpus, "in_memory") else corpus
+            vocab = Vocab.from_list(state.vocab)
+            corpus = replace(corpus, vocab=vocab, ids=vocab.encode(corpus.text))
+        saved = TrainConfig.from_dict({"rereads_window": state.window is not None, **state.train_config})
+        if saved.window != state.window:
+            raise ValueError(f"the resume file is damaged: its window ({state.window}) is not its sequence length")
+        cfg = resume.config_after(saved, checked_progress(state.progress), len(corpus.split()[0]))
+        return corpus, state, ModelConfig.from_dict(state.model_config), cfg
+
+    def restore(self, trainer: Trainer, state: ckpt_io.Checkpoint) -> None:
+        """Weights, optimizer, weight average, arithmetic, random and carried state from a resume file into
+        trainer's parts; the trainer's RunState was read from it already (RunState.from_file)."""
+        check_fits(state, trainer.model, trainer.optimizer)
+        trainer.model.load_state_dict({name: torch.as_tensor(v) for name, v in state.state_dict.items()})
+        if state.optimizer:
+            trainer.optimizer.load_state_dict(state.optimizer)
+        trainer.averaging.load_state_dict(state.average)
+        if state.info.get("arithmetic") in (precision.FP32, precision.BF16):
+            # A resumed run keeps the arithmetic it was trained in (a new probe might choose otherwise).
+            trainer.arithmetic, trainer.arithmetic_why = state.info["arithmetic"], precision.RESUMED
+        # A run started from another model says so in every file it writes, resumed or not.
+        trainer.identity.update({k: v for k, v in state.info.items()
+                                 if k.startswith("started_from") or k == "new_chars"})
+        group, device = trainer.group, trainer.device
+        if state.rng:
+            trainer.generator.set_state(state.rng["batches"])   # the data order: the same for every process
+            # Each process's own dropout stream (files from one process, or older ones: "torch" alone).
+            ranks = state.rng.get("ranks") or [{"torch": state.rng["torch"]}]
+            if group.rank < len(ranks):
+                torch.set_rng_state(ranks[group.rank]["torch"])
+                if device.type == "cuda" and ranks[group.rank].get("cuda") is not None:
+                    torch.cuda.set_rng_state(ranks[group.rank]["cuda"], device)
+            else:   # more processes than the run had: a stream of its own, not the one an earlier run used
+                torch.manual_seed(rank_seed(trainer.cfg.seed, group.rank, trainer.state.step))
+        if state.carry:
+            # The file holds every row of the global batch; this process carries its own rows on.
+            rows = rank_rows(state.carry[0].shape[1], group.rank, group.world_size)
+            trainer.carry = tuple(part[:, rows].contiguous().to(device) for part in state.carry[:2])
+
+    def snapshot(self, trainer: Trainer, with_optimizer: bool, carry: list | None = None,
+                 rng: dict | None = None) -> ckpt_io.Checkpoint:
+        """The run as a checkpoint: the model alone, or (with_optimizer) all an exact resume needs, with the
+        carried and random state given (save_resume gathers them from every process)."""
+        # A model file holds the averaged weights, once there are some; a resume file both.
+        resume, saved = {}, trainer.averaging.model
+        if with_optimizer:   # a resume file: the weights as trained, and their average beside them
+            resume = {"optimizer": copy.deepcopy(trainer.optimizer.state_dict()), "carry": carry, "rng": rng,
+                      "average": trainer.averaging.state_dict()}
+            saved = trainer.model
+        run, cfg = trainer.state, trainer.cfg
+        return ckpt_io.Checkpoint(
+            model_config=trainer.model_cfg.to_dict(), vocab=trainer.corpus.vocab.to_list(),
+            state_dict=cpu_weights(saved), preset=trainer.preset, train_config=cfg.to_dict(),
+            history=list(run.history), progress=run.progress(trainer.batches.position()), best_val_loss=run.best_val,
+            window=cfg.window, info={**trainer.identity, "device": str(trainer.device)}, **resume)
+
+    def save_model(self, trainer: Trainer) -> bool:
+        """Write the model file (rank 0 calls it) -> whether there is one to write."""
+        if self.out is None:
+            return False
+        ckpt_io.save(self.snapshot(trainer, with_optimizer=False), self.out)
+        return True
+
+    def save_resume(self, trainer: Trainer) -> None:
+        """Write the resume file (rank 0) with every process's carried rows and random state; under torchrun
+        every process calls it at once."""
+        if self.last_path is None:
+            return
+        mine = {"carry": [t.detach().float().cpu() for t in trainer.carry] if trainer.carry is not None else None,
+                "rng": {"torch": torch.get_rng_state()}}
+        if trainer.device.type == "cuda":
+            mine["rng"]["cuda"] = torch.cuda.get_rng_state(trainer.device)
+        every = trainer.group.gather(mine)
+        if trainer.group.is_main:
+            carry = None
+            if all(share["carry"] is not None for share in every):   # the global batch's rows, in rank order
+                carry = [torch.cat([share["carry"][k] for share in every], dim=1) for k in (0, 1)]
+            rng = {"torch": every[0]["rng"]["torch"], "batches": trainer.generator.get_state(),
+                   "ranks": [share["rng"] for share in every]}
+            resume_file.save(self.snapshot(trainer, with_optimizer=True, carry=carry, rng=rng), self.last_path)
+
+    def best_path(self) -> Path | None:
+        """The model file, once the run has written one."""
+        return self.out if self.out is not None and self.out.exists() else None
