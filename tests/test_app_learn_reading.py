@@ -23,7 +23,7 @@ from charlm.train import jobs
 from charlm.learn import neurons
 from charlm.engine import scoring
 from charlm.config import ModelConfig
-from charlm.text.corpus import load_corpus
+from charlm.text.corpus import Vocab, load_corpus
 from charlm.engine.decoding import engine_for
 from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2
@@ -265,7 +265,7 @@ def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env
     rerun(at)
     unit = ranked[1].unit
     grid = chart_data(at)
-    h = neurons.activations(SHIPPED_ENGINE, scoring.reading(SHIPPED_CHARS, EXAMPLE_TEXT)[0], "h")[:, 0, unit]
+    h = neurons.activations(SHIPPED_ENGINE, Vocab.from_list(SHIPPED_CHARS).read(EXAMPLE_TEXT)[0], "h")[:, 0, unit]
     np.testing.assert_allclose(grid["value"].to_numpy(), h, rtol=1e-5, atol=1e-6)
     free, held = (c.value for c in at.code)
     prime = [SHIPPED_CHARS.index(c) for c in "The "]
@@ -282,7 +282,7 @@ def test_neuron_explorer_picks_any_unit_by_number(app_env):
     at.number_input(key="neuron_number").set_value(383)
     at.radio(key="neuron_any_kind").set_value("c")
     rerun(at)
-    c = neurons.activations(SHIPPED_ENGINE, scoring.reading(SHIPPED_CHARS, EXAMPLE_TEXT)[0], "c")[:, 0, 383]
+    c = neurons.activations(SHIPPED_ENGINE, Vocab.from_list(SHIPPED_CHARS).read(EXAMPLE_TEXT)[0], "c")[:, 0, 383]
     np.testing.assert_allclose(chart_data(at)["value"].to_numpy(), c, rtol=1e-5, atol=1e-6)
     assert any("unit 383" in cap.value for cap in at.caption)
 

@@ -457,3 +457,14 @@ def test_the_corpus_module_offers_text_and_the_batches_module_the_batches():
     for name in ("random_batch", "stream_batches", "stream_rows"):
         assert hasattr(charlm.train.batches, name), name
         assert not hasattr(charlm.text.corpus, name), name
+
+
+@pytest.mark.parametrize("chars, text, ids, positions", [
+    (["a", "b", UNKNOWN], "abXa", [0, 1, 2, 0], [0, 1, 2, 3]),   # unknown read as the unknown symbol
+    (["a", "b"], "abXa", [0, 1, 0], [0, 1, 3]),                  # no unknown symbol: skipped, positions say so
+    (["b", "a"], "ab", [1, 0], [0, 1]),                          # a file's order, not code-point order
+    (["a"], "", [], []),
+])
+def test_read_is_the_one_way_text_becomes_a_models_ids(chars, text, ids, positions):
+    read_ids, read_positions = Vocab.from_list(chars).read(text)
+    assert read_ids.tolist() == ids and read_positions.tolist() == positions and read_ids.dtype == np.int64

@@ -14,7 +14,8 @@ from charlm.engine.decoding import engine_for
 from charlm.train.evaluate import evaluate
 from charlm.nn.model import CharLSTM, ModelConfig
 from charlm.engine.sampling import log_softmax
-from charlm.engine.scoring import UNKNOWN, distributions, reading, score_text
+from charlm.engine.scoring import distributions, score_text
+from charlm.text.corpus import UNKNOWN, Vocab
 from charlm.workload import Stopped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_an_unseen_character_is_skipped_when_the_vocabulary_has_no_unknown_symbo
     engine = engine_for(make_model())
     clean = random_text(40, seed=7)
     text = clean[:20] + "Z" + clean[20:]                        # Z: not in CHARS
-    assert reading(CHARS, text)[1].tolist() == list(range(20)) + list(range(21, 41))
+    assert Vocab.from_list(CHARS).read(text)[1].tolist() == list(range(20)) + list(range(21, 41))
     scored = score_text(engine, CHARS, text)
     without = score_text(engine, CHARS, clean)
     assert np.isnan(scored.surprise[19]) and scored.top[19]   # Z is not scored; what the model expected is known

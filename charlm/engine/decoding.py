@@ -62,10 +62,7 @@ def _is_engine(model) -> bool:
 
 def encode_prime(vocab: Vocab, prime: str) -> tuple[list[int], list[str]]:
     """-> (ids, characters the model never saw). Unseen characters become the unknown symbol or are skipped."""
-    missing = vocab.missing(prime)
-    if missing and vocab.unknown_id is None:
-        prime = "".join(ch for ch in prime if ch not in set(missing))
-    return [int(i) for i in vocab.encode(prime)], missing
+    return vocab.read(prime)[0].tolist(), vocab.missing(prime)
 
 
 def start_ids(vocab: Vocab, prime_ids: list[int]) -> list[int]:

@@ -14,26 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm.engine.arrays import ArrayLSTM
+from charlm.text.corpus import Vocab
 from charlm.engine.sampling import DecodeConfig, filtered, log_softmax, min_p_filter, top_k_filter, top_p_filter
 from charlm.units import LN2
 from charlm.workload import StopCheck, check
 
-UNKNOWN = "\ufffd"   # corpus.UNKNOWN, the vocabulary's stand-in for unseen characters (corpus imports torch)
 _ROWS_AT_ONCE = 1 << 16   # positions whose float64 log-probabilities are held at once
-
-
-def reading(chars: list[str], text: str) -> tuple[np.ndarray, np.ndarray]:
-    """What the model reads of `text`: -> (ids, position in text of each id).
-
-    A character outside the vocabulary is read as the unknown symbol when the vocabulary has one
-    (as charlm.text.corpus encodes text for training and evaluation); otherwise it is skipped, the model
-    reading on from the character before it (as a prime is read when writing).
-    """
-    index = {char: i for i, char in enumerate(chars)}
-    unknown = index.get(UNKNOWN)
-    ids = np.array([index.get(char, unknown if unknown is not None else -1) for char in text], dtype=np.int64)
-    positions = np.flatnonzero(ids >= 0)
-    return ids[positions], positions
 
 
 @dataclass(frozen=True)
@@ -62,7 +48,7 @@ def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, t
                should_stop: StopCheck | None = None) -> Scored:
     """The model's surprise at each character of text[start:], given everything before it, and its `top` guesses.
 
-    `chars`: the model's vocabulary, index -> character. A character outside it is read as reading()
+    `chars`: the model's vocabulary, index -> character. A character outside it is read as Vocab.read()
     says, and is not scored (its surprise is NaN, left out of the means); so is a character with nothing
     read before it. The text before `start` is read as context only. should_stop: as predictions.
     """
@@ -72,7 +58,7 @@ def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, t
         raise ValueError(f"the first scored position must lie in [1, {len(text)}] for this text; got {start}")
     if top < 0:
         raise ValueError(f"top must be 0 or more; got {top}")
-    ids, positions = reading(chars, text)
+    ids, positions = Vocab.from_list(chars).read(text)
     # The prediction for text[i] is the one made after the last character read before i (-1: none yet).
     last_read = np.searchsorted(positions, np.arange(start, len(text))) - 1          # (scored,)
     predicted = last_read >= 0

@@ -16,7 +16,7 @@ import numpy as np
 
 from charlm.engine.arrays import ArrayLSTM, Clamp
 from charlm.engine.sampling import DecodeConfig, write_ids
-from charlm.engine.scoring import reading
+from charlm.text.corpus import Vocab
 from charlm.workload import StopCheck
 
 FEATURES: dict[str, str] = {
@@ -137,7 +137,7 @@ def rank_units(engine: ArrayLSTM, chars: list[str], text: str, feature: str, kin
         raise ValueError(f"unknown feature {feature!r}; choose one of: {', '.join(FEATURES)}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    ids, positions = reading(chars, text)
+    ids, positions = Vocab.from_list(chars).read(text)
     values = text_features(text)[feature][positions]
     if len(values) < 2 or values.min() == values.max():
         raise ValueError(f"'{feature}' does not change over this text, so no unit can follow it; "

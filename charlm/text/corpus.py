@@ -101,6 +101,20 @@ class Vocab:
         """Distinct characters of text the vocabulary lacks, sorted by code point."""
         return sorted(set(text).difference(self.chars))
 
+    def read(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """What a model reads of `text` (a prime, a scored or traced text): -> (int64 ids, the position in the text
+        of each id). A character outside the vocabulary is read as the unknown symbol where the vocabulary has
+        one, as encode() reads a training text; otherwise it is skipped, the model reading on from the one before."""
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        where = np.minimum(np.searchsorted(self._sorted_codes, points), len(self) - 1)
+        found = self._sorted_codes[where] == points
+        ids = self._ids_of_sorted[where].astype(np.int64)
+        if self._unknown_id is not None:
+            ids[~found] = self._unknown_id
+            return ids, np.arange(len(ids))
+        positions = np.flatnonzero(found)
+        return ids[positions], positions
+
     def to_list(self) -> list[str]:
         return list(self.chars)
 

@@ -12,7 +12,7 @@ from charlm import workload
 from charlm.learn import neurons
 from charlm.engine.decoding import encode_prime, start_ids
 from charlm.engine.sampling import DecodeConfig
-from charlm.engine.scoring import reading
+from charlm.text.corpus import Vocab
 
 TITLE = "Neuron explorer"
 INTRO = (
@@ -48,7 +48,7 @@ def ranked(engine, chars: tuple[str, ...], text: str, feature: str, kind: str,
 def values_along(engine, chars: tuple[str, ...], text: str, kind: str,
                  _should_stop: workload.StopCheck | None = None) -> np.ndarray:
     """(len(text), layers, hidden): every unit's value after each character; NaN where the model reads nothing."""
-    ids, positions = reading(list(chars), text)
+    ids, positions = Vocab.from_list(list(chars)).read(text)
     acts = neurons.activations(engine, ids, kind, _should_stop)
     out = np.full((len(text),) + acts.shape[1:], np.nan, dtype=np.float32)
     out[positions] = acts

@@ -7,7 +7,7 @@ import streamlit as st
 from app import charts, plain, state
 from app.learn import common, draw
 from charlm.learn import anatomy
-from charlm.engine.scoring import UNKNOWN
+from charlm.text.corpus import UNKNOWN
 
 TITLE = "Text to numbers"
 INTRO = (
