@@ -7,6 +7,7 @@ imports of torch are refused; it reports what each page showed as JSON, and the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,34 +80,48 @@ def widget_keys(at):
     return keys
 
 
-report = {}
-at = AppTest.from_file(APP, default_timeout=120)
-at.run()
-report["generate"] = seen(at)
-at.slider(key="gen_length").set_value(20)
-at.button(key="write").click().run()
-report["written"] = at.code[0].value
-report["generate_after_write"] = seen(at)
-at.segmented_control(key="gen_mode").set_value("Step").run()
-before = at.code[0].value
-at.button(key="step_next").click().run()
-report["stepped"] = [before, at.code[0].value]
-report["generate_after_step"] = seen(at)
+def generate(at):
+    at.run()
+    report["generate"] = seen(at)
+    at.slider(key="gen_length").set_value(20)
+    at.button(key="write").click().run()
+    report["written"] = at.code[0].value
+    report["generate_after_write"] = seen(at)
+    at.segmented_control(key="gen_mode").set_value("Step").run()
+    before = at.code[0].value
+    at.button(key="step_next").click().run()
+    report["stepped"] = [before, at.code[0].value]
+    report["generate_after_step"] = seen(at)
 
-at.switch_page("app/pages/corpus.py").run()
-at.button(key="builtin_load").click().run()
-report["corpus"] = seen(at)
 
-report["learn"] = {}
-for module in PAGES:
-    at.switch_page(f"app/pages/learn/{module}.py").run()
-    report["learn"][module] = seen(at)
-at.switch_page("app/pages/learn/then_and_now.py").run()
-at.button(key="race_start").click().run()
-report["race_start"] = seen(at)
+def corpus(at):
+    at.switch_page("app/pages/corpus.py").run()
+    at.button(key="builtin_load").click().run()
+    report["corpus"] = seen(at)
 
-at.switch_page("app/pages/train.py").run()
-report["train"] = seen(at)
+
+def learn(at):
+    report["learn"] = {}
+    for module in PAGES:
+        at.switch_page(f"app/pages/learn/{module}.py").run()
+        report["learn"][module] = seen(at)
+    at.switch_page("app/pages/learn/then_and_now.py").run()
+    at.button(key="race_start").click().run()
+    report["race_start"] = seen(at)
+
+
+def train(at):
+    at.switch_page("app/pages/train.py").run()
+    report["train"] = seen(at)
+
+
+report, at = {"broken": {}}, AppTest.from_file(APP, default_timeout=120)
+for part in (generate, corpus, learn, train):   # one visitor, page after page; a part that fails is reported
+    try:
+        part(at)
+    except Exception:
+        import traceback
+        report["broken"][part.__name__] = traceback.format_exc()[-3000:]
 report["torch_loaded"] = "torch" in sys.modules
 print(json.dumps(report))
 '''
@@ -124,8 +139,13 @@ def report(tmp_path_factory) -> dict:
 
 
 def _env() -> dict:
-    import os
     return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST")}
+
+
+def part(report: dict, name: str) -> dict:
+    """The report, once the part of the script that visits these pages has run through."""
+    assert name not in report["broken"], report["broken"][name]
+    return report
 
 
 def clean(page: dict) -> bool:
@@ -133,10 +153,11 @@ def clean(page: dict) -> bool:
 
 
 def test_torch_is_never_loaded(report):
-    assert report["torch_loaded"] is False
+    assert report["broken"] == {} and report["torch_loaded"] is False
 
 
 def test_generate_writes_and_steps_with_the_shipped_model(report):
+    report = part(report, "generate")
     assert report["generate"]["title"] == ["Generate"] and clean(report["generate"])
     assert clean(report["generate_after_write"]) and clean(report["generate_after_step"])
     written = report["written"]
@@ -146,7 +167,7 @@ def test_generate_writes_and_steps_with_the_shipped_model(report):
 
 
 def test_the_corpus_page_says_the_estimate_needs_pytorch(report):
-    corpus = report["corpus"]
+    corpus = part(report, "corpus")["corpus"]
     assert clean(corpus) and corpus["title"] == ["Corpus"]
     assert any(m.startswith("**The most common characters**") for m in corpus["markdown"])   # the text is in use
     assert corpus["captions"].count(ESTIMATE_NEEDS) == 1
@@ -155,7 +176,7 @@ def test_the_corpus_page_says_the_estimate_needs_pytorch(report):
 
 @pytest.mark.parametrize("module, title", [(module, title) for module, title, *_ in LEARN_PAGES])
 def test_each_learn_part_renders_with_its_controls(report, module, title):
-    page = report["learn"][module]
+    page = part(report, "learn")["learn"][module]
     assert clean(page) and page["title"] == [title]
     picker = set() if module == "then_and_now" else {"learn_model"}
     assert picker | MAIN_CONTROLS[module] <= set(page["keys"])
@@ -164,12 +185,12 @@ def test_each_learn_part_renders_with_its_controls(report, module, title):
 
 
 def test_2017_vs_today_says_training_needs_pytorch(report):
-    page = report["race_start"]
+    page = part(report, "learn")["race_start"]
     assert clean(page) and page["infos"].count(NEEDED) == 1
 
 
 def test_the_train_page_says_how_to_install_pytorch(report):
-    train = report["train"]
+    train = part(report, "train")["train"]
     assert clean(train) and train["title"] == ["Train"]
     assert train["infos"] == [NEEDED]
     assert "pip install torch==2.13.0" in NEEDED and "-r requirements.txt" in NEEDED
