@@ -1,15 +1,16 @@
-"""charlm's web app: the router only. Pages live in app/, one module each; Generate opens first."""
+"""charlm's web app: the router, and what every page does. Pages live in app/pages/, one module each; Generate
+opens first."""
 
 import charlm  # noqa: F401  (first: it caps numpy's BLAS threads before anything loads numpy; see there)
 import streamlit as st
 
-from app import sessions, uploads
+from app import sessions, training, uploads
 from app.learn import LEARN_PAGES
 
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
 uploads.install()   # the upload endpoint keeps only files a page asked for, within budgets (app/uploads.py)
 sessions.resume()   # a reload brings the visitor's session back (app/sessions.py); a closed tab's is swept later
-st.navigation({
+page = st.navigation({
     "charlm": [
         st.Page("app/pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate",
                 default=True),
@@ -18,4 +19,8 @@ st.navigation({
     ],
     "Learn": [st.Page(f"app/pages/learn/{module}.py", title=title, icon=icon, url_path=path)
               for module, title, path, icon in LEARN_PAGES],
-}, expanded=True).run()   # every part listed: collapsed, the menu hides all but ten behind "View more"
+}, expanded=True)   # every part listed: collapsed, the menu hides all but ten behind "View more"
+training.share_cores()   # a no-op until torch is loaded (a run, the Corpus page's estimate): see app/training.py
+if page.url_path != "train":   # the Train page shows the run itself
+    training.sidebar_badge()   # keeps a run alive while its visitor writes or reads on another page
+page.run()

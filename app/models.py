@@ -18,7 +18,7 @@ from charlm.engine.decoding import Engine, engine_for
 from charlm.train.jobs import TrainingJob
 from charlm.units import LN2
 
-from . import charts, plain, state
+from . import plain, state
 from . import settings as settings_mod
 from .writing import SHIPPED_LABEL
 
@@ -210,6 +210,19 @@ def available(advice: str = "") -> list[LoadedModel]:
         st.warning(f"This session's model could not be loaded: {plain.escape(str(err))}")
         current = None
     return choices + ([current] if current is not None else []) + kept() + uploads()
+
+
+def pick(choices: list[LoadedModel], label: str, key: str) -> LoadedModel:
+    """The model picker Generate and the Learn parts start with, and the chosen model's summary under it.
+
+    `key` holds the choice for the session; a choice no longer offered (a model gone) falls back to the first."""
+    by_key = {m.key: m for m in choices}
+    if st.session_state.get(key) not in by_key:   # first visit, or the chosen model is gone
+        st.session_state[key] = next(iter(by_key))
+    chosen = by_key[st.selectbox(label, list(by_key), format_func=lambda k: by_key[k].label, key=key,
+                                 persist_state="session")]
+    st.text(chosen.summary)   # from the model file: plain text, never markdown
+    return chosen
 
 
 def kept() -> list[LoadedModel]:

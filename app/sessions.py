@@ -16,7 +16,7 @@ from streamlit import runtime
 from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from . import visitors
+from . import state, visitors
 
 PARAM = "session"                 # the address's query parameter that holds the token
 _TOKEN = "visitor_token"          # session_state: this session's token
@@ -123,8 +123,6 @@ def afresh_control(grace_s: float) -> None:
 
 def start_afresh() -> None:
     """Release this session's state (its jobs stop, its folder goes), give it a new token, open Generate."""
-    from . import state   # here, not at the top: state imports torch, which the first page view avoids
-
     ctx = get_script_run_ctx()
     shown = _shown_widget_defaults(ctx.session_state)
     state.release(ctx.session_state)

@@ -1,7 +1,8 @@
 """Training helpers every page shares: the server's job slots, and a sidebar badge that keeps a job alive.
 
 A job whose page stops polling stops itself (abandoned tab). So that a visitor can leave the Train page
-and write with the model while it trains, every other page shows this badge, which polls and heartbeats.
+and write with the model while it trains, the router (streamlit_app.py) shows this badge on every other page;
+it polls and heartbeats.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from charlm.train import jobs
 from charlm.units import format_duration
 
-from . import server, state, visitors
+from . import server, state, torch_side, visitors
 from . import settings as settings_mod
 
 POLL_S = 1.0   # seconds between polls of a running job
@@ -63,8 +64,8 @@ def share_cores() -> None:
     core, or other programs on the machine), threads wait on each other at every operation and a step can
     take a hundred times longer. CHARLM_THREADS, when set, is used as it is.
 
-    Only torch's threads are set, so nothing happens until a page has loaded torch (Train, the Corpus page's
-    estimate): a server that only writes and reads never loads it. A run is started after this is called.
+    Only torch's threads are set, so nothing happens until torch is loaded: a server that only writes and
+    reads never loads it. The router calls this on every page run, and ready_for_a_run just before a run.
     """
     if "torch" not in sys.modules:
         return
@@ -73,6 +74,16 @@ def share_cores() -> None:
         _set_threads(None)   # set_threads reads CHARLM_THREADS itself
         return
     _set_threads(max(1, cpu_cores() // settings_mod.get().max_jobs))
+
+
+def ready_for_a_run() -> bool:
+    """Load torch for a run about to start and give it its share of the cores (a run started on the page that
+    first loads torch would otherwise take them all); False, with a line saying how to install it, without torch."""
+    if not torch_side.available():
+        st.info(torch_side.NEEDED, icon=":material/info:")
+        return False
+    share_cores()
+    return True
 
 
 def sidebar_badge() -> None:

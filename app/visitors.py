@@ -24,7 +24,7 @@ from typing import Callable
 
 from streamlit import runtime
 
-from . import server
+from . import server, state
 from . import settings as settings_mod
 
 _LOG = logging.getLogger(__name__)
@@ -111,7 +111,6 @@ class Visitors:
                     del self._gone_since[session_id]
                     self._drop_token(session_id)   # its token now starts a fresh session
         if expired:
-            from . import state   # here, not at the top: state imports torch, which the first page view avoids
             for session_state in expired:
                 state.release(session_state)
         return expired

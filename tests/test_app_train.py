@@ -164,6 +164,24 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
     assert not at.exception and len(at.code[0].value) == len("the ") + 2   # one character and the cursor
 
 
+def test_a_running_jobs_badge_is_in_the_sidebar_of_every_page_but_train(visitors):
+    """The router draws it (streamlit_app.py): Train shows the run itself, every other page a badge that polls."""
+    at = choose_text(visitors())
+    start(at, minutes=2.0)
+    assert not at.sidebar.page_link and not at.sidebar.progress
+    for page in ("app/pages/generate.py", "app/pages/corpus.py", "app/pages/learn/the_model.py",
+                 "app/pages/learn/then_and_now.py"):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert [link.value for link in at.sidebar.page_link] == ["Training details"]
+        assert [bar.proto.text.split(" ")[0] for bar in at.sidebar.progress] == ["Training:"]
+    job_of(at).stop()
+    job_of(at).join(30)
+    at.run()
+    assert not at.sidebar.progress   # the badge says how the run ended (the sidebar's other caption: sessions)
+    assert [c.value for c in at.sidebar.caption if c.value.startswith("Training")] == ["Training stopped."]
+
+
 def test_resume_continues_the_same_model(visitors):
     at = choose_text(visitors())
     start(at, minutes=0.05)

@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils import script_requests
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from app import charts, models, plain, state, training, visitors
+from app import models, state, visitors
 from app import settings as settings_mod
 from charlm import workload
 from charlm.text import datasets
@@ -63,25 +63,14 @@ def pick_model(label: str = "Model to explore") -> models.LoadedModel | None:
     if not choices:
         st.info("No model yet: train one on the Train page, or upload a model file there.")
         return None
-    by_key = {m.key: m for m in choices}
-    if st.session_state.get(MODEL_KEY) not in by_key:
-        st.session_state[MODEL_KEY] = next(iter(by_key))
-    key = st.selectbox(label, list(by_key), format_func=lambda k: by_key[k].label, key=MODEL_KEY,
-                       persist_state="session")
-    st.caption(plain.escape(by_key[key].summary))
-    return by_key[key]
+    return models.pick(choices, label, MODEL_KEY)
 
 
 def page_start(title: str, intro: str) -> models.LoadedModel | None:
     """A Learn page's title, its short text, and the model picker; -> the chosen model."""
-    training.share_cores()
     st.title(title)
     st.markdown(intro)
     return pick_model()
-
-
-def page_end() -> None:
-    training.sidebar_badge()
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

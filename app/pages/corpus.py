@@ -6,12 +6,10 @@ import math
 
 import streamlit as st
 
-from app import charts, plain, state, training
+from app import charts, plain, state, torch_side, training
 from app import settings as settings_mod
 from charlm.text import datasets
-from charlm.train import estimate
 from charlm.text.corpus import CorpusError, load_corpus
-from charlm.nn.device import describe, pick_device
 from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.text.read import MAX_BYTES_PER_CHAR
 from charlm.units import format_duration
@@ -136,6 +134,13 @@ def show_corpus(chosen: state.ChosenCorpus, still: bool = False) -> None:
 
 
 def show_estimate(train_chars: int, vocab_size: int) -> None:
+    """A few measured training steps per preset, turned into time per pass; one line instead without torch."""
+    if not torch_side.available():
+        st.caption(torch_side.ESTIMATE_NEEDS)
+        return
+    from charlm.nn.device import describe, pick_device   # torch-side: only once torch is known to be here
+
+    training.share_cores()   # measured with the threads a run gets here, not every core
     device = pick_device("auto")
     chosen = st.session_state.get("train_preset", DEFAULT_PRESET)
     names = [chosen] + [name for name in ("tiny",) if name != chosen]
@@ -149,6 +154,7 @@ def show_estimate(train_chars: int, vocab_size: int) -> None:
 
 def estimate_line(preset: Preset, train_chars: int, vocab_size: int, device) -> str:
     """One preset's time per pass over the text, as a markdown list item (or why it was not measured)."""
+    from charlm.train import estimate   # torch-side, like show_estimate's imports
     model, recipe = preset.model_config(vocab_size), preset.train_config()
     if settings_mod.model_too_big(settings, model, recipe.window):
         return f"- **{preset.name}**: over this server's limits, so not measured"
@@ -163,7 +169,6 @@ def estimate_line(preset: Preset, train_chars: int, vocab_size: int, device) -> 
 
 
 settings = settings_mod.get()
-training.share_cores()
 st.title("Corpus")
 st.caption("The text the model learns from, one character at a time. It stays in this browser session: "
            "other visitors cannot see it.")
@@ -179,4 +184,3 @@ chosen = state.corpus()
 if chosen is not None:
     st.divider()
     show_corpus(chosen, still=failed_upload is not None)
-training.sidebar_badge()

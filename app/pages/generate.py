@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import time
+
 import streamlit as st
 
-from app import plain, writing
-
-# A visitor's first view opens with a sample from the shipped model, drawn before anything here
-# imports torch (about two seconds on a cold start): see app/writing.py.
-st.title("Generate")
-controls, canvas = st.columns([2, 3], gap="large")
-intro = writing.open_with_a_sample(canvas)
-
-import random  # noqa: E402  (the imports below load torch; they come after the first sample on purpose)
-import time  # noqa: E402
-
-from app import charts, models, state, training  # noqa: E402
-from app.step_mode import step_mode  # noqa: E402
-from app.writing import WRITE, WriteState, note_missing, plain_text  # noqa: E402
-from charlm.engine.decoding import STRATEGIES, DecodeConfig, encode_prime, generate  # noqa: E402
+from app import charts, models, plain, state, writing
+from app.step_mode import step_mode
+from app.writing import WRITE, WriteState, note_missing, plain_text
+from charlm.engine.decoding import STRATEGIES, DecodeConfig, encode_prime, generate
 
 STRATEGY_HELP = {
     "greedy": "Always the single most likely character. Predictable, and prone to loops.",
@@ -36,22 +28,16 @@ def available_models() -> list[models.LoadedModel]:
 
 
 def model_panel(choices: list[models.LoadedModel]) -> models.LoadedModel:
-    by_key = {m.key: m for m in choices}
-    keys = list(by_key)
     job = state.job()
-    if "trained" in by_key and st.session_state.get("gen_model_offered") != id(job):
+    offered = any(m.key == "trained" for m in choices)
+    if offered and st.session_state.get("gen_model_offered") != id(job):
         st.session_state["gen_model_offered"] = id(job)   # a new model of this session is offered once, first
         st.session_state["gen_model"] = "trained"
-    elif st.session_state.get("gen_model") not in by_key:   # first visit, or the chosen model is gone
-        st.session_state["gen_model"] = keys[0]
-    key = st.selectbox("Model", keys, format_func=lambda k: by_key[k].label, key="gen_model",
-                       persist_state="session")
-    loaded = by_key[key]
-    st.text(loaded.summary)   # from the model file: plain text, never markdown
-    if key == "trained" and state.is_running(job):
+    loaded = models.pick(choices, "Model", "gen_model")
+    if loaded.key == "trained" and state.is_running(job):
         st.caption("Training is still going on: this is the best checkpoint so far; a better one replaces it "
                    "when it is written.")
-    elif job is not None and "trained" not in by_key:
+    elif job is not None and not offered:
         st.caption("This session's model appears here after its first evaluation.")
     return loaded
 
@@ -203,11 +189,15 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
     return write
 
 
-training.share_cores()
+# A visitor's first view opens with a sample from the shipped model file, drawn before the models load: see
+# app/writing.py.
+st.title("Generate")
+controls, canvas = st.columns([2, 3], gap="large")
+intro = writing.open_with_a_sample(canvas)
 choices = available_models()
 first_view = st.session_state.get(WRITE)
 if first_view is not None and first_view.first_view and not any(m.key == "shipped" for m in choices):
-    # The sample came from the shipped model file read by numpy, but torch could not load the model.
+    # The sample came from the shipped model file as it was read then, but the model now does not load.
     st.session_state.pop(WRITE)
     if intro:
         intro[0].empty()
@@ -216,7 +206,6 @@ if first_view is not None and first_view.first_view and not any(m.key == "shippe
 if not choices:
     st.info("No model yet: train one on the Train page or upload a checkpoint there.")
     st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
-    training.sidebar_badge()
     st.stop()
 
 with controls:
@@ -235,4 +224,3 @@ else:
     write_mode(loaded, prime, cfg, seed, controls, canvas, intro)
 with controls:
     model_card(loaded)
-training.sidebar_badge()

@@ -153,4 +153,3 @@ if model is not None:
     measure(model, at_hand)
     st.divider()
     copies(model, at_hand)
-common.page_end()

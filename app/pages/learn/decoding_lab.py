@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import charts, models, plain
+from app import models, plain
 from app.learn import common, lab
 from app.writing import STRATEGY_NAMES, describe_cfg, note_missing
 from charlm import workload
@@ -186,4 +186,3 @@ def lab_page(model: models.LoadedModel) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     lab_page(model)
-common.page_end()

@@ -231,4 +231,3 @@ def play(model: models.LoadedModel) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     play(model)
-common.page_end()

@@ -203,4 +203,3 @@ if model is not None:
         hold(model, at_hand, layer, unit)
     except workload.Stopped:   # the visitor left or changed something: the next run draws the page
         pass
-common.page_end()

@@ -84,4 +84,3 @@ if model is not None:
                "certain, log2 of the count when all left are equally likely. On the Generate page each strategy "
                "draws from its own panel here.")
     st.altair_chart(draw.distribution_chart(model.chars, stages, shown), key="next_chart")
-common.page_end()

@@ -134,4 +134,3 @@ if model is not None:
             show(model, text)
         except workload.Stopped:   # the visitor left or changed the text: nothing to show, nothing cached
             pass
-common.page_end()

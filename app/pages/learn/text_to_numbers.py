@@ -100,4 +100,3 @@ if model is not None:
     st.caption(plain.escape(where))
     show_vocabulary(model, at_hand)
     show_sentence(model, at_hand)
-common.page_end()

@@ -85,4 +85,3 @@ def show_layers(model) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     show_layers(model)
-common.page_end()

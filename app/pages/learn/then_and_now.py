@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, models, plain, state, training
 from app import settings as settings_mod
-from app.learn import common, lab
+from app.learn import lab
 from charlm.modelfile import checkpoint
 from charlm.train import jobs
 from charlm.presets import DEFAULT_PRESET, PRESETS
@@ -128,6 +128,8 @@ def design_problems(corpus, minutes: float, settings: settings_mod.Settings) -> 
 
 def start_race(corpus, name: str, minutes: float, settings: settings_mod.Settings) -> None:
     """Both designs as background jobs, each in its own folder; or a plain message when the slots are taken."""
+    if not training.ready_for_a_run():   # torch, and its share of the cores, before the first run loads it
+        return
     slots = training.slots()
     if slots.limit < 2:
         st.warning(f"This server trains {slots.limit} model at a time (CHARLM_MAX_JOBS), so the two designs "
@@ -251,10 +253,8 @@ def own_text() -> None:
         st.fragment(run_every=training.POLL_S if running else None)(race_view)(running)
 
 
-training.share_cores()
 st.title(TITLE)
 st.markdown(INTRO)
 shipped_pair()
 st.divider()
 own_text()
-common.page_end()

@@ -96,4 +96,3 @@ def show(model: models.LoadedModel) -> None:
 model = common.page_start(TITLE, INTRO)
 if model is not None:
     show(model)
-common.page_end()

@@ -111,4 +111,3 @@ if model is not None:
     show_designs(n_chars, len(model.chars), window, embed_dim)
     show_window_example(example, model.chars, window)
     show_shift(example)
-common.page_end()
