@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from charlm.files import check_writable, sweep_stale
 from charlm.cli.errors import UserError, not_a_file
 from charlm.units import LN2, format_duration, plural
 
@@ -42,7 +40,8 @@ def train_command(args, preset) -> int:
         preset_name, model_cfg, train_cfg, resume, start, corpus = _training_run(args, corpus, preset)
         if group.is_main:
             _check_writable(out)
-            _remove_stale_temporaries(out, last_path_for(out))
+            for target in (out, last_path_for(out)):   # what a killed run's saves left behind
+                sweep_stale(target)
         return _train_and_report(args, group, device, out, corpus, preset_name, model_cfg, train_cfg, resume, start)
 
 
@@ -242,21 +241,10 @@ def _check_writable(out: Path) -> None:
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Named like checkpoint.save's temporaries, so a run killed right here leaves nothing the next one keeps.
-        fd, probe = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(out)
     except OSError as err:
         raise UserError(f"cannot write the checkpoint in {out.parent} ({err.strerror or err}); "
                         "choose another --out") from None
-
-
-def _remove_stale_temporaries(out: Path, last: Path) -> None:
-    """checkpoint.save writes NAME.<random>.tmp beside its target and renames it; a killed run leaves it behind."""
-    for name in (out.name, last.name):
-        for stale in out.parent.glob(glob.escape(name) + ".*.tmp"):
-            stale.unlink(missing_ok=True)
 
 
 @contextmanager
