@@ -78,7 +78,7 @@ def _prepared(model: models.LoadedModel, corpus: Corpus) -> tuple[StartFrom, Tra
     limits = Limits() if model.key in models.SHIPPED else settings.limits()
     try:
         ckpt = checkpoint.load(model.source, limits=limits)
-        recipe = TrainConfig.from_dict({"rereads_window": ckpt.window is not None, **ckpt.train_config})
+        recipe = ckpt.train_cfg()
     except ValueError as err:   # CheckpointError, or a recipe out of range
         raise ValueError(f"{model.label} cannot start a run: {err}") from None
     start = start_from(ckpt, corpus, file_name(model), max_vocab=settings.limits().max_vocab)

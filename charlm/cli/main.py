@@ -171,8 +171,7 @@ def cmd_score(args) -> int:
 
 def cmd_info(args) -> int:
     ckpt = _load(args.checkpoint)
-    from charlm.config import ModelConfig
-    cfg = ModelConfig.from_dict(ckpt.model_config)
+    cfg = ckpt.model_cfg()
     params = cfg.num_parameters()   # counted, not built: building would allocate whatever the config claims
     progress = ckpt.progress
     print(f"preset: {ckpt.preset}")

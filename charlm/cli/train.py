@@ -147,7 +147,6 @@ def _training_run(args, corpus, preset):
 def _started_run(args, corpus):
     """A new run from --init's weights: its shape and recipe, this text (new characters added), a fresh budget."""
     from charlm.modelfile.checkpoint import load
-    from charlm.config import TrainConfig
     from charlm.train.startfrom import start_from
     if args.resume:
         raise UserError("--init starts a new run from a model; --resume continues a run: give one of them")
@@ -156,7 +155,7 @@ def _started_run(args, corpus):
         raise UserError(f"{', '.join(shape)} cannot be used with --init: the architecture comes from the model")
     ckpt = load(args.init)
     start = start_from(ckpt, corpus, args.init)
-    saved = TrainConfig.from_dict({"rereads_window": ckpt.window is not None, **ckpt.train_config})
+    saved = ckpt.train_cfg()
     changes = {name: getattr(args, attr) for name, attr in _RECIPE_FLAGS if getattr(args, attr) is not None}
     # The model's own recipe with this run's budget (none given: one pass) and seed.
     if args.seed is not None:

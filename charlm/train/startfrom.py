@@ -33,7 +33,7 @@ def start_from(ckpt: Checkpoint, corpus: Corpus, name: str, max_vocab: int = MAX
     """The new run's text, config and first weights; ValueError (said for people) when the model cannot start it."""
     known = list(ckpt.vocab)
     new = [c for c in corpus.vocab.chars if c not in set(known)]
-    cfg = ModelConfig.from_dict(ckpt.model_config)
+    cfg = ckpt.model_cfg()
     if new and cfg.input_mode != "embedding":
         raise ValueError(f"{name} is a 2017-design model: it reads each character as its index divided by the number "
                          f"of characters, so the {plural(len(new), 'new one')} of this text ({''.join(new[:10])!r}) would "
