@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 MAX_VOCAB = 1_024            # distinct characters a corpus keeps (rarer ones share the unknown symbol)
 INPUT_MODES = ("embedding", "scaled_index")
@@ -98,14 +98,16 @@ class ModelConfig:
         """The known fields of data, each checked for type and range; raises ValueError saying which is wrong."""
         if not isinstance(data, dict):
             raise ValueError("the model configuration is not a table of settings")
-        out = {"vocab_size": _whole("vocab_size", data.get("vocab_size"), 2),
-               "hidden_size": _whole("hidden_size", data.get("hidden_size", 512), 1),
-               "num_layers": _whole("num_layers", data.get("num_layers", 2), 1),
-               "embed_dim": _whole("embed_dim", data.get("embed_dim", 64), 1),
-               "dropout": _finite("dropout", data.get("dropout", 0.1)),
-               "input_mode": data.get("input_mode", "embedding"),
-               "weight_drop": _finite("weight_drop", data.get("weight_drop", 0.0)),
-               "embed_drop": _finite("embed_drop", data.get("embed_drop", 0.0))}
+        # The dataclass's defaults for fields data lacks; vocab_size has none (None: refused as not a number).
+        get = {f.name: data.get(f.name, None if f.default is MISSING else f.default) for f in fields(ModelConfig)}.get
+        out = {"vocab_size": _whole("vocab_size", get("vocab_size"), 2),
+               "hidden_size": _whole("hidden_size", get("hidden_size"), 1),
+               "num_layers": _whole("num_layers", get("num_layers"), 1),
+               "embed_dim": _whole("embed_dim", get("embed_dim"), 1),
+               "dropout": _finite("dropout", get("dropout")),
+               "input_mode": get("input_mode"),
+               "weight_drop": _finite("weight_drop", get("weight_drop")),
+               "embed_drop": _finite("embed_drop", get("embed_drop"))}
         for name in ("dropout", "weight_drop", "embed_drop"):
             if not 0.0 <= out[name] < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
