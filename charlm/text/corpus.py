@@ -189,13 +189,8 @@ def load_corpus(
     `encoding`: the bytes' encoding when a person chose it; None finds it (charlm.text.read).
     """
     text, encoding, notice = read_text(data, max_chars, encoding)
-    codes, counts = _char_counts(text)
-    if len(codes) == 1:
-        raise CorpusError(
-            f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
-        )
-    vocab = Vocab.from_counts(codes, counts, max_vocab)
-    notices = [notice, _vocabulary_notice(codes, counts, vocab, len(text))]
+    vocab, vocab_notice = vocabulary(*_char_counts(text), len(text), max_vocab)
+    notices = [notice, vocab_notice]
     return Corpus(
         text=text,
         vocab=vocab,
@@ -205,6 +200,17 @@ def load_corpus(
         name=name,
         val_fraction=val_fraction,
     )
+
+
+def vocabulary(codes: np.ndarray, counts: np.ndarray, n_chars: int, max_vocab: int) -> tuple[Vocab, str | None]:
+    """The vocabulary of a text of n_chars characters with these distinct characters (codes) and their counts, and
+    its notice for people (or None); CorpusError for a text of one character repeated."""
+    if len(codes) == 1:
+        raise CorpusError(
+            f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
+        )
+    vocab = Vocab.from_counts(codes, counts, max_vocab)
+    return vocab, _vocabulary_notice(codes, counts, vocab, n_chars)
 
 
 def _vocabulary_notice(codes: np.ndarray, counts: np.ndarray, vocab: Vocab, n_chars: int) -> str | None:

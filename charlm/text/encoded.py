@@ -23,8 +23,8 @@ import numpy as np
 
 from charlm.config import MAX_VOCAB
 from charlm.files import sweep_stale, writing_atomically
-from charlm.text.corpus import Corpus, Vocab, _char_counts, _vocabulary_notice
-from charlm.text.read import MIN_CHARS, CorpusError, decode_bytes
+from charlm.text.corpus import Corpus, Vocab, _char_counts, vocabulary
+from charlm.text.read import CorpusError, decode_bytes, refuse_too_short
 from charlm.units import plural
 
 SEPARATOR = "\n\n"          # between the files of a corpus: a blank line
@@ -280,14 +280,9 @@ def _key_in_name(path: Path) -> str:
 
 def _vocabulary(counts: np.ndarray, chars: int) -> tuple[Vocab, str | None]:
     """The vocabulary of a text with these character counts, as load_corpus makes it, and its notice."""
-    if chars < MIN_CHARS:
-        raise CorpusError(f"The text has {chars:,} characters; at least {MIN_CHARS:,} are needed to train a model.")
+    refuse_too_short(chars)
     codes = np.flatnonzero(counts)
-    if len(codes) == 1:
-        raise CorpusError(f"The text uses only one distinct character ({chr(codes[0])!r}); "
-                          "a model has nothing to learn from it.")
-    vocab = Vocab.from_counts(codes, counts[codes], MAX_VOCAB)
-    return vocab, _vocabulary_notice(codes, counts[codes], vocab, chars)
+    return vocabulary(codes, counts[codes], chars, MAX_VOCAB)
 
 
 def _header(meta: dict, dtype: np.dtype, chars: int) -> bytes:
