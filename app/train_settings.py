@@ -11,6 +11,7 @@ import streamlit as st
 from app import charts, models, start_from
 from app import settings as settings_mod
 from charlm.config import ModelConfig, TrainConfig
+from charlm.errors import UserError
 from charlm.presets import DEFAULT_PRESET, KNOBS, PRESETS, Knob, Preset, split
 from charlm.train.startfrom import StartFrom
 from charlm.units import plural
@@ -99,7 +100,7 @@ def choose_settings(settings: settings_mod.Settings, name: str, train_chars: int
         model_cfg = preset.model_config(vocab_size, **model_changes)
         train_cfg = preset.train_config(minutes=minutes, epochs=epochs, eval_interval_s=eval_interval_s(minutes),
                                         **train_changes)
-    except ValueError as err:
+    except UserError as err:
         return None, None, [charts.as_sentence(str(err)).rstrip(".") + "."] + errors
     return model_cfg, train_cfg, problems(settings, model_cfg, train_cfg, train_chars) + errors
 
@@ -132,7 +133,7 @@ def start_settings(settings: settings_mod.Settings, model: models.LoadedModel, c
         return None, None, []
     try:
         start, recipe = start_from.prepare(model, corpus)
-    except ValueError as err:   # it cannot start on this text, or its file cannot be read
+    except UserError as err:   # it cannot start on this text, or its file cannot be read
         start = recipe = None
         problem = charts.escape_markdown(str(err))
     else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from charlm.config import MODEL_FIELDS, ModelConfig, TrainConfig, refuse_unknown
+from charlm.errors import UserError
 
 _SHAPE_FIELDS = tuple(name for name in MODEL_FIELDS if name != "vocab_size")   # the corpus gives the vocabulary
 
@@ -122,4 +123,4 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         # What is still buffered for stdout would fail again in the interpreter's last flush; send it nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UserError, ValueError, OSError) as err:   # CorpusError and CheckpointError are ValueErrors
+    # What a person can act on (CorpusError and CheckpointError are UserErrors; OSError: a file) is one line,
+    # status 2. Anything else is a bug: it leaves with its traceback (status 1), which a bug report needs and
+    # the command line, having no server log, is the only place to show.
+    except (UserError, OSError) as err:
         rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
         if rank == "0":
             print(f"error: {err}", file=sys.stderr)

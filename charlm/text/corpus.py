@@ -8,6 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from charlm.config import MAX_VOCAB
+from charlm.errors import UserError
 from charlm.text.read import DEFAULT_MAX_CHARS, CorpusError, read_text
 
 UNKNOWN = "\ufffd"  # the symbol standing for characters outside the vocabulary
@@ -112,7 +113,7 @@ class Vocab:
     def from_counts(cls, codes: np.ndarray, counts: np.ndarray, max_vocab: int) -> Vocab:
         """Every character if they fit; else the max_vocab - 1 most frequent plus UNKNOWN."""
         if max_vocab < 2:
-            raise ValueError(f"max_vocab must be at least 2, got {max_vocab}")
+            raise UserError(f"max_vocab must be at least 2, got {max_vocab}")
         if len(codes) > max_vocab:
             others = codes != ord(UNKNOWN)  # UNKNOWN is kept anyway; it must not take a slot twice
             codes, counts = codes[others], counts[others]

@@ -10,11 +10,12 @@ import codecs
 import re
 import unicodedata
 
+from charlm.errors import UserError
 from charlm.text import marks
 from charlm.units import plural
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """A corpus the user gave cannot be used; the message says why and what to do."""
 
 
