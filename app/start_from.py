@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, models, plain, state
+from app import models, plain, state
 from app import settings as settings_mod
 from app.writing import char_label
 from charlm.modelfile import checkpoint
 from charlm.config import Limits, TrainConfig
+from charlm.errors import UserError
 from charlm.text.corpus import Corpus
 from charlm.train.startfrom import StartFrom, start_from
 from charlm.units import plural
@@ -54,20 +55,20 @@ def choose(disabled: bool) -> models.LoadedModel | None:
 
 def prepare(model: models.LoadedModel, corpus: Corpus) -> tuple[StartFrom, TrainConfig]:
     """The new run's start (text, config, weights) and the model's own recipe (its budget for the page to replace);
-    ValueError (said for people) when this model cannot start on this text. Kept while the choice stays."""
+    UserError (said for people) when this model cannot start on this text. Kept while the choice stays."""
     try:
         version = (model.key, str(model.source), model.source.stat().st_mtime_ns)
     except OSError:
-        raise ValueError(f"The file of {model.label} is gone; choose another model.") from None
+        raise UserError(f"The file of {model.label} is gone; choose another model.") from None
     cached = st.session_state.get(_PREPARED)
     if cached is None or cached[0] != version or cached[1] is not corpus:
         try:
             cached = (version, corpus, _prepared(model, corpus), None)
-        except ValueError as err:   # said for people, naming the model
+        except UserError as err:   # said for people, naming the model
             cached = (version, corpus, None, str(err))
         st.session_state[_PREPARED] = cached
     if cached[3] is not None:
-        raise ValueError(cached[3])
+        raise UserError(cached[3])
     return cached[2]
 
 
@@ -78,9 +79,9 @@ def _prepared(model: models.LoadedModel, corpus: Corpus) -> tuple[StartFrom, Tra
     limits = Limits() if model.key in models.SHIPPED else settings.limits()
     try:
         ckpt = checkpoint.load(model.source, limits=limits)
-        recipe = TrainConfig.from_dict({"rereads_window": ckpt.window is not None, **ckpt.train_config})
-    except ValueError as err:   # CheckpointError, or a recipe out of range
-        raise ValueError(f"{model.label} cannot start a run: {err}") from None
+        recipe = ckpt.train_cfg()
+    except UserError as err:   # CheckpointError, or a recipe out of range
+        raise UserError(f"{model.label} cannot start a run: {err}") from None
     start = start_from(ckpt, corpus, file_name(model), max_vocab=settings.limits().max_vocab)
     return start, recipe
 

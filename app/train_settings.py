@@ -11,7 +11,8 @@ import streamlit as st
 from app import charts, models, start_from
 from app import settings as settings_mod
 from charlm.config import ModelConfig, TrainConfig
-from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
+from charlm.errors import UserError
+from charlm.presets import DEFAULT_PRESET, KNOBS, PRESETS, Knob, Preset, split
 from charlm.train.startfrom import StartFrom
 from charlm.units import plural
 
@@ -67,40 +68,27 @@ def choose_knobs(settings: settings_mod.Settings, preset: Preset, vocab_size: in
                  disabled: bool) -> tuple[dict, dict]:
     """The advanced knobs, each starting at the preset's value; -> (model overrides, training overrides)."""
     model, recipe = preset.model_config(vocab_size), preset.train
+    values = {}
     with st.expander("Advanced settings", expanded=False):
-        c1, c2, c3 = st.columns(3)
-        k = f"_{preset.name}"   # each preset keeps its own knob values
-        layers = c1.number_input("Layers", min_value=1, value=model.num_layers, step=1,
-                                 key="layers" + k, persist_state="session", disabled=disabled)
-        hidden = c2.number_input("Hidden size (units per layer)", min_value=4, value=model.hidden_size,
-                                 step=32, key="hidden" + k, persist_state="session", disabled=disabled)
-        dropout = c3.slider("Dropout", 0.0, 0.9, float(model.dropout), 0.05, key="dropout" + k,
-                            persist_state="session", disabled=disabled)
-        seq_len = c1.number_input("Sequence length (characters)", min_value=2, value=recipe.seq_len,
-                                  step=16, key="seq" + k, persist_state="session", disabled=disabled)
-        batch_size = c2.number_input("Batch size", min_value=1, value=recipe.batch_size, step=8,
-                                     key="batch" + k, persist_state="session", disabled=disabled)
-        lr = c3.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=recipe.lr,
-                             step=5e-4, format="%.4f", key="lr" + k, persist_state="session", disabled=disabled)
-        seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="seed" + k, persist_state="session",
-                               disabled=disabled)
-        embedding = {}
-        if model.input_mode == "embedding":   # the 2017 design reads each character as one number: no embedding
-            embed = c2.number_input("Embedding width (numbers per character)", min_value=1, value=model.embed_dim,
-                                    step=16, key="embed" + k, persist_state="session", disabled=disabled)
-            embedding = {"embed_dim": int(embed)}
-        weight_drop = c3.slider("Weight drop (inside the recurrence)", 0.0, 0.9, float(model.weight_drop), 0.05,
-                                key="weight_drop" + k, persist_state="session", disabled=disabled,
-                                help="While training, each batch drops this share of the weights from the LSTM's "
-                                     "state to its next step (DropConnect), a new choice each batch: the model cannot "
-                                     "lean on any one connection, and memorises its text less.")
+        columns = st.columns(3)
+        for knob in sorted(KNOBS, key=lambda knob: knob.cell):   # row by row, as the grid reads
+            if preset.takes(knob):
+                start = knob.kind(getattr(model if knob.shape else recipe, knob.field))
+                values[knob.field] = knob.kind(_knob_widget(columns[knob.cell[1]], knob, start, preset, disabled))
         st.caption(f"Caps on this server: {plural(settings.max_layers, 'layer')}, "
                    f"{plural(settings.max_hidden, 'unit')} per layer, an embedding of {settings.max_embed:,}, "
                    f"{plural(settings.max_batch_chars, 'character')} per step (batch × sequence), "
                    f"{plural(settings.max_train_minutes, 'minute')} per run.")
-    return ({"num_layers": int(layers), "hidden_size": int(hidden), "dropout": float(dropout),
-             "weight_drop": float(weight_drop), **embedding},
-            {"seq_len": int(seq_len), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)})
+    return split(values)
+
+
+def _knob_widget(column, knob: Knob, start, preset: Preset, disabled: bool):
+    """One knob's widget, starting at start; each preset keeps its own values (the key ends in its name)."""
+    common = dict(key=f"{knob.key}_{preset.name}", persist_state="session", disabled=disabled, help=knob.tip)
+    if knob.slider:
+        return column.slider(knob.label, knob.minimum, knob.maximum, start, knob.step, **common)
+    return column.number_input(knob.label, min_value=knob.minimum, max_value=knob.maximum, value=start,
+                               step=knob.step, format=knob.format, **common)
 
 
 def choose_settings(settings: settings_mod.Settings, name: str, train_chars: int, vocab_size: int, disabled: bool):
@@ -112,7 +100,7 @@ def choose_settings(settings: settings_mod.Settings, name: str, train_chars: int
         model_cfg = preset.model_config(vocab_size, **model_changes)
         train_cfg = preset.train_config(minutes=minutes, epochs=epochs, eval_interval_s=eval_interval_s(minutes),
                                         **train_changes)
-    except ValueError as err:
+    except UserError as err:
         return None, None, [charts.as_sentence(str(err)).rstrip(".") + "."] + errors
     return model_cfg, train_cfg, problems(settings, model_cfg, train_cfg, train_chars) + errors
 
@@ -145,7 +133,7 @@ def start_settings(settings: settings_mod.Settings, model: models.LoadedModel, c
         return None, None, []
     try:
         start, recipe = start_from.prepare(model, corpus)
-    except ValueError as err:   # it cannot start on this text, or its file cannot be read
+    except UserError as err:   # it cannot start on this text, or its file cannot be read
         start = recipe = None
         problem = charts.escape_markdown(str(err))
     else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+
+from charlm.errors import UserError
 
 MAX_VOCAB = 1_024            # distinct characters a corpus keeps (rarer ones share the unknown symbol)
 INPUT_MODES = ("embedding", "scaled_index")
@@ -41,18 +43,18 @@ def _named(name: str, what: str) -> str:
 
 def _whole(name: str, value, low: int, what: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{_named(name, what)} must be a whole number, not {type(value).__name__}")
+        raise UserError(f"{_named(name, what)} must be a whole number, not {type(value).__name__}")
     if value < low:
         bound = "0 or more" if low == 0 else f"at least {low}"
-        raise ValueError(f"{_named(name, what)} must be {bound}; it is {value}")
+        raise UserError(f"{_named(name, what)} must be {bound}; it is {value}")
     return value
 
 
 def _finite(name: str, value, what: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{_named(name, what)} must be a finite number, not {type(value).__name__}")
+        raise UserError(f"{_named(name, what)} must be a finite number, not {type(value).__name__}")
     if not (-1e308 < value < 1e308):   # also a whole number too large for a float, which a file can hold
-        raise ValueError(f"{_named(name, what)} must be a finite number; it is {str(value)[:40]}")
+        raise UserError(f"{_named(name, what)} must be a finite number; it is {str(value)[:40]}")
     return float(value)
 
 
@@ -61,20 +63,20 @@ def _real(name: str, value, low: float, above: bool = False, what: str = "") -> 
     value = _finite(name, value, what)
     if value < low or (above and value == low):
         bound = f"above {low:g}" if above else ("0 or more" if low == 0 else f"at least {low:g}")
-        raise ValueError(f"{_named(name, what)} must be {bound}; it is {value}")
+        raise UserError(f"{_named(name, what)} must be {bound}; it is {value}")
     return value
 
 
 def _flag(name: str, value) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, not {type(value).__name__}")
+        raise UserError(f"{name} must be true or false, not {type(value).__name__}")
     return value
 
 
 def _choice(name: str, value, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; not {shown}")
+        raise UserError(f"{name} must be one of {', '.join(choices)}; not {shown}")
     return value
 
 
@@ -97,20 +99,22 @@ class ModelConfig:
     def checked(data: dict) -> dict:
         """The known fields of data, each checked for type and range; raises ValueError saying which is wrong."""
         if not isinstance(data, dict):
-            raise ValueError("the model configuration is not a table of settings")
-        out = {"vocab_size": _whole("vocab_size", data.get("vocab_size"), 2),
-               "hidden_size": _whole("hidden_size", data.get("hidden_size", 512), 1),
-               "num_layers": _whole("num_layers", data.get("num_layers", 2), 1),
-               "embed_dim": _whole("embed_dim", data.get("embed_dim", 64), 1),
-               "dropout": _finite("dropout", data.get("dropout", 0.1)),
-               "input_mode": data.get("input_mode", "embedding"),
-               "weight_drop": _finite("weight_drop", data.get("weight_drop", 0.0)),
-               "embed_drop": _finite("embed_drop", data.get("embed_drop", 0.0))}
+            raise UserError("the model configuration is not a table of settings")
+        # The dataclass's defaults for fields data lacks; vocab_size has none (None: refused as not a number).
+        get = {f.name: data.get(f.name, None if f.default is MISSING else f.default) for f in fields(ModelConfig)}.get
+        out = {"vocab_size": _whole("vocab_size", get("vocab_size"), 2),
+               "hidden_size": _whole("hidden_size", get("hidden_size"), 1),
+               "num_layers": _whole("num_layers", get("num_layers"), 1),
+               "embed_dim": _whole("embed_dim", get("embed_dim"), 1),
+               "dropout": _finite("dropout", get("dropout")),
+               "input_mode": get("input_mode"),
+               "weight_drop": _finite("weight_drop", get("weight_drop")),
+               "embed_drop": _finite("embed_drop", get("embed_drop"))}
         for name in ("dropout", "weight_drop", "embed_drop"):
             if not 0.0 <= out[name] < 1.0:
-                raise ValueError(f"{name} must be in [0, 1)")
+                raise UserError(f"{name} must be in [0, 1)")
         if out["input_mode"] not in INPUT_MODES:
-            raise ValueError(f"unknown input mode {str(out['input_mode'])[:40]!r}")
+            raise UserError(f"unknown input mode {str(out['input_mode'])[:40]!r}")
         return out
 
     def to_dict(self) -> dict:
@@ -181,7 +185,7 @@ class TrainConfig:
     def checked(data: dict) -> dict:
         """Every field of data (defaults for those missing), checked for type and range; ValueError says which."""
         if not isinstance(data, dict):
-            raise ValueError("the training configuration is not a table of settings")
+            raise UserError("the training configuration is not a table of settings")
         get = {f.name: data.get(f.name, f.default) for f in fields(TrainConfig)}.get
         out = {"seq_len": _whole("seq_len", get("seq_len"), 1, "the sequence length"),
                "batch_size": _whole("batch_size", get("batch_size"), 1, "the batch size"),
@@ -207,18 +211,18 @@ class TrainConfig:
                "average_from": _optional(get("average_from"), _real, "average_from", 0.0),
                "average_decay": _real("average_decay", get("average_decay"), 0.0)}
         if out["average_from"] is not None and out["average_from"] >= 1.0:
-            raise ValueError(f"average_from must be below 1 (a fraction of the budget); it is {out['average_from']}")
+            raise UserError(f"average_from must be below 1 (a fraction of the budget); it is {out['average_from']}")
         if out["average_decay"] >= 1.0:
-            raise ValueError(f"average_decay must be below 1; it is {out['average_decay']}")
+            raise UserError(f"average_decay must be below 1; it is {out['average_decay']}")
         if out["min_lr_ratio"] > 1.0:
-            raise ValueError(f"min_lr_ratio must be at most 1; it is {out['min_lr_ratio']}")
+            raise UserError(f"min_lr_ratio must be at most 1; it is {out['min_lr_ratio']}")
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         """A config from a file's table; names this version does not know (other versions') are left out."""
         if not isinstance(data, dict):
-            raise ValueError("the training configuration is not a table of settings")
+            raise UserError("the training configuration is not a table of settings")
         return cls(**cls.checked({k: v for k, v in data.items() if k in TRAIN_FIELDS}))
 
     def to_dict(self) -> dict:
@@ -250,5 +254,5 @@ def refuse_unknown(settings: dict, known: tuple[str, ...], what: str) -> None:
     """ValueError naming any setting that is not one of `known` (a typo must not pass silently)."""
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise ValueError(f"unknown {what} setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+        raise UserError(f"unknown {what} setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                          f"the {what} settings are: {', '.join(known)}")

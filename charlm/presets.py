@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from charlm.config import MODEL_FIELDS, ModelConfig, TrainConfig, refuse_unknown
+from charlm.errors import UserError
 
 _SHAPE_FIELDS = tuple(name for name in MODEL_FIELDS if name != "vocab_size")   # the corpus gives the vocabulary
 
@@ -30,6 +31,61 @@ class Preset:
     def train_config(self, **overrides) -> TrainConfig:
         """The preset's training recipe with overrides (a budget, a seed, a device...); unknown names are refused."""
         return self.train.replace(**overrides)
+
+    def takes(self, knob: Knob) -> bool:
+        """Whether a run of this preset can change knob: the 2017 design reads each character as one number, so
+        it has no embedding to size."""
+        return not knob.embedding or self.model.get("input_mode", "embedding") == "embedding"
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting a run may change from its preset: the same option on the command line and the Train page."""
+    field: str                  # the ModelConfig field (shape) or TrainConfig field (recipe) it sets
+    shape: bool                 # a ModelConfig field: --init and --resume keep the model's own
+    kind: type                  # int or float
+    flag: str                   # the train command's --FLAG (its argparse dest; dashes for underscores)
+    label: str                  # the Train page's label
+    key: str                    # the Train page's widget key (+ "_PRESET": each preset keeps its own values)
+    cell: tuple[int, int]       # (row, column) in the Train page's grid of three columns
+    minimum: float              # the page's lowest value; sliders also get maximum, below 1
+    step: float
+    help: str | None = None     # the option's help; None: listed with the run's options, not the preset's
+    maximum: float | None = None
+    slider: bool = False
+    format: str | None = None   # the page's number format
+    tip: str | None = None      # the page's help
+    embedding: bool = False     # sizes the embedding, which only models that embed characters have
+    from_preset: bool = True    # starts at the preset's value (the seed is the run's own)
+
+
+KNOBS: tuple[Knob, ...] = (   # in the train command's order
+    Knob("seed", False, int, "seed", "Seed", "seed", (2, 0), 0, 1, from_preset=False),
+    Knob("num_layers", True, int, "layers", "Layers", "layers", (0, 0), 1, 1, "LSTM layers"),
+    Knob("hidden_size", True, int, "hidden", "Hidden size (units per layer)", "hidden", (0, 1), 4, 32,
+         "units per LSTM layer"),
+    Knob("embed_dim", True, int, "embed", "Embedding width (numbers per character)", "embed", (2, 1), 1, 16,
+         "embedding width (numbers per character)", embedding=True),
+    Knob("dropout", True, float, "dropout", "Dropout", "dropout", (0, 2), 0.0, 0.05,
+         "dropout between layers and before the head, 0 to below 1", maximum=0.9, slider=True),
+    Knob("weight_drop", True, float, "weight_drop", "Weight drop (inside the recurrence)", "weight_drop", (2, 2),
+         0.0, 0.05, "DropConnect on the hidden-to-hidden weights (a new mask each batch), 0 to below 1",
+         maximum=0.9, slider=True,
+         tip="While training, each batch drops this share of the weights from the LSTM's state to its next step "
+             "(DropConnect), a new choice each batch: the model cannot lean on any one connection, and memorises "
+             "its text less."),
+    Knob("seq_len", False, int, "seq_len", "Sequence length (characters)", "seq", (1, 0), 2, 16,
+         "characters per training sequence"),
+    Knob("batch_size", False, int, "batch_size", "Batch size", "batch", (1, 1), 1, 8, "sequences per step"),
+    Knob("lr", False, float, "lr", "Learning rate", "lr", (1, 2), 1e-5, 5e-4, "peak learning rate", maximum=1.0,
+         format="%.4f"),
+)
+
+
+def split(values: Mapping) -> tuple[dict, dict]:
+    """Knob values by field name -> (model overrides, training overrides), for model_config and train_config."""
+    shape = {k.field: values[k.field] for k in KNOBS if k.shape and k.field in values}
+    recipe = {k.field: values[k.field] for k in KNOBS if not k.shape and k.field in values}
+    return shape, recipe
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -67,4 +123,4 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

@@ -46,6 +46,17 @@ def test_round_trip_keeps_weights_vocab_config_and_history(trained, tmp_path):
         assert np.array_equal(loaded.state_dict[name], np.asarray(tensor)), name
 
 
+def test_a_checkpoint_gives_its_configs_checked(trained):
+    ckpt = trained.checkpoint
+    assert ckpt.model_cfg() == trained.model.config
+    assert ckpt.train_cfg().to_dict() == ckpt.train_config
+    # A file from before rereads_window was recorded: its window says whether it re-reads one.
+    old = replace(ckpt, train_config={k: v for k, v in ckpt.train_config.items() if k != "rereads_window"}, window=64)
+    assert old.train_cfg().rereads_window is True
+    with pytest.raises(ValueError, match="hidden_size"):
+        replace(ckpt, model_config={**ckpt.model_config, "hidden_size": -1}).model_cfg()
+
+
 def test_loaded_model_gives_identical_logits(trained, tmp_path):
     path = ckpt_io.save(trained.checkpoint, tmp_path / "copy.pt")
     model = CharLSTM.from_checkpoint(ckpt_io.load(path), "cpu")

@@ -378,3 +378,23 @@ def test_resume_without_out_writes_beside_the_resumed_run_not_over_another_model
     assert main(["train", str(corpus), "--resume", str(resumed), "--epochs", "0.2", "--device", "cpu"]) == 0
     assert ckpt_io.load(resumed).progress["step"] > steps_before   # the run went on in its own files
     assert not (tmp_path / "runs").exists()                         # nothing written under the default name
+
+
+@pytest.mark.parametrize("bug", [KeyError("n_layers"), ValueError("a plain ValueError: ours, not the user's")])
+def test_a_bug_leaves_the_cli_with_its_traceback_not_as_a_one_line_error(text_file, monkeypatch, bug):
+    from charlm.cli import main as cli_main
+
+    def broken(*args, **kwargs):
+        raise bug
+    monkeypatch.setattr(cli_main, "train_command", broken)
+    with pytest.raises(type(bug)) as raised:
+        main(["train", str(text_file), "--preset", "tiny"])
+    assert raised.value is bug
+
+
+def test_a_bug_in_a_cli_process_exits_1_with_a_traceback(tmp_path):
+    run = subprocess.run([sys.executable, "-c", "import charlm.cli.main as m, sys\n"
+                          "def broken(*a, **k): raise KeyError('n_layers')\n"
+                          "m.train_command = broken\nsys.exit(m.main(sys.argv[1:]))", "train", str(tmp_path / "x.txt")],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "Traceback" in run.stderr and "KeyError: 'n_layers'" in run.stderr

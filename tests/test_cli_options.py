@@ -99,3 +99,16 @@ def test_generate_writes_to_a_file_with_the_prime_when_asked(charlm_here, text_f
     bare = charlm_here("generate", model, "--prime", "the ", "--length", "40", "--seed", "5")
     assert "the " + bare.stdout == shown.stdout
     assert_clean_error(charlm_here("generate", model, "--out", tmp_path), "is a folder")
+
+
+def test_the_train_command_offers_each_knob_of_the_presets_table_and_splits_them_by_config():
+    from charlm.cli.main import build_parser
+    from charlm.config import MODEL_FIELDS, TrainConfig
+    from charlm.presets import KNOBS, PRESETS, split
+    train = build_parser().parse_args(["train", "x.txt"])
+    assert all(getattr(train, knob.flag) is None for knob in KNOBS)   # each is an option, unset by default
+    shape, recipe = split({knob.field: 1 for knob in KNOBS})
+    assert set(shape) <= set(MODEL_FIELDS) and set(recipe) <= set(TrainConfig.__dataclass_fields__)
+    assert len(shape) + len(recipe) == len(KNOBS)
+    embed = next(knob for knob in KNOBS if knob.field == "embed_dim")
+    assert PRESETS["tiny"].takes(embed) and not PRESETS["seed-2017"].takes(embed)

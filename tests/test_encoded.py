@@ -244,3 +244,13 @@ def test_a_cache_named_for_other_files_is_made_again_for_these(tmp_path, texts):
     corpus = open_cache(prepare(files, ours, "corpus"))
     joined = SEPARATOR.join(parts[name.relative_to(folder).as_posix()] for name in files)
     assert corpus.text_sha256 == hashlib.sha256(joined.encode()).hexdigest() != theirs.text_sha256
+
+
+@pytest.mark.parametrize("text", ["short text " * 20, "a" * 2000])
+def test_a_cache_refuses_a_text_in_the_words_load_corpus_uses(tmp_path, text):
+    (tmp_path / "t.txt").write_text(text)
+    with pytest.raises(CorpusError) as in_memory:
+        load_corpus(text.encode())
+    with pytest.raises(CorpusError) as cached:
+        encoded.encode([tmp_path / "t.txt"], tmp_path / "t.corpus", "t.txt")
+    assert str(cached.value) == str(in_memory.value)

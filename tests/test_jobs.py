@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from charlm.text.read import CorpusError
 from charlm.train.jobs import ServerBusy, Slots, TrainingJob
 from charlm.train.resume import Resume, last_path_for
 
@@ -166,3 +167,36 @@ def test_a_resumed_job_goes_on_from_the_run_it_resumes(periodic_corpus, tmp_path
     snapshot = second.snapshot()
     assert snapshot.status == "done", snapshot.error
     assert snapshot.result.steps == 6 and [row["step"] for row in snapshot.result.history] == [3, 6]
+
+
+def failing_train(error: Exception):
+    def train(*args, **kwargs):
+        raise error
+    return train
+
+
+def test_a_bug_in_a_run_is_logged_with_its_traceback_and_not_shown_as_a_message(periodic_corpus, tmp_path,
+                                                                                 monkeypatch, caplog):
+    from charlm.train import trainer
+    monkeypatch.setattr(trainer, "train", failing_train(KeyError("hidden_size_internal")))
+    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path)
+    job.start()
+    job.join(timeout=20)
+    snapshot = job.snapshot()
+    assert snapshot.status == "error"
+    assert snapshot.error == "training failed unexpectedly (a bug; the server's log has the details)"
+    logged = [r for r in caplog.records if r.name == "charlm.train.jobs" and r.exc_info]
+    assert logged and "hidden_size_internal" in str(logged[0].exc_info[1])
+
+
+@pytest.mark.parametrize("error, shown", [
+    (ValueError("a plain ValueError is ours, not the visitor's"), False),
+    (CorpusError("The text is too short."), True),
+])
+def test_only_a_user_error_reaches_the_visitor_as_its_message(periodic_corpus, tmp_path, monkeypatch, error, shown):
+    from charlm.train import trainer
+    monkeypatch.setattr(trainer, "train", failing_train(error))
+    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path)
+    job.start()
+    job.join(timeout=20)
+    assert (job.snapshot().error == str(error)) is shown

@@ -126,3 +126,10 @@ def test_cpu_cores_counts_the_cores_this_process_may_use(monkeypatch):
     monkeypatch.delattr(device.os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(device.os, "cpu_count", lambda: None)
     assert device.cpu_cores() == 1
+
+
+def test_a_config_missing_fields_gets_the_dataclasss_own_defaults():
+    from dataclasses import fields
+    from charlm.config import ModelConfig
+    filled = ModelConfig.checked({"vocab_size": 5})
+    assert filled == {f.name: 5 if f.name == "vocab_size" else f.default for f in fields(ModelConfig)}

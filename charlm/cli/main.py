@@ -11,7 +11,7 @@ from pathlib import Path
 from charlm.cli.errors import OwnError, UserError, not_a_file
 from charlm.cli.train import train_command
 from charlm.config import DEVICES
-from charlm.presets import DEFAULT_PRESET, PRESETS, get_preset
+from charlm.presets import DEFAULT_PRESET, KNOBS, PRESETS, get_preset
 from charlm.engine.sampling import STRATEGIES
 from charlm.units import LN2, format_duration, plural
 
@@ -171,8 +171,7 @@ def cmd_score(args) -> int:
 
 def cmd_info(args) -> int:
     ckpt = _load(args.checkpoint)
-    from charlm.config import ModelConfig
-    cfg = ModelConfig.from_dict(ckpt.model_config)
+    cfg = ckpt.model_cfg()
     params = cfg.num_parameters()   # counted, not built: building would allocate whatever the config claims
     progress = ckpt.progress
     print(f"preset: {ckpt.preset}")
@@ -247,17 +246,10 @@ def _add_train(sub) -> None:
     p.add_argument("--init", metavar="MODEL", help="start a new run from a trained model (fine-tune it on this text): "
                                                    "its architecture and recipe; characters it never saw are added")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--seed", type=int)
     shape = p.add_argument_group("the model and recipe (each defaults to the preset's)")
-    shape.add_argument("--layers", type=int, help="LSTM layers")
-    shape.add_argument("--hidden", type=int, help="units per LSTM layer")
-    shape.add_argument("--embed", type=int, help="embedding width (numbers per character)")
-    shape.add_argument("--dropout", type=float, help="dropout between layers and before the head, 0 to below 1")
-    shape.add_argument("--weight-drop", type=float, help="DropConnect on the hidden-to-hidden weights (a new mask "
-                                                         "each batch), 0 to below 1")
-    shape.add_argument("--seq-len", type=int, help="characters per training sequence")
-    shape.add_argument("--batch-size", type=int, help="sequences per step")
-    shape.add_argument("--lr", type=float, help="peak learning rate")
+    for knob in KNOBS:   # the seed is the run's own, listed with the options above
+        (shape if knob.from_preset else p).add_argument("--" + knob.flag.replace("_", "-"), type=knob.kind,
+                                                        help=knob.help)
     p.add_argument("--encoding", help="the text's encoding (default: found from the file), e.g. cp1251, shift_jis")
     p.add_argument("--quiet", action="store_true", help="do not print the sample written at each evaluation")
     p.add_argument("--fp32", action="store_true", help="train in fp32 even where bf16 autocast would be chosen "
@@ -335,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         # What is still buffered for stdout would fail again in the interpreter's last flush; send it nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UserError, ValueError, OSError) as err:   # CorpusError and CheckpointError are ValueErrors
+    # What a person can act on (CorpusError and CheckpointError are UserErrors; OSError: a file) is one line,
+    # status 2. Anything else is a bug: it leaves with its traceback (status 1), which a bug report needs and
+    # the command line, having no server log, is the only place to show.
+    except (UserError, OSError) as err:
         rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
         if rank == "0":
             print(f"error: {err}", file=sys.stderr)

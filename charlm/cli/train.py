@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from charlm.files import check_writable, sweep_stale
 from charlm.cli.errors import UserError, not_a_file
+from charlm.presets import KNOBS, split
 from charlm.units import LN2, format_duration, plural
 
-# The architecture and recipe flags of `train`: (config field, argparse attribute). Each starts at the preset's value.
-_SHAPE_FLAGS = [("num_layers", "layers"), ("hidden_size", "hidden"), ("embed_dim", "embed"), ("dropout", "dropout"),
-                ("weight_drop", "weight_drop")]
-_RECIPE_FLAGS = [("seq_len", "seq_len"), ("batch_size", "batch_size"), ("lr", "lr")]
+# The architecture and recipe flags of `train`, each starting at the preset's value (the seed is the run's own).
+_PRESET_KNOBS = [knob for knob in KNOBS if knob.from_preset]
 
 
 def train_command(args, preset) -> int:
@@ -42,7 +39,8 @@ def train_command(args, preset) -> int:
         preset_name, model_cfg, train_cfg, resume, start, corpus = _training_run(args, corpus, preset)
         if group.is_main:
             _check_writable(out)
-            _remove_stale_temporaries(out, last_path_for(out))
+            for target in (out, last_path_for(out)):   # what a killed run's saves left behind
+                sweep_stale(target)
         return _train_and_report(args, group, device, out, corpus, preset_name, model_cfg, train_cfg, resume, start)
 
 
@@ -116,8 +114,7 @@ def _training_run(args, corpus, preset):
     if args.resume:
         if args.seed is not None:
             raise UserError("--seed cannot change a resumed run: it goes on with its own random state")
-        changed = [f"--{attr.replace('_', '-')}" for _, attr in _SHAPE_FLAGS + _RECIPE_FLAGS
-                   if getattr(args, attr) is not None]
+        changed = [_option(knob) for knob in _PRESET_KNOBS if getattr(args, knob.flag) is not None]
         if args.fp32:
             changed.append("--fp32")
         if changed:
@@ -125,43 +122,40 @@ def _training_run(args, corpus, preset):
                             "and recipe; start a new run to change them")
         resume = Resume(args.resume, minutes=args.minutes, epochs=args.epochs, device=args.device)
         return load(args.resume).preset, None, None, resume, None, corpus   # it keeps its own preset and configs
-    given = lambda pairs: {name: getattr(args, attr) for name, attr in pairs if getattr(args, attr) is not None}  # noqa: E731
-    shape = given(_SHAPE_FLAGS)
-    recipe = given(_RECIPE_FLAGS + [("minutes", "minutes"), ("epochs", "epochs"), ("seed", "seed")])
+    refused = [_option(knob) for knob in KNOBS if getattr(args, knob.flag) is not None and not preset.takes(knob)]
+    if refused:
+        raise UserError(f"{refused[0]} does not apply to {preset.name}: it reads each character as one number, "
+                        "not an embedding")
+    shape, recipe = _given(args)
+    recipe.update({name: getattr(args, name) for name in ("minutes", "epochs") if getattr(args, name) is not None})
     if args.fp32:
         recipe["amp"] = False
-    if shape and preset.model.get("input_mode") == "scaled_index" and "embed_dim" in shape:
-        raise UserError(f"--embed does not apply to {preset.name}: it reads each character as one number, "
-                        "not an embedding")
     # The configs check every value (whole numbers, ranges) and say which one is wrong, by its field's name.
     try:
         return (preset.name, preset.model_config(len(corpus.vocab), **shape),
                 preset.train_config(device=args.device, **recipe), None, None, corpus)
     except ValueError as err:
         message = str(err)
-        for field, attr in _SHAPE_FLAGS + _RECIPE_FLAGS:
-            if getattr(args, attr) is not None and message.startswith(field + " "):
-                message = f"--{attr.replace('_', '-')}: " + message
+        for knob in _PRESET_KNOBS:
+            if getattr(args, knob.flag) is not None and message.startswith(knob.field + " "):
+                message = f"{_option(knob)}: " + message
         raise UserError(message) from None
 
 
 def _started_run(args, corpus):
     """A new run from --init's weights: its shape and recipe, this text (new characters added), a fresh budget."""
     from charlm.modelfile.checkpoint import load
-    from charlm.config import TrainConfig
     from charlm.train.startfrom import start_from
     if args.resume:
         raise UserError("--init starts a new run from a model; --resume continues a run: give one of them")
-    shape = [f"--{attr}" for _, attr in _SHAPE_FLAGS if getattr(args, attr) is not None]
+    shape = [f"--{knob.flag}" for knob in KNOBS if knob.shape and getattr(args, knob.flag) is not None]
     if shape:
         raise UserError(f"{', '.join(shape)} cannot be used with --init: the architecture comes from the model")
     ckpt = load(args.init)
     start = start_from(ckpt, corpus, args.init)
-    saved = TrainConfig.from_dict({"rereads_window": ckpt.window is not None, **ckpt.train_config})
-    changes = {name: getattr(args, attr) for name, attr in _RECIPE_FLAGS if getattr(args, attr) is not None}
+    saved = ckpt.train_cfg()
     # The model's own recipe with this run's budget (none given: one pass) and seed.
-    if args.seed is not None:
-        changes["seed"] = args.seed
+    _, changes = _given(args)
     if args.fp32:
         changes["amp"] = False
     cfg = saved.replace(minutes=args.minutes, epochs=args.epochs, max_steps=None, device=args.device, **changes)
@@ -237,26 +231,25 @@ def _out_path(args) -> Path:
     return Path("runs") / f"{Path(args.corpus[0]).stem}-{args.preset}.safetensors"
 
 
+def _given(args) -> tuple[dict, dict]:
+    """The knobs given on the command line -> (model overrides, training overrides)."""
+    return split({knob.field: getattr(args, knob.flag) for knob in KNOBS if getattr(args, knob.flag) is not None})
+
+
+def _option(knob) -> str:
+    """How the command line spells a knob: --weight-drop."""
+    return "--" + knob.flag.replace("_", "-")
+
+
 def _check_writable(out: Path) -> None:
     """Find out now, not after the training it would lose, that the checkpoint cannot be written."""
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Named like checkpoint.save's temporaries, so a run killed right here leaves nothing the next one keeps.
-        fd, probe = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(out)
     except OSError as err:
         raise UserError(f"cannot write the checkpoint in {out.parent} ({err.strerror or err}); "
                         "choose another --out") from None
-
-
-def _remove_stale_temporaries(out: Path, last: Path) -> None:
-    """checkpoint.save writes NAME.<random>.tmp beside its target and renames it; a killed run leaves it behind."""
-    for name in (out.name, last.name):
-        for stale in out.parent.glob(glob.escape(name) + ".*.tmp"):
-            stale.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -14,10 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
-from charlm.engine.arrays import ArrayLSTM, WindowState, slide_window
+from charlm.engine.arrays import ArrayLSTM
 from charlm.modelfile.checkpoint import Checkpoint
 from charlm.text.corpus import Vocab
 from charlm.engine.sampling import STRATEGIES, DecodeConfig, filtered, log_softmax, pick, write  # noqa: F401  (STRATEGIES: callers)
+from charlm.errors import UserError
 from charlm.workload import StopCheck, check
 
 
@@ -88,9 +89,9 @@ def generate(model, vocab: Vocab, prime: str = "", length: int = 200,
     returning False stops early.
     """
     if length < 0 or num_samples < 1:
-        raise ValueError("length must be 0 or more and the number of samples at least 1")
+        raise UserError("length must be 0 or more and the number of samples at least 1")
     if seed is not None and seed < 0:
-        raise ValueError("the seed must be 0 or more")
+        raise UserError("the seed must be 0 or more")
     engine = _engine(model, window)
     prime_ids, missing = encode_prime(vocab, prime)
     if cfg.strategy == "beam":
@@ -212,7 +213,7 @@ class StepSession:
             # One uniform per step, as sampling.uniforms hands them to a whole text: the same seed writes the same.
             chosen = int(pick(logits, self.cfg, None if self.cfg.greedy else self.rng.random((1, 1)))[0])
         elif len(char) != 1 or char not in self.vocab.chars:
-            raise ValueError(f"the model does not know the character {char!r}; pick one from its vocabulary")
+            raise UserError(f"the model does not know the character {char!r}; pick one from its vocabulary")
         else:
             chosen = self.vocab.chars.index(char)
         self.chosen.append(chosen)

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from charlm.errors import UserError
 from charlm.workload import StopCheck, check
 
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "min-p", "beam")
@@ -31,21 +32,21 @@ class DecodeConfig:
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+            raise UserError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         for label, value in (("temperature", self.temperature), ("top-p", self.top_p), ("min-p", self.min_p)):
             _check_finite(label, value)
         for label, value in (("top-k", self.top_k), ("beam width", self.beam_width)):
             _check_whole(label, value)
         if self.temperature < 0:
-            raise ValueError("temperature must be 0 or more")
+            raise UserError("temperature must be 0 or more")
         if self.top_k < 1:
-            raise ValueError("top-k must be at least 1")
+            raise UserError("top-k must be at least 1")
         if not 0 < self.top_p <= 1:
-            raise ValueError("top-p must be in (0, 1]")
+            raise UserError("top-p must be in (0, 1]")
         if not 0 <= self.min_p <= 1:
-            raise ValueError("min-p must be in [0, 1]")
+            raise UserError("min-p must be in [0, 1]")
         if self.beam_width < 1:
-            raise ValueError("beam width must be at least 1")
+            raise UserError("beam width must be at least 1")
 
     @property
     def greedy(self) -> bool:
@@ -56,13 +57,13 @@ class DecodeConfig:
 def _check_finite(label: str, value) -> None:
     """A real, finite number: nan slips through a check like `value < 0` (its comparisons are all False)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{label} must be a finite number; got {value!r}")
+        raise UserError(f"{label} must be a finite number; got {value!r}")
 
 
 def _check_whole(label: str, value) -> None:
     """A whole number; True is an int to Python but not a count to a person."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{label} must be a whole number; got {value!r}")
+        raise UserError(f"{label} must be a whole number; got {value!r}")
 
 
 # Each filter takes logits (batch, vocab) and returns them with the excluded characters at -inf.

@@ -17,6 +17,7 @@ from charlm.engine.arrays import ArrayLSTM
 from charlm.text.corpus import Vocab
 from charlm.engine.sampling import DecodeConfig, filtered, log_softmax, min_p_filter, top_k_filter, top_p_filter
 from charlm.units import LN2
+from charlm.errors import UserError
 from charlm.workload import StopCheck, check
 
 _ROWS_AT_ONCE = 1 << 16   # positions whose float64 log-probabilities are held at once
@@ -55,9 +56,9 @@ def score_text(engine: ArrayLSTM, chars: list[str], text: str, start: int = 1, t
     if len(chars) != engine.vocab_size:
         raise ValueError(f"the vocabulary has {len(chars)} characters but the model predicts {engine.vocab_size}")
     if not 1 <= start <= len(text):
-        raise ValueError(f"the first scored position must lie in [1, {len(text)}] for this text; got {start}")
+        raise UserError(f"the first scored position must lie in [1, {len(text)}] for this text; got {start}")
     if top < 0:
-        raise ValueError(f"top must be 0 or more; got {top}")
+        raise UserError(f"top must be 0 or more; got {top}")
     ids, positions = Vocab.from_list(chars).read(text)
     # The prediction for text[i] is the one made after the last character read before i (-1: none yet).
     last_read = np.searchsorted(positions, np.arange(start, len(text))) - 1          # (scored,)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from charlm import files
 from charlm.modelfile import format as modelfile
-from charlm.config import Limits
+from charlm.config import Limits, ModelConfig, TrainConfig
 from charlm.text.corpus import Vocab
-from charlm.config import ModelConfig
 
 FORMAT = modelfile.FORMAT
 VERSION = 1                        # of resume files (torch archives); model files are modelfile.VERSION
@@ -44,9 +43,18 @@ class Checkpoint:
     def get_vocab(self) -> Vocab:
         return Vocab.from_list(self.vocab)
 
+    def model_cfg(self) -> ModelConfig:
+        """The model's shape as a checked ModelConfig (ValueError, said for people, if the file's is out of range)."""
+        return ModelConfig.from_dict(self.model_config)
+
+    def train_cfg(self) -> TrainConfig:
+        """The recipe the model was trained with as a checked TrainConfig; a file from before rereads_window was
+        recorded says it through its window (only the 2017 design re-reads one)."""
+        return TrainConfig.from_dict({"rereads_window": self.window is not None, **self.train_config})
+
     def num_parameters(self) -> int:
         """From the config, which load() checked every weight against: nothing is built to count them."""
-        return ModelConfig.from_dict(self.model_config).num_parameters()
+        return self.model_cfg().num_parameters()
 
 
 def save(ckpt: Checkpoint, path: str | Path) -> Path:

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm.errors import UserError
+
 MAX_TABLE_BYTES = 2 << 20         # a pickle or JSON header: config, vocabulary, history (a long run's is ~100 KB)
 SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64,
                       "I32": np.int32, "U8": np.uint8, "BOOL": np.bool_}
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UserError):
     """A file that cannot be used as a charlm model; the message says why, in one line."""
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from charlm.config import ModelConfig, TrainConfig
+from charlm.errors import UserError
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -19,11 +20,11 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("cuda")
         return torch.device("mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu or auto")
+        raise UserError("--device cuda was asked for, but no CUDA GPU is available here; use --device cpu or auto")
     if name == "mps" and not _mps_available():
-        raise ValueError("--device mps was asked for, but Apple's MPS backend is not available here")
+        raise UserError("--device mps was asked for, but Apple's MPS backend is not available here")
     if name not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+        raise UserError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
     return torch.device(name)
 
 
@@ -70,7 +71,7 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-class OutOfMemory(ValueError):
+class OutOfMemory(UserError):
     """The device ran out of memory: the batch, the sequence or the model is too large for it."""
 
     def __init__(self, where: str, model_cfg: ModelConfig | None, cfg: TrainConfig | None, processes: int = 1):

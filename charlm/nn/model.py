@@ -33,7 +33,7 @@ class CharLSTM(nn.Module):
     def from_checkpoint(cls, ckpt, device: torch.device | str = "cpu") -> CharLSTM:
         """A checkpoint's model (modelfile.checkpoint.Checkpoint), built only after load() has checked every
         weight's shape against its config; in eval mode on `device`."""
-        model = cls(ModelConfig.from_dict(ckpt.model_config))
+        model = cls(ckpt.model_cfg())
         model.load_state_dict({k: torch.as_tensor(v) for k, v in ckpt.state_dict.items()})
         model.to(device).eval()
         if torch.device(device).type == "cuda":

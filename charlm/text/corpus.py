@@ -8,6 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from charlm.config import MAX_VOCAB
+from charlm.errors import UserError
 from charlm.text.read import DEFAULT_MAX_CHARS, CorpusError, read_text
 
 UNKNOWN = "\ufffd"  # the symbol standing for characters outside the vocabulary
@@ -126,7 +127,7 @@ class Vocab:
     def from_counts(cls, codes: np.ndarray, counts: np.ndarray, max_vocab: int) -> Vocab:
         """Every character if they fit; else the max_vocab - 1 most frequent plus UNKNOWN."""
         if max_vocab < 2:
-            raise ValueError(f"max_vocab must be at least 2, got {max_vocab}")
+            raise UserError(f"max_vocab must be at least 2, got {max_vocab}")
         if len(codes) > max_vocab:
             others = codes != ord(UNKNOWN)  # UNKNOWN is kept anyway; it must not take a slot twice
             codes, counts = codes[others], counts[others]
@@ -203,13 +204,8 @@ def load_corpus(
     `encoding`: the bytes' encoding when a person chose it; None finds it (charlm.text.read).
     """
     text, encoding, notice = read_text(data, max_chars, encoding)
-    codes, counts = _char_counts(text)
-    if len(codes) == 1:
-        raise CorpusError(
-            f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
-        )
-    vocab = Vocab.from_counts(codes, counts, max_vocab)
-    notices = [notice, _vocabulary_notice(codes, counts, vocab, len(text))]
+    vocab, vocab_notice = vocabulary(*_char_counts(text), len(text), max_vocab)
+    notices = [notice, vocab_notice]
     return Corpus(
         text=text,
         vocab=vocab,
@@ -219,6 +215,17 @@ def load_corpus(
         name=name,
         val_fraction=val_fraction,
     )
+
+
+def vocabulary(codes: np.ndarray, counts: np.ndarray, n_chars: int, max_vocab: int) -> tuple[Vocab, str | None]:
+    """The vocabulary of a text of n_chars characters with these distinct characters (codes) and their counts, and
+    its notice for people (or None); CorpusError for a text of one character repeated."""
+    if len(codes) == 1:
+        raise CorpusError(
+            f"The text uses only one distinct character ({chr(codes[0])!r}); a model has nothing to learn from it."
+        )
+    vocab = Vocab.from_counts(codes, counts, max_vocab)
+    return vocab, _vocabulary_notice(codes, counts, vocab, n_chars)
 
 
 def _vocabulary_notice(codes: np.ndarray, counts: np.ndarray, vocab: Vocab, n_chars: int) -> str | None:

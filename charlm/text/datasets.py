@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from charlm.errors import UserError
 from charlm.files import write_atomically
 from charlm.text.read import MIN_CHARS, CorpusError, decode_bytes
 
@@ -17,7 +18,7 @@ URL_ENV = "CHARLM_NIETZSCHE_URL"   # tests point the download at a local server
 _MAX_DOWNLOAD_BYTES = 4 * NIETZSCHE_CHARS   # anything much bigger is not the file we want
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A built-in corpus could not be provided; the message says why and what to do instead."""
 
 

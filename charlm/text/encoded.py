@@ -10,15 +10,11 @@ one copy in its page cache for all of them, and no process holds the text.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import os
 import re
 import stat
 import struct
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -26,8 +22,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from charlm.config import MAX_VOCAB
-from charlm.text.corpus import Corpus, Vocab, _char_counts, _vocabulary_notice
-from charlm.text.read import MIN_CHARS, CorpusError, decode_bytes
+from charlm.files import sweep_stale, writing_atomically
+from charlm.text.corpus import Corpus, Vocab, _char_counts, vocabulary
+from charlm.text.read import CorpusError, decode_bytes, refuse_too_short
 from charlm.units import plural
 
 SEPARATOR = "\n\n"          # between the files of a corpus: a blank line
@@ -184,8 +181,7 @@ def prepare(files: list[Path], path: Path, name: str, encoding: str | None = Non
         except CorpusError:
             pass
         path.unlink(missing_ok=True)   # damaged, or not these files' text: made again below
-    for stale in path.parent.glob(glob.escape(path.name) + ".*.tmp"):   # what a run killed while encoding left
-        stale.unlink(missing_ok=True)
+    sweep_stale(path)   # what a run killed while encoding left
     encode(files, path, name, encoding, on_progress)
     return path
 
@@ -224,7 +220,7 @@ def encode(files: list[Path], path: Path, name: str, encoding: str | None = None
             "notice": " ".join(n for n in notices + [notice] if n) or None, "files": [f.name for f in files],
             "key": _key_in_name(path)}
     separator = vocab.encode(SEPARATOR).tobytes() if len(files) > 1 else b""
-    with _written_atomically(path) as f:
+    with writing_atomically(path) as f:
         f.write(_header(meta, vocab.dtype, chars))
         written = 0
         for i, (file, text) in enumerate(kept or ((file, text) for file, text, _, _ in _decoded(files, encoding))):
@@ -284,14 +280,9 @@ def _key_in_name(path: Path) -> str:
 
 def _vocabulary(counts: np.ndarray, chars: int) -> tuple[Vocab, str | None]:
     """The vocabulary of a text with these character counts, as load_corpus makes it, and its notice."""
-    if chars < MIN_CHARS:
-        raise CorpusError(f"The text has {chars:,} characters; at least {MIN_CHARS:,} are needed to train a model.")
+    refuse_too_short(chars)
     codes = np.flatnonzero(counts)
-    if len(codes) == 1:
-        raise CorpusError(f"The text uses only one distinct character ({chr(codes[0])!r}); "
-                          "a model has nothing to learn from it.")
-    vocab = Vocab.from_counts(codes, counts[codes], MAX_VOCAB)
-    return vocab, _vocabulary_notice(codes, counts[codes], vocab, chars)
+    return vocabulary(codes, counts[codes], chars, MAX_VOCAB)
 
 
 def _header(meta: dict, dtype: np.dtype, chars: int) -> bytes:
@@ -301,25 +292,6 @@ def _header(meta: dict, dtype: np.dtype, chars: int) -> bytes:
     raw = json.dumps(header, ensure_ascii=False).encode()
     raw += b" " * (-len(raw) % 8)   # safetensors pads its header with spaces, so the data is aligned
     return struct.pack("<Q", len(raw)) + raw
-
-
-@contextmanager
-def _written_atomically(path: Path) -> Iterator:
-    """A file to write a chunk at a time, in place under path's name only once it is whole.
-
-    Not files.write_atomically: that takes the whole file as bytes, and a large corpus's ids would then be
-    held in memory once more. The same pattern: a temporary NAME.<random>.tmp beside the target, then a rename.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _decoded(files: list[Path], encoding: str | None) -> Iterator[tuple[Path, str, str, str | None]]:

@@ -10,11 +10,12 @@ import codecs
 import re
 import unicodedata
 
+from charlm.errors import UserError
 from charlm.text import marks
 from charlm.units import plural
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """A corpus the user gave cannot be used; the message says why and what to do."""
 
 
@@ -93,13 +94,16 @@ def read_text(data: bytes | str, max_chars: int = DEFAULT_MAX_CHARS,
         _refuse_over(len(text), max_chars)
     text = _normalise(text)
     _refuse_empty_or_binary(text)
-    if len(text) < MIN_CHARS:
-        raise CorpusError(
-            f"The text has {plural(len(text), 'character')}; at least {MIN_CHARS:,} are needed to train a model. "
-            "Use a longer text."
-        )
+    refuse_too_short(len(text))
     _refuse_over(len(text), max_chars)   # again: NFC lengthens a few characters (U+0344 becomes two)
     return text, encoding, notice
+
+
+def refuse_too_short(chars: int) -> None:
+    """CorpusError for a text of chars characters (a whole corpus, however it was read) too short to train on."""
+    if chars < MIN_CHARS:
+        raise CorpusError(f"The text has {plural(chars, 'character')}; at least {MIN_CHARS:,} are needed to train "
+                          "a model. Use a longer text.")
 
 
 def _refuse_over(chars: int, max_chars: int) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from charlm.config import TrainConfig
+from charlm.errors import UserError
 from charlm.text.corpus import CorpusError
 
 
@@ -85,7 +86,7 @@ def _count(position: dict, name: str) -> int:
     """A whole number of 0 or more from a resume file's position; a damaged file says so plainly."""
     value = position.get(name, 0) if isinstance(position, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"the resume file is damaged: its position in the text ({name}) is not a count")
+        raise UserError(f"the resume file is damaged: its position in the text ({name}) is not a count")
     return value
 
 

@@ -18,6 +18,8 @@ from typing import Iterator, Sequence
 import torch
 import torch.distributed as dist
 
+from charlm.errors import UserError
+
 # Collectives wait this long for a slow rank: rank 0 may spend many minutes encoding a large corpus while
 # the others wait for it. A rank that dies is noticed sooner: torchrun stops the rest when one process exits.
 TIMEOUT = timedelta(minutes=60)
@@ -44,12 +46,12 @@ class Group:
             try:
                 values[name] = int(raw)
             except ValueError:
-                raise ValueError(f"the environment variable {name} is {raw[:20]!r}, not a whole number; "
+                raise UserError(f"the environment variable {name} is {raw[:20]!r}, not a whole number; "
                                  "start distributed runs with torchrun") from None
         group = cls(rank=values["RANK"], world_size=values["WORLD_SIZE"], local_rank=values["LOCAL_RANK"],
                     local_world_size=values["LOCAL_WORLD_SIZE"])
         if not (0 <= group.rank < group.world_size and 0 <= group.local_rank < group.local_world_size):
-            raise ValueError(f"torchrun's variables do not fit together (RANK {group.rank}, WORLD_SIZE "
+            raise UserError(f"torchrun's variables do not fit together (RANK {group.rank}, WORLD_SIZE "
                              f"{group.world_size}, LOCAL_RANK {group.local_rank}); start the run with torchrun")
         return group if group.world_size > 1 else cls()
 
@@ -67,11 +69,11 @@ class Group:
             return device
         if device.type == "cuda":
             if self.local_rank >= torch.cuda.device_count():
-                raise ValueError(f"{self.local_world_size} processes on this machine but {torch.cuda.device_count()} "
+                raise UserError(f"{self.local_world_size} processes on this machine but {torch.cuda.device_count()} "
                                  "GPU(s); give torchrun --nproc_per_node at most the number of GPUs")
             return torch.device("cuda", self.local_rank)
         if device.type != "cpu":
-            raise ValueError(f"torchrun training runs on CUDA GPUs or CPUs, not {device.type}; "
+            raise UserError(f"torchrun training runs on CUDA GPUs or CPUs, not {device.type}; "
                              "use --device cuda or --device cpu")
         return device
 

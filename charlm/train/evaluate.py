@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from charlm.train.batches import stream_batches
+from charlm.errors import UserError
 from charlm.nn.model import CharLSTM
 
 _CHUNK = 256   # characters per forward pass (streams), or windows per forward pass (a window model)
@@ -33,7 +34,7 @@ def evaluate(model: CharLSTM, val_ids: np.ndarray, max_chars: int | None = None,
         if was_training:
             model.train()
     if count == 0:
-        raise ValueError("the validation text is too short to score")
+        raise UserError("the validation text is too short to score")
     return total / count, count
 
 

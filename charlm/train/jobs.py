@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import logging
 import time
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from charlm.config import ModelConfig, TrainConfig
+from charlm.errors import UserError
 from charlm.text.corpus import Corpus
 from charlm.train.events import Progress, TrainResult
 from charlm.units import plural
@@ -21,13 +22,17 @@ if TYPE_CHECKING:   # torch's side: a page that only shows runs imports this mod
     from charlm.train.startfrom import StartFrom
 
 
-class ServerBusy(RuntimeError):
-    """Every training slot on this server is taken; the message says when to retry."""
+class ServerBusy(UserError, RuntimeError):
+    """Every training slot on this server is taken; the message says when to retry. A RuntimeError as it always
+    was, for code that catches it so."""
 
 
 class TooManyRuns(ServerBusy):
     """This visitor (or their network address) already has its share of the runs going and waiting."""
 
+
+_log = logging.getLogger(__name__)
+BUG_MESSAGE = "training failed unexpectedly (a bug; the server's log has the details)"
 
 QUEUE_GONE_S = 10.0   # a run waiting in line whose visitor's page has gone, unwatched this long, leaves the line
 
@@ -314,13 +319,13 @@ class TrainingJob:
                 self._status = "stopped" if result.stopped else "done"
                 if result.message:
                     self._messages.append(result.message)
-        except ValueError as err:           # bad settings or data: a message for the person
+        except UserError as err:            # bad settings or data: a message for the person
             with self._lock:
                 self._status, self._error = "error", str(err)
-        except Exception as err:            # a bug: keep the details for the log, say it plainly
-            traceback.print_exc()
+        except Exception:                   # a bug: the details go to the server's log, the visitor is told so
+            _log.exception("training run in %s failed", self.workdir)
             with self._lock:
-                self._status, self._error = "error", f"training failed unexpectedly: {type(err).__name__}: {err}"
+                self._status, self._error = "error", BUG_MESSAGE
         finally:
             if self.from_model is not None:   # the model has its weights now; keep where it started, for the page
                 self.from_model = replace(self.from_model, weights={})

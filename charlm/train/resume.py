@@ -11,6 +11,7 @@ import torch
 from charlm import files
 from charlm.config import TrainConfig
 from charlm.modelfile import checkpoint
+from charlm.errors import UserError
 from charlm.modelfile.checkpoint import Checkpoint
 
 
@@ -76,7 +77,7 @@ def checked_progress(progress: dict) -> dict:
     for name, kinds in (("step", int), ("chars_seen", int), ("elapsed_s", (int, float)), ("eval_s", (int, float))):
         value = out.setdefault(name, 0)
         if isinstance(value, bool) or not isinstance(value, kinds) or not 0 <= value < 2**53:   # 2**53: exact as a float
-            raise ValueError(f"the resume file is damaged: its {name} is not a count")
+            raise UserError(f"the resume file is damaged: its {name} is not a count")
     return out
 
 
@@ -89,7 +90,7 @@ def check_fits(state, model: torch.nn.Module, optimizer: torch.optim.Optimizer) 
     problem = (_optimizer_misfit(state.optimizer, optimizer) or _carry_misfit(state.carry, model)
                or _average_misfit(state.average, model) or _rng_misfit(state.rng))
     if problem:
-        raise ValueError(f"the resume file does not fit its own model ({problem}): it is damaged or was altered; "
+        raise UserError(f"the resume file does not fit its own model ({problem}): it is damaged or was altered; "
                          "start the run afresh without --resume, or resume from the .last.pt file the run itself wrote")
 
 

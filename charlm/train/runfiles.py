@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from charlm.config import ModelConfig, TrainConfig
+from charlm.errors import UserError
 from charlm.modelfile import checkpoint as ckpt_io
 from charlm.text.corpus import Corpus, Vocab
 from charlm.train import precision
@@ -42,17 +43,17 @@ class RunFiles:
         state = resume_file.load(resume.path)
         if state.vocab != corpus.vocab.to_list():
             if set(corpus.vocab.chars) - set(state.vocab):
-                raise ValueError("this checkpoint was trained on a text with other characters; resume it on the same "
+                raise UserError("this checkpoint was trained on a text with other characters; resume it on the same "
                                  "corpus")
             # The same text in the run's own order of characters (a run started from a model appended its new ones).
             corpus = corpus.in_memory() if hasattr(corpus, "in_memory") else corpus
             vocab = Vocab.from_list(state.vocab)
             corpus = replace(corpus, vocab=vocab, ids=vocab.encode(corpus.text))
-        saved = TrainConfig.from_dict({"rereads_window": state.window is not None, **state.train_config})
+        saved = state.train_cfg()
         if saved.window != state.window:
-            raise ValueError(f"the resume file is damaged: its window ({state.window}) is not its sequence length")
+            raise UserError(f"the resume file is damaged: its window ({state.window}) is not its sequence length")
         cfg = resume.config_after(saved, checked_progress(state.progress), len(corpus.split()[0]))
-        return corpus, state, ModelConfig.from_dict(state.model_config), cfg
+        return corpus, state, state.model_cfg(), cfg
 
     def restore(self, trainer: Trainer, state: ckpt_io.Checkpoint) -> None:
         """Weights, optimizer, weight average, arithmetic, random and carried state from a resume file into

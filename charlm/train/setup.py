@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from charlm.config import TrainConfig
+from charlm.errors import UserError
 from charlm.nn.model import CharLSTM
 from charlm.train import precision
 from charlm.train.distributed import Group
@@ -15,10 +16,10 @@ from charlm.train.distributed import Group
 def check_text(train_ids: np.ndarray, cfg: TrainConfig, world_size: int) -> None:
     """Refuse, in words, a training text too short for one sequence or a batch too small for the processes."""
     if len(train_ids) < cfg.seq_len + 2:
-        raise ValueError(f"the training text ({len(train_ids):,} characters) is shorter than one sequence "
+        raise UserError(f"the training text ({len(train_ids):,} characters) is shorter than one sequence "
                          f"({cfg.seq_len}); lower the sequence length or bring more text")
     if min(cfg.batch_size, len(train_ids) - cfg.seq_len) < world_size:
-        raise ValueError(f"a batch of {cfg.batch_size} rows cannot be shared by {world_size} processes; "
+        raise UserError(f"a batch of {cfg.batch_size} rows cannot be shared by {world_size} processes; "
                          f"use a batch size of at least {world_size}, or fewer processes")
 
 

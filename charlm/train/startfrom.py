@@ -18,6 +18,7 @@ import torch
 from charlm.modelfile.checkpoint import Checkpoint
 from charlm.config import MAX_VOCAB, ModelConfig
 from charlm.text.corpus import Corpus, Vocab
+from charlm.errors import UserError
 from charlm.units import plural
 
 
@@ -33,13 +34,13 @@ def start_from(ckpt: Checkpoint, corpus: Corpus, name: str, max_vocab: int = MAX
     """The new run's text, config and first weights; ValueError (said for people) when the model cannot start it."""
     known = list(ckpt.vocab)
     new = [c for c in corpus.vocab.chars if c not in set(known)]
-    cfg = ModelConfig.from_dict(ckpt.model_config)
+    cfg = ckpt.model_cfg()
     if new and cfg.input_mode != "embedding":
-        raise ValueError(f"{name} is a 2017-design model: it reads each character as its index divided by the number "
+        raise UserError(f"{name} is a 2017-design model: it reads each character as its index divided by the number "
                          f"of characters, so the {plural(len(new), 'new one')} of this text ({''.join(new[:10])!r}) would "
                          "change every input it learned. Start this text from scratch, or from a modern model.")
     if len(known) + len(new) > max_vocab:
-        raise ValueError(f"{name} knows {len(known)} characters and this text brings {len(new)} more: over the cap "
+        raise UserError(f"{name} knows {len(known)} characters and this text brings {len(new)} more: over the cap "
                          f"of {max_vocab} together. Start from scratch, or use a text with fewer distinct characters.")
     vocab = Vocab.from_list(known + new)
     widened = Corpus(text=corpus.text, vocab=vocab, ids=vocab.encode(corpus.text), encoding=corpus.encoding,

@@ -325,7 +325,7 @@ def train(corpus: Corpus | EncodedCorpus, model_cfg: ModelConfig | None = None, 
 
     `start` (charlm.train.startfrom) begins a new run from a trained model: then corpus and model_cfg are start's.
     `group`: this process's place under torchrun (charlm.train.distributed.joined); one process by default.
-    OutOfMemory (a ValueError) says what to lower when the device's memory runs out.
+    OutOfMemory (a UserError) says what to lower when the device's memory runs out.
     """
     if start is not None and (start.corpus is not corpus or start.model_cfg != model_cfg):
         raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
