@@ -20,6 +20,7 @@ import streamlit as st
 
 from charlm.text.corpus import Corpus, CorpusStats
 from charlm.train.jobs import JobSnapshot, TrainingJob
+from charlm.errors import UserError
 
 from . import settings as settings_mod
 
@@ -83,7 +84,7 @@ def new_private_dir(prefix: str) -> Path:
 
 # --- the disk all visitors' folders share ------------------------------------------------------------
 
-class DiskFull(ValueError):
+class DiskFull(UserError):
     """The visitors' folders hold CHARLM_MAX_DISK_MB; nothing of this visitor's is left to make room."""
 
 

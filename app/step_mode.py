@@ -12,6 +12,7 @@ from app import charts, models
 from app.writing import char_label, note_missing, plain_text, text_actions
 from charlm.engine.decoding import DecodeConfig, Engine, StepSession
 from charlm.units import plural
+from charlm.errors import UserError
 
 STEP = "gen_step_state"   # session_state key of step mode's state
 CURSOR = "▌"              # where the next character goes (a trailing space or newline stays visible)
@@ -65,10 +66,10 @@ def on_own() -> None:
     char = {"\\n": "\n", "\\t": "\t"}.get(typed, typed)
     try:
         if len(char) != 1:
-            raise ValueError("Type exactly one character (\\n for a new line, \\t for a tab).")
+            raise UserError("Type exactly one character (\\n for a new line, \\t for a tab).")
         _take(char, "you")
         st.session_state.pop("step_error", None)
-    except ValueError as err:   # a character outside the model's vocabulary
+    except UserError as err:   # a character outside the model's vocabulary
         st.session_state["step_error"] = str(err)
 
 

@@ -13,6 +13,7 @@ from charlm.text.corpus import CorpusError, load_corpus
 from charlm.presets import DEFAULT_PRESET, PRESETS, Preset
 from charlm.text.read import MAX_BYTES_PER_CHAR
 from charlm.units import format_duration
+from charlm.errors import UserError
 
 _DONE = "corpus_upload_done"   # ((file_id, encoding), error or None, the text in use then): read once, not per rerun
 # Streamlit's uploader states its own limit in megabytes of file ("21MB per file": four bytes for each character
@@ -160,7 +161,7 @@ def estimate_line(preset: Preset, train_chars: int, vocab_size: int, device) -> 
         return f"- **{preset.name}**: over this server's limits, so not measured"
     try:
         rate = estimate.estimate(model, recipe, device)
-    except (ValueError, RuntimeError) as err:   # e.g. out of memory on a small GPU
+    except (UserError, RuntimeError) as err:   # out of memory (said for people), or torch failing on this device
         return f"- **{preset.name}**: could not be measured ({err})"
     per_pass = format_duration(rate.seconds_per_epoch(train_chars))
     per_pass = per_pass if per_pass.startswith("under") else f"about {per_pass}"

@@ -11,6 +11,7 @@ from app import charts, models, plain, state, writing
 from app.step_mode import step_mode
 from app.writing import WRITE, WriteState, note_missing, plain_text
 from charlm.engine.decoding import STRATEGIES, DecodeConfig, encode_prime, generate
+from charlm.errors import UserError
 
 STRATEGY_HELP = {
     "greedy": "Always the single most likely character. Predictable, and prone to loops.",
@@ -175,7 +176,7 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
     try:
         result = generate(loaded.engine, loaded.vocab, prime=prime, length=length, cfg=cfg,
                           num_samples=samples, seed=seed, on_text=on_text)
-    except ValueError as err:
+    except UserError as err:
         write.running = False
         stop_slot.empty()
         st.error(plain.escape(charts.as_sentence(str(err))))

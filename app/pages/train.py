@@ -16,6 +16,7 @@ from app import settings as settings_mod
 from charlm.train import jobs
 from charlm.config import ModelConfig, TrainConfig
 from charlm.units import plural
+from charlm.errors import UserError
 
 if torch_side.available():   # the run's settings and device are torch-side: imported only where torch is
     from app import start_from, train_settings
@@ -84,7 +85,7 @@ def upload_section() -> None:
         try:
             loaded = models.add_upload(upload.name, upload.getvalue())
             done = (upload.file_id, None, f"{upload.name}: {loaded.summary}")
-        except ValueError as err:   # CheckpointError, or over the size caps
+        except UserError as err:   # CheckpointError, DiskFull, or over the size caps
             done = (upload.file_id, str(err), None)
         st.session_state["checkpoint_upload_done"] = done
         if done[1] is None:

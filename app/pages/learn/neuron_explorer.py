@@ -13,6 +13,7 @@ from charlm.learn import neurons
 from charlm.engine.decoding import encode_prime, start_ids
 from charlm.engine.sampling import DecodeConfig
 from charlm.text.corpus import Vocab
+from charlm.errors import UserError
 
 TITLE = "Neuron explorer"
 INTRO = (
@@ -105,7 +106,7 @@ def choose_unit(model, at_hand) -> tuple[int, int, str]:
         line += f" This model re-reads a {model.window}-character window for every character, so it reads less."
     try:
         units = ranked(model.engine, tuple(model.chars), text, feature, kind, common.should_stop()) if text else []
-    except ValueError as err:
+    except UserError as err:
         st.info(plain.escape(str(err)))
         units = []
     if units:
