@@ -137,6 +137,15 @@ def test_the_reading_half_imports_in_a_fresh_process_where_torch_is_refused():
     assert int(count) == expected and loaded.strip() == "[]"
 
 
+def test_a_page_that_only_shows_runs_imports_jobs_without_torch():
+    # The train package's promise (its first line): jobs, its events and the run's state load torch only when a
+    # run starts, so app/state and the sidebar badge work on a server without torch.
+    code = REFUSE_TORCH.replace("for name in names:", "names = ['charlm.train.jobs', 'charlm.train.events']\nfor name in names:")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split(" ", 1) == ["2", "[]\n"]
+
+
 def test_the_refusing_hook_does_refuse_torch():
     # The check above means something only if a torch import fails under it.
     run = subprocess.run([sys.executable, "-c", REFUSE_TORCH, "nn"], cwd=ROOT, capture_output=True,

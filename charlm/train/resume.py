@@ -71,16 +71,6 @@ def last_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".last.pt")
 
 
-def checked_progress(progress: dict) -> dict:
-    """A resume file's counters, checked, so a damaged file says so instead of failing mid-arithmetic."""
-    out = dict(progress)
-    for name, kinds in (("step", int), ("chars_seen", int), ("elapsed_s", (int, float)), ("eval_s", (int, float))):
-        value = out.setdefault(name, 0)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not 0 <= value < 2**53:   # 2**53: exact as a float
-            raise UserError(f"the resume file is damaged: its {name} is not a count")
-    return out
-
-
 _MOMENTS = ("step", "exp_avg", "exp_avg_sq")   # what Adam and AdamW (charlm.train.optim) keep for each weight
 
 

@@ -23,7 +23,8 @@ from charlm.train import resume as resume_file
 from charlm.train.averaging import cpu_weights
 from charlm.train.batches import rank_rows
 from charlm.train.distributed import rank_seed
-from charlm.train.resume import Resume, check_fits, checked_progress, last_path_for
+from charlm.train.resume import Resume, check_fits, last_path_for
+from charlm.train.state import checked_progress
 
 if TYPE_CHECKING:
     from charlm.train.trainer import Trainer

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from charlm.train.resume import checked_progress
+from charlm.errors import UserError
 
 
 @dataclass
@@ -80,3 +80,13 @@ class RunState:
             self.best_val = self.latest_val
             return True
         return False
+
+
+def checked_progress(progress: dict) -> dict:
+    """A resume file's counters, checked, so a damaged file says so instead of failing mid-arithmetic."""
+    out = dict(progress)
+    for name, kinds in (("step", int), ("chars_seen", int), ("elapsed_s", (int, float)), ("eval_s", (int, float))):
+        value = out.setdefault(name, 0)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not 0 <= value < 2**53:   # 2**53: exact as a float
+            raise UserError(f"the resume file is damaged: its {name} is not a count")
+    return out
