@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from charlm.text import datasets
 
-from conftest import APP
+from helpers import APP
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 
 

@@ -13,7 +13,7 @@ from charlm import workload
 from charlm.modelfile import checkpoint
 from charlm.engine.decoding import encode_prime, start_ids
 
-from conftest import APP
+from helpers import APP
 
 PAGE = "app/pages/learn/{}.py"
 BOUND = "to keep each click within about 6 seconds of the server's time"

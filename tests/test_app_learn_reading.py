@@ -28,7 +28,7 @@ from charlm.engine.decoding import engine_for
 from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2
 
-from conftest import APP, configs
+from helpers import APP, configs
 
 PAGES = {
     "text_to_numbers": "Text to numbers",

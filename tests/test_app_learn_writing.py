@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pyarrow.ipc
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,10 +22,9 @@ from charlm.engine.decoding import DecodeConfig, encode_prime, engine_for
 from charlm.units import LN2
 
 import hostile_files as hostile
-from conftest import APP
+from helpers import APP, FOX, chart_data
 
 CHECKPOINTS = Path(APP).parent / "checkpoints"
-TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 PAGE = "app/pages/learn/{}.py"
 
 
@@ -62,12 +60,7 @@ def history(name: str) -> list[dict]:
     return checkpoint.load(CHECKPOINTS / name).history
 
 
-def chart_data(chart) -> list:
-    """The data frames an altair chart sent to the browser."""
-    return [pyarrow.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
-
-
-def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
+def choose_text(at: AppTest, text: str = FOX) -> AppTest:
     at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
     at.run()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from app import state as state_mod
-from test_app_learn_writing import chart_data
-from test_app_train import choose_text, job_of, poll_until, start, visitors  # noqa: F401  (fixture)
+from helpers import chart_data, choose_text, job_of, poll_until, start
 
 
 def finished(at) -> bool:

@@ -18,7 +18,7 @@ from charlm.modelfile import checkpoint as ckpt_io
 from charlm.train import resume as resume_file
 from charlm.cli.main import main
 
-from conftest import made_up_text, one_error_line
+from helpers import made_up_text, one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -15,7 +15,7 @@ from charlm.text.encoded import SEPARATOR, EncodedCorpus, cache_path, corpus_fil
 from charlm.text.read import CorpusError
 from charlm.train.trainer import train
 
-from conftest import configs, made_up_text
+from helpers import configs, made_up_text
 
 
 def cached(files, folder, name="corpus", **kwargs) -> EncodedCorpus:

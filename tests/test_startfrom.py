@@ -15,8 +15,7 @@ from charlm.text.datasets import python_docs
 from charlm.train.startfrom import start_from
 from charlm.train.trainer import train
 
-from conftest import configs
-from test_cli import assert_clean_error, charlm_here  # noqa: F401  (fixture)
+from helpers import assert_clean_error, configs
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.safetensors"
 WORDS = ("time year people way day man thing woman life child world school state family student group country "
