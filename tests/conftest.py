@@ -1,5 +1,5 @@
 """Shared fixtures: one tiny model trained once per session, the command line in this process, app visitors;
-and the markers: `browser` on every test in tests/browser/, `slow` on the slow tests of modules marked elsewhere."""
+and `slow` on the slow tests of the modules that do not mark their own yet."""
 
 from __future__ import annotations
 
@@ -124,3 +124,18 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(media_storage.MemoryMediaFileStorage, "load_and_get_id", keep)
     return saved
+
+
+# --- markers --------------------------------------------------------------------------------------
+
+# Slow tests in modules whose owners are rewriting them, marked from here until the mark moves into the module:
+# (file, test function).
+SLOW_ELSEWHERE = {
+    ("test_train.py", "test_seed_2017_preset_learns_below_the_unigram_entropy"),   # 12 s of real training
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if (item.path.name, getattr(item, "originalname", item.name)) in SLOW_ELSEWHERE:
+            item.add_marker(pytest.mark.slow)

@@ -147,6 +147,7 @@ def test_prime_characters_the_model_never_saw_are_reported(at):
     assert any("never saw" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_step_mode_takes_picks_overrides_and_undoes(at):
     at.segmented_control(key="gen_mode").set_value("Step").run()
     assert step_text(at) == "The "

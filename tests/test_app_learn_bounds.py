@@ -15,6 +15,10 @@ from charlm.engine.decoding import encode_prime, start_ids
 
 from helpers import APP
 
+# Each test runs a Learn page with a window model and with the shipped models at its caps (25 to 50 s each
+# here): none is quick.
+pytestmark = pytest.mark.slow
+
 PAGE = "app/pages/learn/{}.py"
 BOUND = "to keep each click within about 6 seconds of the server's time"
 LONG = ("The cat sat on the mat, and the dog sat by the door.\n" * 40)[:2_000]   # 2,000, known to every model

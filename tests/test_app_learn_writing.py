@@ -106,6 +106,7 @@ def upload_model(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_training_over_time_skips_history_rows_of_the_wrong_kind_and_says_how_many(visitor, trained):
     row = [row for row in trained.checkpoint.history if row.get("sample")][-1]
     good = [{**row, "step": 10, "sample": "the cat"}, {**row, "step": 50, "sample": "the cat sat on the mat."}]
@@ -155,6 +156,7 @@ class _HeldSlot:
         return None
 
 
+@pytest.mark.slow
 def test_2017_vs_today_trains_both_designs_on_the_visitors_text(visitor, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "3")   # a set of slots of its own: other tests' jobs cannot fill it
     at = open_page(choose_text(visitor()), "then_and_now")
@@ -180,6 +182,7 @@ def test_2017_vs_today_trains_both_designs_on_the_visitors_text(visitor, monkeyp
     assert runs == {"2017 design (seed-2017)", "today's default (cpu-fast)"}
 
 
+@pytest.mark.slow
 def test_a_new_race_frees_the_last_ones_folders_and_jobs(visitor, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "3")
     at = open_page(choose_text(visitor()), "then_and_now")
@@ -248,6 +251,7 @@ def test_baselines_on_the_python_docs_model_measure_uniform_and_the_ngrams(visit
     assert bits["5-gram"] < bits["letter frequencies"] < bits["uniform"]
 
 
+@pytest.mark.slow
 def test_baselines_find_a_pasted_passage_as_the_longest_copied_span(visitor):
     at = open_page(visitor(), "baselines_page", "shipped:python-docs")
     passage = python_docs_text()[20_000:20_060]
@@ -334,6 +338,7 @@ def test_decoding_lab_refuses_a_window_model_at_the_caps_a_long_prime_and_comput
     assert "dl_results" not in at.session_state and not at.code and not at.dataframe
 
 
+@pytest.mark.slow
 def test_decoding_lab_shrinks_a_window_models_length_to_the_budget_and_leaves_the_demo_at_its_caps(
         visitor, monkeypatch, window_at_caps):
     at = with_model(visitor(), monkeypatch, window_at_caps, dl_prime="The ", dl_length=200,
@@ -430,6 +435,7 @@ def test_the_train_pages_loss_chart_has_baseline_reference_lines(visitor):
     assert "rule" in json.dumps(json.loads(chart.proto.spec))
 
 
+@pytest.mark.slow
 def test_a_model_trained_in_the_session_replays_its_training_and_meets_its_baselines(visitor):
     at = train_here(choose_text(visitor()), minutes=0.35)   # evaluations every 10 s: at least two
     snap = at.session_state["job"].snapshot()

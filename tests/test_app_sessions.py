@@ -216,6 +216,7 @@ def test_a_tab_whose_session_went_on_in_another_starts_afresh_and_says_so(tabs):
     assert tabs.registry.claim(first, "someone", streamlit_state()) is None
 
 
+@pytest.mark.slow
 def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     before = tabs()
     bring_text(before)

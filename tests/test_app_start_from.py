@@ -3,6 +3,8 @@ its new characters said before Start, and what it cannot start said as an error.
 
 from pathlib import Path
 
+import pytest
+
 from app.models import SHIPPED
 from charlm.modelfile import checkpoint
 from helpers import FOX, choose_text, job_of, start
@@ -83,6 +85,7 @@ def test_the_servers_caps_apply_to_the_models_own_settings(visitors, monkeypatch
     assert at.button(key="start").disabled
 
 
+@pytest.mark.slow
 def test_an_uploaded_model_can_be_started_from(visitors, trained):
     at = choose_text(visitors())
     at.file_uploader(key="checkpoint_upload").set_value(
@@ -106,6 +109,7 @@ def test_an_uploaded_model_can_be_started_from(visitors, trained):
     assert ckpt.vocab[:len(trained.vocab)] == trained.checkpoint.vocab
 
 
+@pytest.mark.slow
 def test_this_sessions_model_can_start_the_next_run(visitors):
     at = choose_text(visitors())
     start(at, minutes=0.05)

@@ -11,7 +11,7 @@ from app import models as models_mod
 from app.state import _remove_visitor_dir
 from charlm.modelfile import checkpoint
 from charlm.train import jobs
-from helpers import APP, FOX, choose_text, configs, job_of, poll, poll_until, start
+from helpers import APP, FOX, choose_text, configs, job_of, new_visitor, poll, poll_until, start
 
 def ckpt_bytes(trained) -> bytes:
     return checkpoint.to_bytes(trained.checkpoint)
@@ -79,6 +79,7 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
     assert not at.exception and len(at.code[0].value) == len("the ") + 2   # one character and the cursor
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_model(visitors):
     at = choose_text(visitors())
     start(at, minutes=0.05)

@@ -102,6 +102,7 @@ def best_numbers(at) -> tuple[float, float]:
             float(re.search(r"best validation loss ([\d.]+) bits/char", summary).group(1)))
 
 
+@pytest.mark.slow
 def test_after_resume_and_stop_the_best_so_far_is_the_summarys_best(visitors, monkeypatch):
     import charlm.train.trainer
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import hostile_files as hostile
-from .browsing import choose, expect, go_to, main, settle, shot, streamlit_server, visit
 from helpers import poll
+from .browsing import choose, expect, go_to, main, settle, shot, streamlit_server, visit
 
 BOMB_PEAK_MB = 100   # the bomb inflates to 1,500 MB in a loader that trusts it
 

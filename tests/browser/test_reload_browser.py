@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from helpers import poll
 from .browsing import (FOX, WAVES, expect, go_to, main, reload, settle, shot, start_training, streamlit_server,
                        upload_text, visit)
-from helpers import poll
 
 GRACE_S = 20
 SWEEP_EVERY_S = 2
