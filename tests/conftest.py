@@ -135,7 +135,15 @@ SLOW_ELSEWHERE = {
 }
 
 
+# Fixtures whose setup alone is slow: every test in that file that uses one is slow, so a quick run never sets it up.
+SLOW_FIXTURES_ELSEWHERE = {
+    ("test_distributed.py", "runs"),   # trains one text by one process and by two under torchrun (about 16 s)
+}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if (item.path.name, getattr(item, "originalname", item.name)) in SLOW_ELSEWHERE:
+        fixtures = getattr(item, "fixturenames", ())
+        slow_fixture = any((item.path.name, name) in SLOW_FIXTURES_ELSEWHERE for name in fixtures)
+        if slow_fixture or (item.path.name, getattr(item, "originalname", item.name)) in SLOW_ELSEWHERE:
             item.add_marker(pytest.mark.slow)

@@ -33,6 +33,7 @@ from conftest import charlm_here  # noqa: F401,E402  (remove once test_crash_saf
 # --- train ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_for_an_epoch_writes_a_loadable_checkpoint_and_names_it_on_stdout(text_file, tmp_path):
     out = tmp_path / "cat.pt"
     run = charlm("train", text_file, "--preset", "tiny", "--epochs", "1", "--out", out, "--device", "cpu",
@@ -109,6 +110,7 @@ def test_resumed_run_is_announced_with_its_own_preset(trained, charlm_here, tmp_
     assert run.stderr.startswith("training tiny on cat.txt ")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_training_cleanly_and_the_run_still_saves(text_file, tmp_path):
     out = tmp_path / "cat.pt"
     command = [sys.executable, "-m", "charlm", "train", str(text_file), "--preset", "tiny", "--minutes", "30",
