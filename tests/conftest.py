@@ -1,8 +1,9 @@
-"""Shared fixtures: texts made in code, small settings, and one tiny model trained once per session."""
+"""Shared fixtures: one tiny model trained once per session, the command line in this process, app visitors;
+and `slow` on the slow tests of the modules that do not mark their own yet."""
 
 from __future__ import annotations
 
-import random
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import charlm  # noqa: F401  (before torch: it caps numpy's BLAS threads, and to
 import pytest
 import torch
 
+from charlm.cli.main import main
 from charlm.modelfile import checkpoint as ckpt_io
-from charlm.config import ModelConfig, TrainConfig
 from charlm.text.corpus import Corpus, Vocab, load_corpus
 from charlm.train.events import TrainResult
 from charlm.nn.model import CharLSTM
@@ -19,10 +20,12 @@ from charlm.presets import get_preset
 from charlm.train.resume import last_path_for
 from charlm.train.trainer import train
 
+# Plain helpers live in helpers.py; SMALL_RUN, configs and made_up_text stay importable from here for the modules
+# that still take them from conftest (test_train, test_crash_safety, test_regularise, test_distributed).
+from helpers import PERIODIC_TEXT, SMALL_RUN, configs, job_of, made_up_text, new_visitor  # noqa: F401
+
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
-
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
 @pytest.fixture
@@ -30,34 +33,6 @@ def app_env(tmp_path, monkeypatch):
     """An app test's surroundings: its own download cache, and one torch thread as in the rest of the suite."""
     monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CHARLM_THREADS", "1")
-
-
-PERIOD = "the cat sat on the mat. "
-PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
-
-# A small model and run for tests of the training machinery (not of how well it learns): a step takes
-# milliseconds. Evaluation and samples are kept short for the same reason.
-SMALL_MODEL = dict(hidden_size=32, embed_dim=16)
-SMALL_RUN = dict(batch_size=8, seq_len=16, warmup_steps=2, device="cpu", eval_chars=400, sample_chars=20,
-                 eval_interval_s=1e9, amp=False)   # fp32: runs compared step for step compute alike (no probe)
-
-
-def configs(corpus: Corpus, preset: str = "tiny", model: dict | None = None,
-            **run) -> tuple[ModelConfig, TrainConfig]:
-    """A preset's configs for corpus with the small model and run settings, plus these overrides."""
-    chosen = get_preset(preset)
-    return (chosen.model_config(len(corpus.vocab), **{**SMALL_MODEL, **(model or {})}),
-            chosen.train_config(**{**SMALL_RUN, **run}))
-
-
-def made_up_text(n_chars: int, seed: int = 0) -> str:
-    """Irregular but learnable text: words drawn at random from a small list, in short lines."""
-    words = "river stone light garden walks under over slowly bright the a of".split()
-    rng = random.Random(seed)
-    lines = []
-    while sum(len(line) + 1 for line in lines) < n_chars:
-        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + ".")
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="session")
@@ -88,13 +63,87 @@ def trained(tmp_path_factory, periodic_corpus) -> Trained:
                    checkpoint.get_vocab())
 
 
-def one_error_line(run, *words: str) -> str:
-    """Exit status 2 and one line on stderr starting "error:" that holds each word; no traceback. -> the line."""
-    assert run.returncode == 2, run.stderr
-    assert "Traceback" not in run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+
+# --- the command line in this process -------------------------------------------------------------
+
+@pytest.fixture
+def charlm_here(capsys, monkeypatch):
+    """cli.main(ARGS) in this process, as a CompletedProcess like helpers.charlm()'s."""
+    monkeypatch.setenv("CHARLM_THREADS", "1")      # the commands set the thread count process-wide
+
+    def run(*args) -> subprocess.CompletedProcess:
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exit:        # argparse's errors
+            status = exit.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, out, err)
+    return run
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("texts") / "cat.txt"
+    path.write_text(PERIODIC_TEXT, encoding="utf-8")
+    return path
+
+
+# --- app visitors (AppTest) -----------------------------------------------------------------------
+
+@pytest.fixture
+def visitors(tmp_path, monkeypatch):
+    """Make visitors; their jobs are stopped afterwards so no test leaves a training thread behind."""
+    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite; the app would share cores
+    made = []
+
+    def make():
+        at = new_visitor()
+        made.append(at)
+        return at
+
+    yield make
+    for at in made:
+        job = job_of(at)
+        if job is not None:
+            job.stop()
+            job.join(30)
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Bytes handed to the browser for download buttons, by file name."""
+    import streamlit.runtime.memory_media_file_storage as media_storage   # here: only app tests load streamlit
+    saved = {}
+    original = media_storage.MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        if filename:
+            saved[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(media_storage.MemoryMediaFileStorage, "load_and_get_id", keep)
+    return saved
+
+
+# --- markers --------------------------------------------------------------------------------------
+
+# Slow tests in modules whose owners are rewriting them, marked from here until the mark moves into the module:
+# (file, test function).
+SLOW_ELSEWHERE = {
+    ("test_train.py", "test_seed_2017_preset_learns_below_the_unigram_entropy"),   # 12 s of real training
+}
+
+
+# Fixtures whose setup alone is slow: every test in that file that uses one is slow, so a quick run never sets it up.
+SLOW_FIXTURES_ELSEWHERE = {
+    ("test_distributed.py", "runs"),   # trains one text by one process and by two under torchrun (about 16 s)
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        slow_fixture = any((item.path.name, name) in SLOW_FIXTURES_ELSEWHERE for name in fixtures)
+        if slow_fixture or (item.path.name, getattr(item, "originalname", item.name)) in SLOW_ELSEWHERE:
+            item.add_marker(pytest.mark.slow)

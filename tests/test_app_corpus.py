@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from charlm.text import datasets
 
-from conftest import APP
+from helpers import APP
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 
 
@@ -32,6 +32,7 @@ def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
+@pytest.mark.slow
 def test_a_good_upload_shows_what_the_engine_reports(at):
     upload(at, "fox.txt", TEXT.encode("utf-8"))
     assert not at.exception and not at.error

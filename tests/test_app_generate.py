@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from charlm.engine.decoding import STRATEGIES
 
-from conftest import APP
+from helpers import APP, step_text, written
 
 
 @pytest.fixture
@@ -16,10 +16,6 @@ def at(app_env):
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
-
-
-def written(at) -> str:
-    return at.code[0].value
 
 
 def test_first_open_shows_the_shipped_model_ready_to_write(at):
@@ -151,12 +147,7 @@ def test_prime_characters_the_model_never_saw_are_reported(at):
     assert any("never saw" in i.value for i in at.info)
 
 
-def step_text(at) -> str:
-    text = at.code[0].value
-    assert text.endswith("▌")   # the cursor
-    return text[:-1]
-
-
+@pytest.mark.slow
 def test_step_mode_takes_picks_overrides_and_undoes(at):
     at.segmented_control(key="gen_mode").set_value("Step").run()
     assert step_text(at) == "The "

@@ -13,7 +13,11 @@ from charlm import workload
 from charlm.modelfile import checkpoint
 from charlm.engine.decoding import encode_prime, start_ids
 
-from conftest import APP
+from helpers import APP
+
+# Each test runs a Learn page with a window model and with the shipped models at its caps (25 to 50 s each
+# here): none is quick.
+pytestmark = pytest.mark.slow
 
 PAGE = "app/pages/learn/{}.py"
 BOUND = "to keep each click within about 6 seconds of the server's time"

@@ -28,7 +28,7 @@ from charlm.engine.decoding import engine_for
 from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2
 
-from conftest import APP, configs
+from helpers import APP, configs
 
 PAGES = {
     "text_to_numbers": "Text to numbers",
@@ -97,12 +97,15 @@ def test_each_part_opens_with_the_shipped_model_and_its_exact_title(app_env, pag
     assert not at.error
 
 
-@pytest.mark.parametrize("page", PAGES)
+# The neuron explorer ranks units on the whole text first (about 9 s here): slow; the other parts open quickly.
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p == "neuron_explorer" else p
+                                  for p in PAGES])
 def test_each_part_opens_with_the_2017_window_model(app_env, page):
     at = open_page(page, model="shipped:seed-2017")
     assert at.title[0].value == PAGES[page] and not at.error
 
 
+@pytest.mark.slow
 def test_text_with_nothing_to_read_gets_a_message_not_a_traceback(app_env):
     at = open_page("surprise_map")
     for text, message in (("ë", "at least two characters"), ("ëëë", "Nothing here could be scored")):
@@ -276,6 +279,7 @@ def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env
     assert free != held
 
 
+@pytest.mark.slow
 def test_neuron_explorer_picks_any_unit_by_number(app_env):
     at = open_page("neuron_explorer")
     at.selectbox(key="neuron_pick").set_value("any").run()
@@ -326,6 +330,7 @@ def text_at_hand(at: AppTest) -> bool:
     return any("Its training text is at hand" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_text_to_numbers_counts_the_trained_models_own_text(app_env, session_model):
     at = open_trained("text_to_numbers", session_model)
     _, corpus, _, chars = session_model

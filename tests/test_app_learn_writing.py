@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pyarrow.ipc
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,10 +22,9 @@ from charlm.engine.decoding import DecodeConfig, encode_prime, engine_for
 from charlm.units import LN2
 
 import hostile_files as hostile
-from conftest import APP
+from helpers import APP, FOX, chart_data
 
 CHECKPOINTS = Path(APP).parent / "checkpoints"
-TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 PAGE = "app/pages/learn/{}.py"
 
 
@@ -62,12 +60,7 @@ def history(name: str) -> list[dict]:
     return checkpoint.load(CHECKPOINTS / name).history
 
 
-def chart_data(chart) -> list:
-    """The data frames an altair chart sent to the browser."""
-    return [pyarrow.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
-
-
-def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
+def choose_text(at: AppTest, text: str = FOX) -> AppTest:
     at.switch_page("app/pages/corpus.py").run()
     at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
     at.run()
@@ -113,6 +106,7 @@ def upload_model(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_training_over_time_skips_history_rows_of_the_wrong_kind_and_says_how_many(visitor, trained):
     row = [row for row in trained.checkpoint.history if row.get("sample")][-1]
     good = [{**row, "step": 10, "sample": "the cat"}, {**row, "step": 50, "sample": "the cat sat on the mat."}]
@@ -162,6 +156,7 @@ class _HeldSlot:
         return None
 
 
+@pytest.mark.slow
 def test_2017_vs_today_trains_both_designs_on_the_visitors_text(visitor, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "3")   # a set of slots of its own: other tests' jobs cannot fill it
     at = open_page(choose_text(visitor()), "then_and_now")
@@ -187,6 +182,7 @@ def test_2017_vs_today_trains_both_designs_on_the_visitors_text(visitor, monkeyp
     assert runs == {"2017 design (seed-2017)", "today's default (cpu-fast)"}
 
 
+@pytest.mark.slow
 def test_a_new_race_frees_the_last_ones_folders_and_jobs(visitor, monkeypatch):
     monkeypatch.setenv("CHARLM_MAX_JOBS", "3")
     at = open_page(choose_text(visitor()), "then_and_now")
@@ -255,6 +251,7 @@ def test_baselines_on_the_python_docs_model_measure_uniform_and_the_ngrams(visit
     assert bits["5-gram"] < bits["letter frequencies"] < bits["uniform"]
 
 
+@pytest.mark.slow
 def test_baselines_find_a_pasted_passage_as_the_longest_copied_span(visitor):
     at = open_page(visitor(), "baselines_page", "shipped:python-docs")
     passage = python_docs_text()[20_000:20_060]
@@ -341,6 +338,7 @@ def test_decoding_lab_refuses_a_window_model_at_the_caps_a_long_prime_and_comput
     assert "dl_results" not in at.session_state and not at.code and not at.dataframe
 
 
+@pytest.mark.slow
 def test_decoding_lab_shrinks_a_window_models_length_to_the_budget_and_leaves_the_demo_at_its_caps(
         visitor, monkeypatch, window_at_caps):
     at = with_model(visitor(), monkeypatch, window_at_caps, dl_prime="The ", dl_length=200,
@@ -437,6 +435,7 @@ def test_the_train_pages_loss_chart_has_baseline_reference_lines(visitor):
     assert "rule" in json.dumps(json.loads(chart.proto.spec))
 
 
+@pytest.mark.slow
 def test_a_model_trained_in_the_session_replays_its_training_and_meets_its_baselines(visitor):
     at = train_here(choose_text(visitor()), minutes=0.35)   # evaluations every 10 s: at least two
     snap = at.session_state["job"].snapshot()

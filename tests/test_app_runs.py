@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app import state as state_mod
-from test_app_learn_writing import chart_data
-from test_app_train import choose_text, job_of, poll_until, start, visitors  # noqa: F401  (fixture)
+from helpers import chart_data, choose_text, job_of, poll_until, start
+
+# Each test trains two runs in the app (about 10 s each here): none is quick.
+pytestmark = pytest.mark.slow
 
 
 def finished(at) -> bool:

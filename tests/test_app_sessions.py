@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from streamlit.runtime.state import SafeSessionState, SessionState
 from streamlit.testing.v1 import AppTest
 
 from app import sessions, state, visitors
+from helpers import poll
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
@@ -216,6 +216,7 @@ def test_a_tab_whose_session_went_on_in_another_starts_afresh_and_says_so(tabs):
     assert tabs.registry.claim(first, "someone", streamlit_state()) is None
 
 
+@pytest.mark.slow
 def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     before = tabs()
     bring_text(before)
@@ -233,9 +234,7 @@ def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     assert after.selectbox(key="train_preset").value == "tiny"
     assert any(b.label == "Stop" for b in after.button)
     assert folder.exists()
-    deadline = time.monotonic() + 60
-    while job.best_checkpoint() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
+    poll(lambda: job.best_checkpoint() is not None, 60, "the run's first checkpoint", every_s=0.5)
     after.switch_page("app/pages/generate.py").run()
     assert after.selectbox(key="gen_model").value == "trained"   # its model, in Generate
     assert job.is_alive()

@@ -3,11 +3,13 @@ its new characters said before Start, and what it cannot start said as an error.
 
 from pathlib import Path
 
+import pytest
+
 from app.models import SHIPPED
 from charlm.modelfile import checkpoint
-from test_app_train import TEXT, choose_text, job_of, start, visitors  # noqa: F401  (fixture)
+from helpers import FOX, choose_text, job_of, start
 
-NEW_TEXT = TEXT + "mail me @ home #1 & 50% off\n" * 20   # '@', '#', '&' and '%' are not in the demo model's text
+NEW_TEXT = FOX + "mail me @ home #1 & 50% off\n" * 20   # '@', '#', '&' and '%' are not in the demo model's text
 NEW_CHARS = "#%&@"
 DEMO = checkpoint.load(SHIPPED["shipped"][0])
 
@@ -83,6 +85,7 @@ def test_the_servers_caps_apply_to_the_models_own_settings(visitors, monkeypatch
     assert at.button(key="start").disabled
 
 
+@pytest.mark.slow
 def test_an_uploaded_model_can_be_started_from(visitors, trained):
     at = choose_text(visitors())
     at.file_uploader(key="checkpoint_upload").set_value(
@@ -97,7 +100,7 @@ def test_an_uploaded_model_can_be_started_from(visitors, trained):
     at.button(key="start").click().run()
     first, ckpt = finish(at)
     assert ckpt.info["started_from"] == "cat-model.safetensors"
-    assert ckpt.vocab[:len(trained.vocab)] == trained.checkpoint.vocab and set(ckpt.vocab) == set(TEXT)
+    assert ckpt.vocab[:len(trained.vocab)] == trained.checkpoint.vocab and set(ckpt.vocab) == set(FOX)
     # Resume continues this run, on its text with the widened vocabulary.
     at.number_input(key="resume_minutes").set_value(0.05)
     at.button(key="resume").click().run()
@@ -106,6 +109,7 @@ def test_an_uploaded_model_can_be_started_from(visitors, trained):
     assert ckpt.vocab[:len(trained.vocab)] == trained.checkpoint.vocab
 
 
+@pytest.mark.slow
 def test_this_sessions_model_can_start_the_next_run(visitors):
     at = choose_text(visitors())
     start(at, minutes=0.05)

@@ -2,104 +2,19 @@
 the server's caps, its job limit, and a job abandoned by a closed tab."""
 
 import resource
-import time
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.memory_media_file_storage as media_storage
-from streamlit.testing.v1 import AppTest
 
 import hostile_files as hostile
 from app import models as models_mod
 from app.state import _remove_visitor_dir
 from charlm.modelfile import checkpoint
 from charlm.train import jobs
-from conftest import configs
-
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-TEXT = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
-
+from helpers import APP, FOX, choose_text, configs, job_of, new_visitor, poll, poll_until, start
 
 def ckpt_bytes(trained) -> bytes:
     return checkpoint.to_bytes(trained.checkpoint)
-
-
-def new_visitor() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
-
-
-def choose_text(at: AppTest, text: str = TEXT) -> AppTest:
-    at.switch_page("app/pages/corpus.py").run()
-    at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
-    at.run()
-    assert not at.error and "corpus" in at.session_state
-    at.switch_page("app/pages/train.py").run()
-    assert not at.exception
-    return at
-
-
-def start(at: AppTest, minutes: float = 1.0) -> AppTest:
-    at.selectbox(key="train_preset").set_value("tiny").run()
-    at.number_input(key="budget_minutes").set_value(minutes)
-    at.button(key="start").click().run()
-    assert not at.exception
-    return at
-
-
-def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
-    """Rerun the page (as the polling fragment would) until done(at) or the timeout. Once done, the page is drawn
-    once more: a job can finish between a drawing and the check, and what the test reads must be drawn after."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            at.run()
-            assert not at.exception, [e.value for e in at.exception]
-            return at
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting for the training page")
-
-
-def job_of(at: AppTest):
-    return at.session_state["job"] if "job" in at.session_state else None
-
-
-@pytest.fixture
-def visitors(tmp_path, monkeypatch):
-    """Make visitors; their jobs are stopped afterwards so no test leaves a training thread behind."""
-    monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite (conftest); the app would share cores
-    made = []
-
-    def make() -> AppTest:
-        at = new_visitor()
-        made.append(at)
-        return at
-
-    yield make
-    for at in made:
-        job = job_of(at)
-        if job is not None:
-            job.stop()
-            job.join(30)
-
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """Bytes handed to the browser for download buttons, by file name."""
-    saved = {}
-    original = media_storage.MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, path_or_data, mimetype, kind, filename=None):
-        if filename:
-            saved[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(media_storage.MemoryMediaFileStorage, "load_and_get_id", keep)
-    return saved
 
 
 def test_without_a_text_the_page_points_to_the_corpus_page(visitors):
@@ -150,7 +65,7 @@ def test_train_watch_stop_download_reupload_and_generate(visitors, downloads):
     at.button(key="write").click().run()
     assert not at.exception and len(at.code[0].value) == len("he ") + 40   # it never saw "T": left out
     assert any("never saw these characters of the prime" in i.value for i in at.info)
-    assert set(at.code[0].value) <= set(TEXT)   # it writes the characters it learnt
+    assert set(at.code[0].value) <= set(FOX)   # it writes the characters it learnt
     at.text_area(key="gen_prime").set_value("the ")
 
     upload_key = next(k for k in options if k.startswith("upload:"))
@@ -182,6 +97,7 @@ def test_a_running_jobs_badge_is_in_the_sidebar_of_every_page_but_train(visitors
     assert [c.value for c in at.sidebar.caption if c.value.startswith("Training")] == ["Training stopped."]
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_model(visitors):
     at = choose_text(visitors())
     start(at, minutes=0.05)
@@ -221,7 +137,9 @@ HOSTILE_UPLOADS = {   # name -> (builder, the words of its message)
 }
 
 
-@pytest.mark.parametrize("name", list(HOSTILE_UPLOADS))
+# The zip bomb takes about 15 s here, setup included: slow; the other hostile files are quick.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "zip bomb" else n
+                                  for n in HOSTILE_UPLOADS])
 def test_a_hostile_upload_gets_a_message_and_memory_stays_flat(visitors, trained, name):
     build, words = HOSTILE_UPLOADS[name]
     data = build(trained.checkpoint)
@@ -308,7 +226,7 @@ def test_two_visitors_have_their_own_text_and_job_and_a_full_server_puts_the_sec
     bob = visitors()
     bob.switch_page("app/pages/train.py").run()
     assert "First choose a text" in bob.info[0].value   # Alice's text is not Bob's
-    choose_text(bob, TEXT.upper())
+    choose_text(bob, FOX.upper())
     start(bob)
     waiting = job_of(bob)
     assert waiting is not None and waiting.snapshot().status == "queued" and waiting.snapshot().place == 1
@@ -316,9 +234,7 @@ def test_two_visitors_have_their_own_text_and_job_and_a_full_server_puts_the_sec
     assert waiting.snapshot().latest is None and job_of(alice).is_alive()   # not one step while Alice trains
     alice.button(key="stop").click().run()
     job_of(alice).join(30)
-    deadline = time.monotonic() + 30
-    while waiting.snapshot().latest is None and time.monotonic() < deadline:   # it starts by itself
-        time.sleep(0.05)
+    poll(lambda: waiting.snapshot().latest is not None, 30, "the queued run to start by itself")
     assert waiting.snapshot().status == "running" and waiting.snapshot().latest is not None
     assert job_of(bob) is not job_of(alice)
     assert job_of(bob).workdir != job_of(alice).workdir

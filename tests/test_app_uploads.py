@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import hostile_files as hostile
 from app import settings, state, uploads
 from charlm.modelfile import checkpoint
-from conftest import APP
+from helpers import APP
 
 FOX = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
 

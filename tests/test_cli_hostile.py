@@ -18,7 +18,7 @@ from charlm.modelfile import checkpoint as ckpt_io
 from charlm.train import resume as resume_file
 from charlm.cli.main import main
 
-from conftest import made_up_text, one_error_line
+from helpers import made_up_text, one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -102,6 +102,7 @@ def train_folder(folder: Path, tmp_path: Path, *more) -> subprocess.CompletedPro
     return charlm("train", folder, *QUICK, "--epochs", "0.05", "--out", tmp_path / "m.safetensors", *more)
 
 
+@pytest.mark.slow
 def test_a_link_leading_out_of_a_corpus_folder_is_skipped_with_one_warning_naming_it(folder, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("SECRET " * 1_000, encoding="utf-8")
@@ -123,6 +124,7 @@ def test_a_link_within_the_folder_is_read(folder, tmp_path):
     assert sorted(f.resolve().name for f in files) == ["one.txt", "two.txt"] and notes == []   # the same file, once
 
 
+@pytest.mark.slow
 def test_an_empty_file_in_a_corpus_folder_is_skipped_with_a_note(folder, tmp_path):
     (folder / "empty.txt").write_bytes(b"")
     run = train_folder(folder, tmp_path)
@@ -130,6 +132,7 @@ def test_an_empty_file_in_a_corpus_folder_is_skipped_with_a_note(folder, tmp_pat
     assert f"note: skipped 1 empty file: empty.txt in the folder {folder}" in run.stderr.splitlines()
 
 
+@pytest.mark.slow
 def test_a_fifo_given_as_the_corpus_is_named_as_one_and_not_read(tmp_path):
     pipe = tmp_path / "pipe.txt"
     os.mkfifo(pipe)   # no writer: opening it to read would wait for ever
@@ -200,6 +203,7 @@ def resume_run(tmp_path_factory):
     return text, crafted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("craft", CRAFTS)
 def test_a_crafted_resume_file_is_refused_in_one_line(resume_run, tmp_path, craft):
     text, crafted = resume_run
@@ -208,6 +212,7 @@ def test_a_crafted_resume_file_is_refused_in_one_line(resume_run, tmp_path, craf
     assert not (tmp_path / "m.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_a_crafted_resume_file_under_torchrun_is_refused_once_by_rank_zero(resume_run, tmp_path):
     text, crafted = resume_run
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "charlm",

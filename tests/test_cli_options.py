@@ -6,7 +6,7 @@ import pytest
 
 from charlm.modelfile import checkpoint as ckpt_io
 
-from test_cli import assert_clean_error, charlm_here, text_file  # noqa: F401  (fixtures)
+from helpers import assert_clean_error
 
 SMALL = ["--preset", "tiny", "--hidden", "24", "--embed", "8", "--seq-len", "16", "--batch-size", "8"]
 

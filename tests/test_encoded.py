@@ -15,7 +15,7 @@ from charlm.text.encoded import SEPARATOR, EncodedCorpus, cache_path, corpus_fil
 from charlm.text.read import CorpusError
 from charlm.train.trainer import train
 
-from conftest import configs, made_up_text
+from helpers import configs, made_up_text
 
 
 def cached(files, folder, name="corpus", **kwargs) -> EncodedCorpus:
@@ -67,6 +67,7 @@ def test_a_folder_is_its_files_in_sorted_path_order_with_a_blank_line_between_th
     assert cache_path(corpus_files(given), tmp_path, "corpus") == corpus.path
 
 
+@pytest.mark.slow
 def test_training_on_a_cached_corpus_is_training_on_the_same_text_in_memory(tmp_path):
     text = made_up_text(6_000)
     file = tmp_path / "words.txt"

@@ -10,7 +10,7 @@ from charlm.text.corpus import load_corpus
 from charlm.engine.decoding import engine_for, generate
 from charlm.text.read import CorpusError, decode_bytes
 from charlm.train.trainer import train
-from tests.conftest import configs
+from helpers import configs
 
 # Each text is written here; a few distinct sentences repeated to a trainable length.
 SCRIPTS = {

@@ -9,18 +9,7 @@ from charlm.text.read import CorpusError
 from charlm.train.jobs import ServerBusy, Slots, TrainingJob
 from charlm.train.resume import Resume, last_path_for
 
-from conftest import configs
-
-LONG = dict(minutes=1.0)         # longer than any test waits: these jobs end by being stopped
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
+from helpers import LONG, configs, poll
 
 def test_job_runs_in_a_thread_and_its_snapshot_shows_progress(periodic_corpus, tmp_path):
     job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=80, eval_interval_s=0.2),
@@ -49,7 +38,7 @@ def test_job_runs_in_a_thread_and_its_snapshot_shows_progress(periodic_corpus, t
 def test_stop_ends_a_running_job(periodic_corpus, tmp_path):
     job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, **LONG), workdir=tmp_path)
     job.start()
-    wait_for(lambda: job.snapshot().latest is not None, what="the first step")
+    poll(lambda: job.snapshot().latest is not None, what="the first step")
     job.stop()
     job.join(timeout=20)
     assert not job.is_alive()
@@ -65,7 +54,7 @@ def test_a_second_job_is_refused_while_the_only_slot_is_taken(periodic_corpus, t
     first = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, **LONG), workdir=tmp_path / "first")
     first.start(slots)
     try:
-        wait_for(lambda: first.seconds_left() is not None, what="an estimate of the time left")
+        poll(lambda: first.seconds_left() is not None, what="an estimate of the time left")
         second = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, **LONG), workdir=tmp_path / "second")
         with pytest.raises(ServerBusy) as refused:
             second.start(slots)

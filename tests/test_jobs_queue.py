@@ -9,8 +9,7 @@ import pytest
 from charlm.train import jobs as jobs_mod
 from charlm.train.jobs import Holder, ServerBusy, Slots, TooManyRuns, TrainingJob
 
-from conftest import configs
-from test_jobs import LONG, wait_for
+from helpers import LONG, configs, poll
 
 
 def long_job(corpus, tmp_path, name: str, **kw) -> TrainingJob:
@@ -27,11 +26,11 @@ def test_a_run_waits_its_turn_and_starts_by_itself_when_a_slot_frees(periodic_co
         assert first.snapshot().status == "running" and first.snapshot().place is None
         assert (second.snapshot().status, second.snapshot().place) == ("queued", 1)
         assert (third.snapshot().status, third.snapshot().place) == ("queued", 2)
-        wait_for(lambda: first.snapshot().latest is not None, what="the first run's first step")
+        poll(lambda: first.snapshot().latest is not None, what="the first run's first step")
         assert second.snapshot().latest is None               # waiting: not one step trained
         first.stop()
-        wait_for(lambda: second.snapshot().status == "running", what="the second run to start by itself")
-        wait_for(lambda: second.snapshot().latest is not None, what="the second run's first step")
+        poll(lambda: second.snapshot().status == "running", what="the second run to start by itself")
+        poll(lambda: second.snapshot().latest is not None, what="the second run's first step")
         assert (third.snapshot().status, third.snapshot().place) == ("queued", 1)   # moved up
         assert slots.busy() == 1
     finally:
@@ -50,7 +49,7 @@ def test_a_run_stopped_in_line_gives_up_its_place(periodic_corpus, tmp_path):
         second.start(slots, wait=True)
         third.start(slots, wait=True)
         second.stop()
-        wait_for(lambda: second.snapshot().status == "stopped", what="the stopped run to leave the line")
+        poll(lambda: second.snapshot().status == "stopped", what="the stopped run to leave the line")
         assert "stopped while waiting for a free training slot" in second.snapshot().messages
         assert third.snapshot().place == 1
     finally:
@@ -66,7 +65,7 @@ def test_a_waiting_run_whose_page_closed_leaves_the_line(periodic_corpus, tmp_pa
     try:
         first.start(slots, wait=True)
         forgotten.start(slots, wait=True)      # nobody heartbeats it
-        wait_for(lambda: forgotten.snapshot().status == "stopped", what="the abandoned run to leave the line")
+        poll(lambda: forgotten.snapshot().status == "stopped", what="the abandoned run to leave the line")
         assert any("nobody was watching" in m for m in forgotten.snapshot().messages)
         assert slots.place(forgotten) is None
     finally:
@@ -113,7 +112,7 @@ def test_one_visitor_has_at_most_their_share_of_runs_going_and_waiting(periodic_
         bobs.start(slots, wait=True)            # another visitor still gets in line
         assert (bobs.snapshot().status, bobs.snapshot().place) == ("queued", 2)
         first.stop()
-        wait_for(lambda: first.finished(), what="her first run to end")
+        poll(lambda: first.finished(), what="her first run to end")
         again = long_job(periodic_corpus, tmp_path, "e", holder=alice)
         again.start(slots, wait=True)           # a run that ended no longer counts
         assert again.snapshot().place == 2     # behind bob: her second run took the slot
@@ -151,10 +150,10 @@ def test_a_waiting_run_whose_visitor_left_gives_up_its_place_within_seconds(peri
         left.start(slots, wait=True)
         stayed.start(slots, wait=True)
         page_open["left"] = False                 # its tab closed; the grace period (600 s) has not passed
-        wait_for(lambda: left.snapshot().status == "stopped", timeout=10, what="the left visitor's run to leave")
+        poll(lambda: left.snapshot().status == "stopped", 10, what="the left visitor's run to leave")
         assert any("nobody was watching" in m for m in left.snapshot().messages)
         assert stayed.snapshot().place == 1       # moved up
-        time.sleep(1.0)                           # past QUEUE_GONE_S: an open page without a poll keeps its place
+        time.sleep(1.0)   # twice QUEUE_GONE_S; a negative check (it keeps its place), so a bounded wait, not a poll
         assert (stayed.snapshot().status, stayed.snapshot().place) == ("queued", 1)
     finally:
         _stop_all([first, left, stayed])

@@ -37,6 +37,7 @@ def refused(data: bytes, match: str, limits: Limits = Limits()) -> str:
     return str(err.value)
 
 
+@pytest.mark.slow
 def test_the_zip_bomb_is_small_on_disk_and_refused_unopened(bomb):
     assert len(bomb) < 2_000_000                    # ~1000:1: 1.5 GB of zeros in under 2 MB
     refused(bomb, "holds compressed data")
@@ -110,6 +111,7 @@ def test_a_pickled_object_is_refused_and_its_code_never_runs(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_an_archive_table_larger_than_any_model_needs_is_refused(trained):
     payload, storages = hostile._real_parts(trained.checkpoint)
     many = {f"pad{i}": b"" for i in range(40_000)}     # a central directory of ~2 MB

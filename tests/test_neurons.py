@@ -100,6 +100,7 @@ def test_every_feature_is_described_and_computed():
 
 # --- activations --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_long_text_read_in_rows_gives_the_states_of_reading_it_whole(shipped):
     engine, chars = shipped
     text = passage(RANKING + HELD_OUT, 9000, seed=2)

@@ -16,9 +16,7 @@ from app.writing import char_label
 from charlm.text.corpus import load_corpus
 from charlm.text.read import CorpusError, decode_bytes, read_text
 from charlm.units import LN2
-from conftest import APP
-from test_app_generate import step_text, written
-from test_app_train import TEXT, choose_text, downloads, job_of, poll_until, start, visitors  # noqa: F401
+from helpers import APP, FOX, choose_text, job_of, poll_until, start, step_text, written
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ def test_the_step_transcript_downloads_and_can_become_the_prime(at, downloads):
 def test_the_frequency_chart_carries_its_order_so_a_new_text_is_drawn_afresh(corpus_at):
     """Streamlit keeps a chart whose spec is unchanged and swaps its data in place; Vega's domain for an
     unsorted axis then kept the old text's order. The order must be in the spec, so a new text redraws it."""
-    fox = TEXT
+    fox = FOX
     counts = load_corpus(fox).stats().frequencies
     reversed_fox = "".join(char * (rank + 1) for rank, (char, _) in enumerate(counts)) * 4
     specs = []
@@ -104,6 +102,7 @@ def best_numbers(at) -> tuple[float, float]:
             float(re.search(r"best validation loss ([\d.]+) bits/char", summary).group(1)))
 
 
+@pytest.mark.slow
 def test_after_resume_and_stop_the_best_so_far_is_the_summarys_best(visitors, monkeypatch):
     import charlm.train.trainer
 
@@ -208,12 +207,12 @@ def test_the_corpus_uploader_says_its_cap_in_characters(corpus_at):
 # --- 8. a failed upload -----------------------------------------------------------------------------
 
 def test_a_failed_upload_says_it_was_not_used_and_which_text_still_is(corpus_at):
-    upload(corpus_at, "fox.txt", TEXT.encode())
+    upload(corpus_at, "fox.txt", FOX.encode())
     upload(corpus_at, "blob.bin", bytes(range(256)) * 40)
     error = corpus_at.error[0].value.replace("\\", "")
     assert error.startswith("The file blob.bin was not used. This looks like binary data"), error
     assert corpus_at.subheader[0].value.replace("\\", "") == "Still using uploaded file fox.txt"
-    upload(corpus_at, "waves.txt", TEXT.upper().encode())   # a good file again: no error, no "still"
+    upload(corpus_at, "waves.txt", FOX.upper().encode())   # a good file again: no error, no "still"
     assert not corpus_at.error
     assert corpus_at.subheader[0].value.replace("\\", "") == "Using uploaded file waves.txt"
 

@@ -11,7 +11,7 @@ from charlm.modelfile import format as modelfile
 from charlm.engine.arrays import ArrayLSTM
 from charlm.engine.scoring import score_text
 
-from test_cli import assert_clean_error, charlm, charlm_here  # noqa: F401  (charlm_here: a fixture)
+from helpers import assert_clean_error, charlm
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.safetensors"
 # Line breaks and quotes the shipped model knows, and a tab and an accent it never saw.

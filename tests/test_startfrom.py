@@ -15,8 +15,7 @@ from charlm.text.datasets import python_docs
 from charlm.train.startfrom import start_from
 from charlm.train.trainer import train
 
-from conftest import configs
-from test_cli import assert_clean_error, charlm_here  # noqa: F401  (fixture)
+from helpers import assert_clean_error, configs
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.safetensors"
 WORDS = ("time year people way day man thing woman life child world school state family student group country "
@@ -77,6 +76,7 @@ def test_the_vocabulary_cap_counts_old_and_new_characters(shipped):
         start_from(shipped, load_corpus(new_text()), "demo.safetensors", max_vocab=90)
 
 
+@pytest.mark.slow
 def test_twelve_seconds_from_the_shipped_model_beat_twelve_seconds_from_scratch(shipped, tmp_path):
     # Python's documentation: English the shipped model can spell, and symbols ({, *, <, #...) it never saw.
     corpus = load_corpus(python_docs()[:100_000])
@@ -96,6 +96,7 @@ def test_twelve_seconds_from_the_shipped_model_beat_twelve_seconds_from_scratch(
     assert ckpt_io.load(tuned.best_path).info["started_from"] == "demo.safetensors"
 
 
+@pytest.mark.slow
 def test_the_command_line_starts_from_a_model_and_says_so(charlm_here, tmp_path):
     text = tmp_path / "new.txt"
     text.write_text(new_text(300), encoding="utf-8")

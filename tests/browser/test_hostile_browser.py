@@ -7,13 +7,13 @@ their folder removed by the sweeper, with nobody else connecting.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 import hostile_files as hostile
-from test_browser import browser, choose, expect, go_to, main, settle, shot, streamlit_server, visit  # noqa: F401
+from helpers import poll
+from .browsing import choose, expect, go_to, main, settle, shot, streamlit_server, visit
 
 BOMB_PEAK_MB = 100   # the bomb inflates to 1,500 MB in a loader that trusts it
 
@@ -93,7 +93,4 @@ def test_a_lone_closed_tab_is_swept_with_nobody_else_connecting(tmp_path, browse
         folders = list(temp.glob("charlm-visitor-*"))
         assert len(folders) == 1 and folders[0].is_dir()
         page.context.close()
-        deadline = time.monotonic() + 60
-        while folders[0].exists() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not folders[0].exists(), "the closed tab's folder is still there"
+        poll(lambda: not folders[0].exists(), 60, "the closed tab's folder to go", every_s=0.5)

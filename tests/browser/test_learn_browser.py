@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from app.learn import LEARN_PAGES
-from test_browser import browser, choose, expect, go_to, main, settle, shot, streamlit_server, visit  # noqa: F401
+from .browsing import choose, expect, go_to, main, settle, shot, streamlit_server, visit
 
 
 @pytest.fixture(scope="module")

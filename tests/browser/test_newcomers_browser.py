@@ -13,8 +13,7 @@ import time
 from collections import Counter
 
 from app.charts import show_char
-from test_browser import (FOX, browser, choose, expect, go_to, main, served, server, settle,  # noqa: F401
-                          shot, upload_text, visit)
+from .browsing import FOX, choose, expect, go_to, main, settle, shot, upload_text, visit
 
 # FOX's characters, the rarest made the most common: the new text's bars must come in the opposite order.
 _BY_COUNT = [char for char, _ in Counter(FOX).most_common()]
@@ -135,7 +134,9 @@ def test_a_stopped_write_stays_as_its_stop_reported(served, browser):
     reported, texts = status.inner_text(), page.get_by_test_id("stCode").all_inner_texts()
     count = int(re.search(r"stopped after ([\d,]+) character", reported).group(1).replace(",", ""))
     assert 0 < count < 2000 and len(texts) == 5
-    page.wait_for_timeout(2000)   # time for the interrupted run to have written on, if it could
+    # Time for the interrupted run to have written on, if it could: a check that something does not happen, so
+    # a bounded wait.
+    page.wait_for_timeout(2000)
     go_to(page, "Corpus")
     go_to(page, "Generate")       # the page shows the Write again, as it now is
     expect(main(page).get_by_text("stopped after")).to_have_text(reported)

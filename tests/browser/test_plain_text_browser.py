@@ -16,8 +16,8 @@ import pytest
 
 import hostile_files as hostile
 from app.learn import LEARN_PAGES
-from conftest import PERIODIC_TEXT
-from test_browser import browser, choose, expect, go_to, main, settle, shot, streamlit_server, visit  # noqa: F401
+from helpers import PERIODIC_TEXT
+from .browsing import choose, expect, go_to, main, settle, shot, streamlit_server, visit
 
 MODEL_NAME = "[m](phish.example) **BOLD** :red[RED].pt"
 TEXT_NAME = "[k](phish.example) **BOLD** :red[RED].txt"

@@ -3,40 +3,45 @@ job and model back; without it, or with a made-up one, a visitor gets a fresh se
 is swept and its training slot freed; Start afresh forgets it all. Screenshots go to tests/screenshots/.
 
 The server here sweeps quickly (a 20-second grace period, looked at every 2 seconds) and allows one training
-job, so that the sweep and the freed slot are seen within a test.
+job, so that the sweep and the freed slot are seen within a test. Its temporary folder is the test's own, so a
+test can see a visitor's folder go: the sweeper removes it once it has stopped that visitor's jobs.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from test_browser import (  # noqa: F401  (browser: the shared Chromium fixture)
-    FOX, WAVES, browser, expect, go_to, main, settle, shot, start_training, streamlit_server, upload_text, visit,
-)
+
+from helpers import poll
+from .browsing import (FOX, WAVES, expect, go_to, main, reload, settle, shot, start_training, streamlit_server,
+                       upload_text, visit)
 
 GRACE_S = 20
 SWEEP_EVERY_S = 2
-CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+# The longest a session gone at time t can stay unswept: the first sweep after t (within SWEEP_EVERY_S) starts
+# its grace period, and the first sweep after that period ends (within another) releases it.
+SWEPT_WITHIN_S = GRACE_S + 2 * SWEEP_EVERY_S
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
+    """The module's server: (url, its log, the folder that holds the visitors' folders)."""
     folder = tmp_path_factory.mktemp("reload-server")
+    (folder / "tmp").mkdir()
     with streamlit_server(folder, CHARLM_MAX_JOBS="1", CHARLM_ABANDON_AFTER_S=str(GRACE_S),
-                          CHARLM_SWEEP_EVERY_S=str(SWEEP_EVERY_S)) as (url, process):
-        yield url, folder / "streamlit.log"
+                          CHARLM_SWEEP_EVERY_S=str(SWEEP_EVERY_S), TMPDIR=str(folder / "tmp")) as (url, process):
+        yield url, folder / "streamlit.log", folder / "tmp"
 
 
 def token_in(url: str) -> str:
     return parse_qs(urlsplit(url).query)["session"][0]
 
 
-def reload(page) -> None:
-    page.reload()
-    page.wait_for_selector(CONNECTED)
-    settle(page)
+def visitor_folders(tmp: Path) -> set[Path]:
+    return set(tmp.glob("charlm-visitor-*"))
 
 
 def step_shown(page) -> int:
@@ -53,7 +58,7 @@ def stop_training(page) -> None:
 
 
 def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_generate(served, browser):
-    server, log = served
+    server, log, _ = served
     page = visit(browser, server)
     upload_text(page, "fox.txt", FOX)
     # Long enough to outlast the first sample (at 30 s), the grace period and the walk to Generate on a loaded machine.
@@ -63,6 +68,7 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
     assert "/train?session=" in address
 
     reload(page)
+    reloaded = time.monotonic()
     assert page.url == address
     expect(main(page).get_by_role("heading", name="Training on fox.txt (tiny)")).to_be_visible()
     expect(main(page).get_by_role("button", name="Stop")).to_be_visible()       # still running
@@ -71,8 +77,10 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
     expect(page.get_by_text("What the model writes at step")).to_be_visible()   # its samples came back too
     shot(page, "reload-1-train-after-reload")
 
-    # The session the reload left is past its grace period now: had it been released, the job would have stopped.
-    page.wait_for_timeout((GRACE_S + 3 * SWEEP_EVERY_S) * 1000)
+    # Wait until the session the reload left is past its grace period and swept for sure (one sweep more for the
+    # stop to show): had it been released, the job would have stopped. A check that something does not happen,
+    # so a bounded wait, counted from the reload.
+    page.wait_for_timeout(max(0.0, reloaded + SWEPT_WITHIN_S + SWEEP_EVERY_S - time.monotonic()) * 1000)
     expect(main(page).get_by_role("button", name="Stop")).to_be_visible()
     expect(page.get_by_text("Stopped:")).to_have_count(0)
 
@@ -89,7 +97,7 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
 
 
 def test_another_visitor_without_the_token_or_with_a_made_up_one_gets_a_fresh_session(served, browser):
-    server, log = served
+    server, log, _ = served
     alice = visit(browser, server)
     upload_text(alice, "fox.txt", FOX)
     token = token_in(alice.url)
@@ -114,10 +122,12 @@ def test_another_visitor_without_the_token_or_with_a_made_up_one_gets_a_fresh_se
 
 
 def test_a_tab_closed_and_restored_comes_back_and_one_never_reopened_is_swept_and_frees_the_slot(served, browser):
-    server, _ = served
+    server, _, tmp = served
+    before = visitor_folders(tmp)
     page = visit(browser, server)
     upload_text(page, "fox.txt", FOX)
     start_training(page, minutes="2")
+    (folder,) = visitor_folders(tmp) - before  # this visitor's: its training job works in it
     address = page.url
     page.context.close()                      # the tab closes …
 
@@ -127,7 +137,8 @@ def test_a_tab_closed_and_restored_comes_back_and_one_never_reopened_is_swept_an
     expect(main(page).get_by_role("button", name="Stop")).to_be_visible()
     page.context.close()                      # closed again, for good
 
-    time.sleep(GRACE_S + 4 * SWEEP_EVERY_S)
+    # Swept: the sweeper stops the visitor's job, then removes the folder (plus time for a loaded machine).
+    poll(lambda: not folder.exists(), SWEPT_WITHIN_S + 30, "the sweeper to free the closed tab", every_s=0.5)
     late = visit(browser, address)            # too late: a fresh session, a new address, no error
     settle(late)
     expect(main(late).get_by_text("First choose a text")).to_be_visible()
@@ -140,7 +151,7 @@ def test_a_tab_closed_and_restored_comes_back_and_one_never_reopened_is_swept_an
 
 
 def test_start_afresh_forgets_the_session_and_gives_a_new_address(served, browser):
-    server, _ = served
+    server, _, _ = served
     page = visit(browser, server)
     upload_text(page, "fox.txt", FOX)
     go_to(page, "Generate")
@@ -170,7 +181,7 @@ def test_start_afresh_forgets_the_session_and_gives_a_new_address(served, browse
 
 
 def test_the_same_address_opened_in_a_second_tab_takes_the_session_and_the_first_starts_afresh(served, browser):
-    server, _ = served
+    server, _, _ = served
     first = visit(browser, server)
     upload_text(first, "fox.txt", FOX)
     go_to(first, "Generate")

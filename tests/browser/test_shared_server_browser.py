@@ -14,10 +14,8 @@ import time
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from websockets.sync.client import connect
-from test_browser import (  # noqa: F401  (browser: the shared Chromium fixture)
-    FOX, WAVES, browser, expect, go_to, main, settle, shot, start_training, streamlit_server, upload_text, visit,
-)
-from test_reload_browser import reload
+from .browsing import (FOX, WAVES, expect, go_to, main, reload, settle, shot, start_training, streamlit_server,
+                       upload_text, visit)
 
 IN_LINE = "Every training slot on this server is taken"
 TRAINING = re.compile(r"^Training \d+%")   # the progress bar of a run that has its slot

@@ -16,9 +16,7 @@ import urllib.request
 
 import pytest
 
-from test_browser import (  # noqa: F401  (browser: the shared Chromium fixture)
-    FOX, browser, expect, go_to, main, settle, shot, streamlit_server, visit,
-)
+from .browsing import FOX, expect, go_to, main, settle, shot, streamlit_server, visit
 
 MARKS = "a" + "\u0301" * 100_000 + "\u0316" * 100_000   # 400 KB of UTF-8: marks of two classes NFC must reorder
 REFUSAL = ("The text has 200,000 combining marks in a row (accents stacked on one letter) from character 2; at "

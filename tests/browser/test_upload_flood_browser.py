@@ -17,7 +17,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
 from websockets.sync.client import connect
 
-from test_browser import streamlit_server
+from .browsing import streamlit_server
 
 FILE_BYTES = 45 * 1024 * 1024         # under config.toml's maxUploadSize (50 MiB)
 SERVER_BUDGET_MB = 4 * 50             # app/uploads.py: a session holds 2 x maxUploadSize, the server 4 x

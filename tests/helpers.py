@@ -1,0 +1,159 @@
+"""What several test modules share that is not a fixture: texts made in code, small settings, the command line
+run as a person runs it, a page driven the way a visitor drives it, and waiting on a condition.
+
+Fixtures live in conftest.py; a test module imports from here, never from another test module.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from charlm.config import ModelConfig, TrainConfig
+from charlm.presets import get_preset
+from charlm.text.corpus import Corpus
+
+if TYPE_CHECKING:   # AppTest loads much of streamlit: only the app tests pay for it, when they make a visitor
+    from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+
+
+def poll(condition, deadline_s: float = 20.0, what: str = "the condition", every_s: float = 0.02):
+    """Wait until condition() is true (-> its value), checking every every_s; fail after deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_s:g} s waiting for {what}")
+        time.sleep(every_s)
+    return value
+
+
+# --- texts and settings ---------------------------------------------------------------------------
+
+PERIOD = "the cat sat on the mat. "
+PERIODIC_TEXT = PERIOD * 200          # 4,800 characters, 11 distinct
+FOX = "the quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly.\n" * 60
+
+# A small model and run for tests of the training machinery (not of how well it learns): a step takes
+# milliseconds. Evaluation and samples are kept short for the same reason.
+SMALL_MODEL = dict(hidden_size=32, embed_dim=16)
+SMALL_RUN = dict(batch_size=8, seq_len=16, warmup_steps=2, device="cpu", eval_chars=400, sample_chars=20,
+                 eval_interval_s=1e9, amp=False)   # fp32: runs compared step for step compute alike (no probe)
+LONG = dict(minutes=1.0)   # a training budget longer than any test waits: these jobs end by being stopped
+
+
+def configs(corpus: Corpus, preset: str = "tiny", model: dict | None = None,
+            **run) -> tuple[ModelConfig, TrainConfig]:
+    """A preset's configs for corpus with the small model and run settings, plus these overrides."""
+    chosen = get_preset(preset)
+    return (chosen.model_config(len(corpus.vocab), **{**SMALL_MODEL, **(model or {})}),
+            chosen.train_config(**{**SMALL_RUN, **run}))
+
+
+def made_up_text(n_chars: int, seed: int = 0) -> str:
+    """Irregular but learnable text: words drawn at random from a small list, in short lines."""
+    words = "river stone light garden walks under over slowly bright the a of".split()
+    rng = random.Random(seed)
+    lines = []
+    while sum(len(line) + 1 for line in lines) < n_chars:
+        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + ".")
+    return "\n".join(lines) + "\n"
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+ENV = {**os.environ, "CHARLM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def charlm(*args, timeout: float = 60) -> subprocess.CompletedProcess:
+    """python -m charlm ARGS in a new process."""
+    return subprocess.run([sys.executable, "-m", "charlm", *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(run, *words: str) -> str:
+    """Exit status 2 and one line on stderr starting "error:" that holds each word; no traceback. -> the line."""
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_clean_error(run: subprocess.CompletedProcess, *words: str):
+    """Exit status 2, one line on stderr that starts with "error:" and says what is wrong, no traceback."""
+    one_error_line(run, *words)
+    assert run.stdout == ""
+
+
+# --- the app, driven by AppTest -------------------------------------------------------------------
+
+def new_visitor() -> AppTest:
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def choose_text(at: AppTest, text: str = FOX) -> AppTest:
+    """Upload text on the Corpus page, then open the Train page."""
+    at.switch_page("app/pages/corpus.py").run()
+    at.file_uploader(key="corpus_upload").set_value(("fox.txt", text.encode(), "text/plain"))
+    at.run()
+    assert not at.error and "corpus" in at.session_state
+    at.switch_page("app/pages/train.py").run()
+    assert not at.exception
+    return at
+
+
+def start(at: AppTest, minutes: float = 1.0) -> AppTest:
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="budget_minutes").set_value(minutes)
+    at.button(key="start").click().run()
+    assert not at.exception
+    return at
+
+
+def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Rerun the page (as the polling fragment would) until done(at) or the timeout. Once done, the page is drawn
+    once more: a job can finish between a drawing and the check, and what the test reads must be drawn after."""
+    def drawn_and_done() -> bool:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return done(at)
+    poll(drawn_and_done, timeout, "the training page", every_s=0.5)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def job_of(at: AppTest):
+    return at.session_state["job"] if "job" in at.session_state else None
+
+
+def written(at) -> str:
+    """What the Generate page wrote."""
+    return at.code[0].value
+
+
+def step_text(at) -> str:
+    """The Generate page's text in Step mode, without its cursor."""
+    text = at.code[0].value
+    assert text.endswith("▌")   # the cursor
+    return text[:-1]
+
+
+def chart_data(chart) -> list:
+    """The data frames an altair chart sent to the browser."""
+    import pyarrow.ipc   # here: only the tests that read charts need it
+    return [pyarrow.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
