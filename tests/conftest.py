@@ -1,5 +1,5 @@
-"""Shared fixtures: one tiny model trained once per session, the command line in this process, app visitors;
-and `slow` on the slow tests of the modules that do not mark their own yet."""
+"""Shared fixtures: one tiny model trained once per session, the command line in this process, app visitors.
+Plain helpers (texts, settings, polls) are in helpers.py; the browser tests' own are in browser/."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ from charlm.presets import get_preset
 from charlm.train.resume import last_path_for
 from charlm.train.trainer import train
 
-# Plain helpers live in helpers.py; SMALL_RUN, configs and made_up_text stay importable from here for the modules
-# that still take them from conftest (test_train, test_crash_safety, test_regularise, test_distributed).
-from helpers import PERIODIC_TEXT, SMALL_RUN, configs, job_of, made_up_text, new_visitor  # noqa: F401
+from helpers import PERIODIC_TEXT, job_of, new_visitor
 
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
@@ -124,26 +122,3 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(media_storage.MemoryMediaFileStorage, "load_and_get_id", keep)
     return saved
-
-
-# --- markers --------------------------------------------------------------------------------------
-
-# Slow tests in modules whose owners are rewriting them, marked from here until the mark moves into the module:
-# (file, test function).
-SLOW_ELSEWHERE = {
-    ("test_train.py", "test_seed_2017_preset_learns_below_the_unigram_entropy"),   # 12 s of real training
-}
-
-
-# Fixtures whose setup alone is slow: every test in that file that uses one is slow, so a quick run never sets it up.
-SLOW_FIXTURES_ELSEWHERE = {
-    ("test_distributed.py", "runs"),   # trains one text by one process and by two under torchrun (about 16 s)
-}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        slow_fixture = any((item.path.name, name) in SLOW_FIXTURES_ELSEWHERE for name in fixtures)
-        if slow_fixture or (item.path.name, getattr(item, "originalname", item.name)) in SLOW_ELSEWHERE:
-            item.add_marker(pytest.mark.slow)

@@ -17,7 +17,7 @@ import pytest
 from app.learn import LEARN_PAGES
 from app.torch_side import ESTIMATE_NEEDS, NEEDED
 
-from conftest import APP
+from helpers import APP
 
 # The controls each Learn part shows on the shipped model with the Python documentation chosen on the Corpus
 # page (so 2017 vs today offers its race; the demo model's own text is not at hand, so Baselines offers no Write),

@@ -27,7 +27,6 @@ from charlm.units import format_duration
 from helpers import ENV, PERIODIC_TEXT, ROOT, assert_clean_error, charlm
 
 # test_crash_safety takes these from here; they live in helpers.py and conftest.py (charlm_here) now.
-from conftest import charlm_here  # noqa: F401,E402  (remove once test_crash_safety imports helpers)
 
 
 # --- train ----------------------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from charlm.cli.main import build_parser, main
 from charlm.train.resume import Resume, last_path_for
 from charlm.train.trainer import OutOfMemory, Trainer, train
 
-from conftest import PERIODIC_TEXT, configs, made_up_text
-from test_cli import ENV, ROOT, assert_clean_error, charlm_here  # noqa: F401  (charlm_here: a fixture)
+from helpers import ENV, PERIODIC_TEXT, ROOT, assert_clean_error, configs, made_up_text
 
 
 class FakeClock:

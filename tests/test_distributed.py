@@ -25,7 +25,7 @@ from charlm.nn.device import pick_device
 from charlm.train.distributed import Group
 from charlm.train.trainer import DIVERGED, STOPPED, Trainer
 
-from conftest import configs, made_up_text
+from helpers import configs, made_up_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "CHARLM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -89,6 +89,7 @@ def assert_same_run(a: ckpt_io.Checkpoint, b: ckpt_io.Checkpoint):
 # --- two processes, one model ------------------------------------------------------------------------
 
 
+@pytest.mark.slow   # the runs fixture trains by one process and by two under torchrun (about 16 s)
 def test_two_processes_train_the_model_one_process_trains_with_the_same_batches(runs):
     one, two = runs["last"]["one"], runs["last"]["two"]
     assert two.progress["step"] > 100
@@ -100,6 +101,7 @@ def test_two_processes_train_the_model_one_process_trains_with_the_same_batches(
     assert two.best_val_loss == pytest.approx(one.best_val_loss, rel=1e-4)
 
 
+@pytest.mark.slow   # the runs fixture trains by one process and by two under torchrun (about 16 s)
 def test_rank_zero_alone_speaks_and_writes_one_checkpoint(runs):
     two = runs["two"]
     model = runs["out"]["two"]
@@ -113,6 +115,7 @@ def test_rank_zero_alone_speaks_and_writes_one_checkpoint(runs):
     assert not list(runs["folder"].glob("*.tmp"))
 
 
+@pytest.mark.slow   # the runs fixture trains by one process and by two under torchrun (about 16 s)
 def test_the_model_two_processes_wrote_loads_writes_and_evaluates(runs, capsys):
     model = runs["out"]["two"]
     saved = ckpt_io.load(model)                                 # the model file the app and the CLI load
@@ -125,6 +128,7 @@ def test_the_model_two_processes_wrote_loads_writes_and_evaluates(runs, capsys):
     assert nats < 0.5 * unigram_entropy(runs["text"].read_text())
 
 
+@pytest.mark.slow   # the runs fixture trains by one process and by two under torchrun (about 16 s)
 def test_a_resume_goes_on_with_the_same_batches_whatever_the_number_of_processes(runs):
     last = runs["last"]
     assert runs["resumed"].stdout == f"checkpoint: {runs['out']['one_then_two']}\n"

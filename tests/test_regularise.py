@@ -15,7 +15,7 @@ from charlm.nn.model import CharLSTM, drop_connect
 from charlm.train.resume import Resume
 from charlm.train.trainer import Trainer, train
 
-from conftest import configs
+from helpers import configs
 
 VOCAB = 11
 

@@ -24,7 +24,7 @@ from charlm.presets import PRESETS, get_preset
 from charlm.train.resume import Resume, last_path_for
 from charlm.train.trainer import DIVERGED, MAX_ROLLBACKS, Trainer, train
 
-from conftest import SMALL_RUN, configs, made_up_text
+from helpers import SMALL_RUN, configs, made_up_text
 
 
 def unigram_entropy(text: str) -> float:
@@ -55,6 +55,7 @@ def test_periodic_text_is_learned_to_near_zero_validation_loss(trained):
     assert trained.result.final_val_loss < unigram_entropy(trained.corpus.text) / 10
 
 
+@pytest.mark.slow   # 12 s of real training
 def test_seed_2017_preset_learns_below_the_unigram_entropy(tmp_path):
     text = "abcde" * 400                      # period 5: the last character tells the next one
     corpus = load_corpus(text)
