@@ -1,7 +1,7 @@
 """Cold start of the app: seconds from `streamlit run` to generated text on the page, median of a few runs.
 
 first_text_s: the first view's sample on the page; write_button_s: the page usable; write_click_text_s:
-a Write clicked as soon as it shows has written its text.
+a Write clicked as soon as it shows has written its text; server_rss_mb: the server's resident memory then.
 
 Needs Debian's chromium and the playwright package (as the browser tests do). Run by hand:
 
@@ -36,6 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def resident_mb(pid: int) -> float:
+    """The server's resident memory once a visitor has written: torch, if a page loaded it, is most of it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def one_cold_start(chromium, root: Path = ROOT) -> dict:
     port = free_port()
     started = time.perf_counter()
@@ -67,7 +75,8 @@ def one_cold_start(chromium, root: Path = ROOT) -> dict:
                                timeout=60_000)
         written = time.perf_counter() - started
         page.context.close()
-        return {"server_up_s": healthy, "first_text_s": text, "write_button_s": ready, "write_click_text_s": written}
+        return {"server_up_s": healthy, "first_text_s": text, "write_button_s": ready, "write_click_text_s": written,
+                "server_rss_mb": resident_mb(server.pid)}
     finally:
         server.terminate()
         server.wait(10)
@@ -90,7 +99,8 @@ def main() -> None:
         print(name)
         for key in results[0]:
             values = [r[key] for r in results]
-            print(f"  {key:18s} median {statistics.median(values):5.2f} s   runs: "
+            unit = "MB" if key.endswith("_mb") else "s"
+            print(f"  {key:18s} median {statistics.median(values):6.2f} {unit}  runs: "
                   f"{', '.join(f'{v:.2f}' for v in values)}")
 
 
