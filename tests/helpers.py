@@ -157,3 +157,15 @@ def chart_data(chart) -> list:
     """The data frames an altair chart sent to the browser."""
     import pyarrow.ipc   # here: only the tests that read charts need it
     return [pyarrow.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+
+
+# The first lines of a script run in a fresh process where torch is not installed, as far as it can tell: every
+# import of torch fails as a missing module does (the tests of the reading half and of the app without torch).
+NO_TORCH_HOOK = """
+import sys
+class RefuseTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r} (no torch here)", name=name)
+sys.meta_path.insert(0, RefuseTorch())
+"""

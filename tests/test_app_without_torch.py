@@ -17,7 +17,7 @@ import pytest
 from app.learn import LEARN_PAGES
 from app.torch_side import ESTIMATE_NEEDS, NEEDED
 
-from helpers import APP
+from helpers import APP, NO_TORCH_HOOK
 
 # The controls each Learn part shows on the shipped model with the Python documentation chosen on the Corpus
 # page (so 2017 vs today offers its race; the demo model's own text is not at hand, so Baselines offers no Write),
@@ -43,16 +43,8 @@ FIGURES = {"text_to_numbers": 2, "windows_targets": 0, "the_model": 1, "next_cha
 METRICS = {"windows_targets": 4}
 
 # Run in the fresh process: every `import torch` fails as it would where torch is not installed.
-SCRIPT = r'''
-import importlib.abc, json, sys
-
-class RefuseTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, RefuseTorch())
+SCRIPT = NO_TORCH_HOOK + r'''
+import json
 from streamlit.testing.v1 import AppTest
 
 APP, PAGES = sys.argv[1], json.loads(sys.argv[2])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import NO_TORCH_HOOK
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "charlm"
 APP = ROOT / "app"
@@ -108,13 +110,8 @@ def test_the_app_never_imports_the_cli_and_a_page_never_imports_a_page(path):
         assert not any(name.startswith("app.pages") for name in imports)
 
 
-REFUSE_TORCH = """
-import importlib, pkgutil, sys
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError("no torch here")
-sys.meta_path.insert(0, Refuse())
+REFUSE_TORCH = NO_TORCH_HOOK + """
+import importlib, pkgutil
 import charlm
 names = [f"charlm.{m.name}" for m in pkgutil.iter_modules(charlm.__path__) if not m.ispkg and m.name != "__main__"]
 for package in sys.argv[1:]:
@@ -153,13 +150,7 @@ def test_the_refusing_hook_does_refuse_torch():
     assert run.returncode != 0 and "no torch here" in run.stderr
 
 
-READ_WITHOUT_TORCH = """
-import sys
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError("no torch here")
-sys.meta_path.insert(0, Refuse())
+READ_WITHOUT_TORCH = NO_TORCH_HOOK + """
 from charlm.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
