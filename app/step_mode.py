@@ -3,13 +3,13 @@ the transcript saved or reused as the prime."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from app import charts, models
 from app.writing import char_label, note_missing, plain_text, text_actions
+from charlm.engine import sampling
 from charlm.engine.decoding import DecodeConfig, Engine, StepSession
 from charlm.units import plural
 from charlm.errors import UserError
@@ -32,7 +32,7 @@ def step_state(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: 
     key = (loaded.key, prime, seed)
     step: StepState | None = st.session_state.get(STEP)
     if step is None or step.key != key:
-        session_seed = seed if seed is not None else random.randrange(2**31)
+        session_seed = seed if seed is not None else sampling.fresh_seed()
         session = StepSession(loaded.engine, loaded.vocab, prime, cfg, seed=session_seed)
         step = StepState(key, session, loaded.engine)
         st.session_state[STEP] = step

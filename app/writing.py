@@ -9,7 +9,6 @@ charlm.modelfile.format) and is on the page while the rest of it loads.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -183,7 +182,7 @@ def first_sample(seed: int | None = None) -> WriteState | None:
     index = {c: i for i, c in enumerate(chars)}
     if any(c not in index for c in DEFAULT_PRIME):
         return None
-    seed = seed if seed is not None else random.randrange(2**31)
+    seed = seed if seed is not None else sampling.fresh_seed()
     started = time.perf_counter()
     prime_ids = [index[c] for c in DEFAULT_PRIME]
     ids = sampling.write(engine, prime_ids, DEFAULT_LENGTH, DEFAULTS, np.random.default_rng(seed))[0]

@@ -75,3 +75,15 @@ def test_should_stop_ends_the_loop_within_a_character_and_keeps_nothing():
     with pytest.raises(Stopped):
         write_ids(step, start(), 0, 1_000, DecodeConfig("greedy"), np.random.default_rng(0), should_stop=should_stop)
     assert len(steps) == 3 and len(asked) == 4   # three characters written and stepped, then no more work
+
+
+def test_fresh_seeds_do_not_follow_the_shared_generators():
+    # A training start used to reseed Python's generator; two visitors arriving after it drew the same seed.
+    import random
+    seeds = []
+    for _ in range(2):
+        random.seed(1234)
+        np.random.seed(1234)
+        seeds.append(sampling.fresh_seed())
+    assert seeds[0] != seeds[1]
+    assert all(0 <= s < 2**31 for s in seeds)

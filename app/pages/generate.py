@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import streamlit as st
@@ -10,6 +9,7 @@ import streamlit as st
 from app import charts, models, plain, state, writing
 from app.step_mode import step_mode
 from app.writing import WRITE, WriteState, note_missing, plain_text
+from charlm.engine import sampling
 from charlm.engine.decoding import STRATEGIES, DecodeConfig, encode_prime, generate
 from charlm.errors import UserError
 
@@ -151,7 +151,7 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
     The texts so far are kept in session_state as they grow: a Stop click interrupts this run, and the next run
     shows what was kept (write_mode marks it stopped, and from then on this run can change nothing).
     """
-    seed = seed if seed is not None else random.randrange(2**31)
+    seed = seed if seed is not None else sampling.fresh_seed()
     prime_ids, missing = encode_prime(loaded.vocab, prime)
     write = WriteState(prime=loaded.vocab.decode(prime_ids), texts=[""] * samples,   # the prime as read
                        caption=writing.caption(loaded.label, cfg, seed), missing=missing)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import secrets
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -17,6 +18,12 @@ import numpy as np
 
 from charlm.errors import UserError
 from charlm.workload import StopCheck, check
+
+def fresh_seed() -> int:
+    """A seed for a visitor who gave none, from the operating system: never from the process's shared generators,
+    which a training run or another visitor's code may have seeded (two visitors would then draw the same)."""
+    return secrets.randbelow(2**31)
+
 
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "min-p", "beam")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +12,7 @@ from app import charts, models, plain
 from app.learn import common
 from app.writing import char_label
 from charlm import workload
-from charlm.engine import scoring
+from charlm.engine import sampling, scoring
 from charlm.learn.guessing import GuessScore, model_rank
 
 TITLE = "Guess the next character"
@@ -142,7 +141,7 @@ def reveal(game: Game, guesses: int | None) -> None:
 
 def new_passage() -> None:
     st.session_state.pop(GAME, None)
-    st.session_state["guess_seed"] = random.randrange(2**31)
+    st.session_state["guess_seed"] = sampling.fresh_seed()
 
 
 def ordinal(n: int) -> str:
