@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from charlm.engine import sampling
 from charlm.engine.sampling import DecodeConfig, uniforms, write_ids
 from charlm.workload import Stopped
 
