@@ -10,10 +10,19 @@ from app.learn import LEARN_PAGES
 st.set_page_config(page_title="charlm: a character-level LSTM", page_icon=":material/edit_note:", layout="wide")
 uploads.install()   # the upload endpoint keeps only files a page asked for, within budgets (app/uploads.py)
 sessions.resume()   # a reload brings the visitor's session back (app/sessions.py); a closed tab's is swept later
+GENERATE = st.Page("app/pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="start",
+                   default=True)
+
+
+def _to_generate() -> None:
+    """/generate, the address people guess, opens Generate, which as the default page lives at /."""
+    st.switch_page(GENERATE, query_params=st.query_params.to_dict())
+
+
 page = st.navigation({
     "charlm": [
-        st.Page("app/pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate",
-                default=True),
+        GENERATE,
+        st.Page(_to_generate, title="Generate", url_path="generate", visibility="hidden"),
         st.Page("app/pages/corpus.py", title="Corpus", icon=":material/description:", url_path="corpus"),
         st.Page("app/pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],

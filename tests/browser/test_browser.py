@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.parse
 
 from .browsing import (FOX, SHOTS, WAVES, choose, expect, go_to, main, settle, shot, start_training, upload_text,
                        visit, written_text)
@@ -120,3 +121,14 @@ def test_two_visitors_keep_their_own_texts_and_jobs(server, browser):
         main(page).get_by_role("button", name="Stop").click()
         expect(page.get_by_text("Stopped:")).to_be_visible()
     shot(alice, "7-first-visitor-stopped")
+
+
+def test_generate_opens_at_its_own_address_too(server, browser):
+    # Generate, the default page, lives at /; /generate (the address people guess, and the old one) must open
+    # it too, query and all, not a "Page not found" dialog over it.
+    page = visit(browser, f"{server}/generate")
+    settle(page)
+    expect(main(page).get_by_role("heading", name="Generate", exact=False).first).to_be_visible()
+    expect(main(page).get_by_role("button", name="Write")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    assert urllib.parse.urlsplit(page.url).path == "/"
