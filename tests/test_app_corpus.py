@@ -147,3 +147,11 @@ def test_a_cyrillic_file_is_read_in_its_script_and_the_encoding_can_be_chosen_by
     assert at.session_state["corpus"].corpus.text == russian.encode("cp1251").decode("cp1252")
     at.selectbox(key="corpus_encoding").set_value("utf-8").run()              # not valid UTF-8: said plainly
     assert "not valid utf-8" in at.error[0].value.replace("\\", "")
+
+
+def test_the_nietzsche_choice_names_the_address_this_server_downloads_from(at, monkeypatch):
+    monkeypatch.setenv(datasets.URL_ENV, "http://mirror.example/nietzsche.txt")
+    at.run()
+    captions = list(at.radio(key="builtin_choice").proto.captions)
+    assert "downloaded once from http://mirror.example/nietzsche.txt into a local cache." in captions[1]
+    assert datasets.NIETZSCHE_URL not in " ".join(captions)

@@ -91,7 +91,7 @@ def builtin_tab() -> None:
     which = st.radio("Built-in corpus", [PYTHON_DOCS, NIETZSCHE], key="builtin_choice", persist_state="session",
                      label_visibility="collapsed",
                      captions=["Python's own reference documentation (pydoc_data), shipped with every Python.",
-                               f"The text of the 2017 Keras tutorial, downloaded once from {datasets.NIETZSCHE_URL} "
+                               f"The text of the 2017 Keras tutorial, downloaded once from {datasets.nietzsche_url()} "
                                "into a local cache."])
     if not st.button("Load", type="primary", key="builtin_load"):
         return

@@ -46,7 +46,7 @@ def nietzsche(cache_dir: str | Path, url: str | None = None, timeout: float = 20
         if _problem(data) is None:
             return data
         cache.unlink(missing_ok=True)   # a damaged cache is fetched again
-    url = url or os.environ.get(URL_ENV) or NIETZSCHE_URL
+    url = url or nietzsche_url()
     data = _download(url, timeout)
     problem = _problem(data)
     if problem:
@@ -54,6 +54,11 @@ def nietzsche(cache_dir: str | Path, url: str | None = None, timeout: float = 20
                            "Try again later, or upload the file yourself.")
     _write_atomically(cache, data)
     return data
+
+
+def nietzsche_url() -> str:
+    """Where the Nietzsche text comes from on this server: CHARLM_NIETZSCHE_URL when set, else the tutorial's."""
+    return os.environ.get(URL_ENV) or NIETZSCHE_URL
 
 
 def _download(url: str, timeout: float) -> bytes:
