@@ -25,3 +25,11 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def format_fixed(value: float | None, digits: int = 2) -> str:
+    """'0.00', '1.25': a number to `digits` places that never reads '-0.00' (a sum of zeros, or a tiny negative
+    rounded away, can carry a minus sign to the page); '–' when there is no figure."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{round(value, digits) + 0.0:.{digits}f}"   # + 0.0 turns -0.0 into 0.0

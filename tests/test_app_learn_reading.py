@@ -119,7 +119,7 @@ def test_text_with_nothing_to_read_gets_a_message_not_a_traceback(app_env):
     assert any("Type some text" in i.value for i in at.info)
     assert len(at.code) == 2   # with no prime the model starts from a line break, and still writes
     at = open_page("next_character")
-    at.text_input(key="next_prime").set_value("")
+    at.text_area(key="next_prime").set_value("")
     rerun(at)
     assert any("With no prime" in c.value for c in at.caption)
     at = open_page("text_to_numbers")
@@ -205,7 +205,7 @@ def test_the_model_of_the_2017_design_has_no_embedding_and_its_own_count(app_env
 def test_next_character_follows_the_prime_and_temperature_reshapes_the_distribution(app_env):
     at = open_page("next_character")
     for prime in ("The philosopher", "He said, ("):
-        at.text_input(key="next_prime").set_value(prime)
+        at.text_area(key="next_prime").set_value(prime)
         rerun(at)
         logits = SHIPPED_ENGINE.read([SHIPPED_CHARS.index(c) for c in prime])[0][0]
         table = at.dataframe[0].value.set_index("distribution")
@@ -355,7 +355,7 @@ def test_the_model_counts_the_trained_models_parameters(app_env, session_model):
 def test_next_character_of_the_trained_model(app_env, session_model):
     at = open_trained("next_character", session_model)
     _, _, engine, chars = session_model
-    at.text_input(key="next_prime").set_value('she said, "the riv')
+    at.text_area(key="next_prime").set_value('she said, "the riv')
     rerun(at)
     logits = engine.read([chars.index(c) for c in 'she said, "the riv'])[0][0]
     table = at.dataframe[0].value.set_index("distribution")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from app.charts import show_char
+from charlm.units import format_fixed, plural
 
 if TYPE_CHECKING:
     import altair as alt
@@ -109,7 +110,7 @@ def entropy_bits(probs: np.ndarray) -> float:
     """-sum p log2 p over the characters with p > 0: how many yes/no questions the prediction leaves open."""
     p = np.asarray(probs, dtype=np.float64)
     p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0   # + 0.0: a certain character gives 0, not -0.0
 
 
 def distribution_chart(chars: list[str], stages: list[tuple[str, np.ndarray]], shown: int = 15) -> alt.Chart:
@@ -119,8 +120,8 @@ def distribution_chart(chars: list[str], stages: list[tuple[str, np.ndarray]], s
 
     order = np.argsort(-stages[0][1], kind="stable")[:shown]
     labels = [show_char(chars[i]) for i in order]
-    titles = [f"{name}: {entropy_bits(p):.2f} bits, {int(np.count_nonzero(p > 0))} characters left"
-              for name, p in stages]
+    titles = [f"{name}: {format_fixed(entropy_bits(p))} bits, "
+              f"{plural(int(np.count_nonzero(p > 0)), 'character')} left" for name, p in stages]
     data = pd.DataFrame([{"stage": title, "character": label, "probability": float(p[i])}
                          for title, (_, p) in zip(titles, stages) for i, label in zip(order, labels)])
     base = alt.Chart().encode(

@@ -3,6 +3,8 @@ span shown in place."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
@@ -94,3 +96,48 @@ def best_val_loss(history: list[dict]) -> float | None:
     """The best validation loss (nats/char) in a model's evaluation rows, None when none was recorded."""
     losses = [row["val_loss"] for row in history if isinstance(row.get("val_loss"), (int, float))]
     return min(losses) if losses else None
+
+
+def _ends(named: list[tuple[str, float]], shown) -> tuple[tuple[list[str], str], tuple[list[str], str]]:
+    """(names, value as shown) at the top and at the bottom of `named`, comparing values as `shown` writes them
+    (so a tie on the page is a tie here); names keep their order."""
+    as_shown = [(name, value, shown(value)) for name, value in named]
+    high = max(as_shown, key=lambda row: row[1])[2]
+    low = min(as_shown, key=lambda row: row[1])[2]
+    return (([name for name, _, text in as_shown if text == high], high),
+            ([name for name, _, text in as_shown if text == low], low))
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def decoding_findings(rows: list[tuple[str, float, float, float]]) -> list[str]:
+    """What one Decoding lab run measured, in words, for any model: for each measure the strategies at either
+    end, as the table shows them. rows: (strategy, log-probability in bits/char, share of repeated 4-grams,
+    share of distinct 2-grams); a NaN (no text written) leaves that row out of the measure. [] with fewer than
+    two strategies to compare."""
+    three = lambda value: f"{value:.3f}"
+    percent = lambda value: f"{value:.0%}"
+    measures = [("log-probability", 1, three, "The most probable text under the model: {top} ({high} bits/char); "
+                                              "the least: {bottom} ({low})."),
+                ("repeated 4-grams", 2, percent, "The most repetition: {top} ({high} of 4-grams seen before in "
+                                                 "the text); the least: {bottom} ({low})."),
+                ("distinct 2-grams", 3, percent, "The most distinct 2-grams: {top} ({high}); the fewest: {bottom} "
+                                                 "({low}).")]
+    lines, ends = [], {}
+    for label, column, shown, sentence in measures:
+        named = [(row[0], row[column]) for row in rows if not math.isnan(row[column])]
+        if len(named) < 2:
+            continue
+        (top, high), (bottom, low) = ends[label] = _ends(named, shown)
+        lines.append(f"Every strategy had the same {label} ({high})." if high == low else
+                     sentence.format(top=_names(top), high=high, bottom=_names(bottom), low=low))
+    if "log-probability" in ends and "repeated 4-grams" in ends and ends["repeated 4-grams"][0][1] != \
+            ends["repeated 4-grams"][1][1]:
+        likeliest, loopiest = ends["log-probability"][0][0], ends["repeated 4-grams"][0][0]
+        both = [name for name in likeliest if name in loopiest]
+        lines.append(f"Here the likeliest text was also the most repetitive ({_names(both)}): the likeliest text "
+                     "is not the best one." if both else
+                     "Here the likeliest text was not the most repetitive one.")
+    return lines

@@ -40,13 +40,16 @@ def model_rank(probs: np.ndarray, true_id: int) -> int:
 
 
 def shannon_bounds(guess_counts) -> tuple[float, float]:
-    """(lower, upper) bits per character from the guess count of each character (each >= 1)."""
+    """(lower, upper) bits per character from the guess count of each character (each >= 1).
+
+    The upper bound is the entropy of the counts' distribution: it depends on how often each count occurs,
+    not on the counts themselves, so [7, 7] and [4, 4] both give 0 bits, and [7, 1] the same 1 bit as [4, 1]."""
     counts = np.asarray(guess_counts, dtype=np.int64)
     if counts.size == 0:
         return math.nan, math.nan
     q = np.bincount(counts)[1:] / counts.size          # q[i - 1]: share that needed i guesses
     used = q[q > 0]
-    upper = float(-(used * np.log2(used)).sum())
+    upper = float(-(used * np.log2(used)).sum()) + 0.0   # + 0.0: one count alone gives 0, not -0.0
     i = np.arange(1, len(q) + 1)
     lower = float((i * (q - np.append(q[1:], 0.0)) * np.log2(i)).sum())
     return lower, upper
@@ -114,7 +117,7 @@ class GuessScore:
         """The model's mean surprise, -log2 p, bits/char."""
         if not self.records:
             return math.nan
-        return float(-np.mean(np.log2([record.model_prob for record in self.records])))
+        return float(-np.mean(np.log2([record.model_prob for record in self.records]))) + 0.0   # never -0.0
 
     @property
     def visitor_mean_guesses(self) -> float:

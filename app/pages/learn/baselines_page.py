@@ -14,7 +14,7 @@ from charlm.engine import sampling
 from charlm.learn.baselines import Baseline, NGram, baseline_name
 from charlm.engine.decoding import encode_prime, start_ids
 from charlm.engine.sampling import DecodeConfig
-from charlm.units import LN2
+from charlm.units import LN2, format_duration
 
 TITLE = "Baselines"
 INTRO = (
@@ -28,13 +28,25 @@ INTRO = (
 SAMPLE_CHARS = 160   # each model's sample in the table's companion
 
 
+def training_time(history: list[dict]) -> str:
+    """The LSTM's fit, in the table's words: the training time to its best evaluation (the weights measured),
+    or a dash when its file does not record one."""
+    rows = [row for row in history if isinstance(row.get("val_loss"), (int, float))]
+    best = min(rows, key=lambda row: row["val_loss"], default={})
+    seconds = next((best[name] for name in ("train_s", "elapsed_s") if isinstance(best.get(name), (int, float))),
+                   None)
+    return "–" if seconds is None else f"{format_duration(seconds)} of training"
+
+
 def table_rows(model: models.LoadedModel, fitted: list) -> list[dict]:
-    """One row per model measured: name, bits/char, nats/char, fit time."""
-    rows = [{"model": b.name, "bits/char": b.val_nats / LN2, "nats/char": b.val_nats, "fit (s)": b.fit_s}
+    """One row per model measured: name, bits/char, nats/char, and how long it took to fit, as text for people
+    (an empty cell would read "None" on the page)."""
+    rows = [{"model": b.name, "bits/char": b.val_nats / LN2, "nats/char": b.val_nats, "fit": f"{b.fit_s:.2f} s"}
             for b in fitted]
     lstm = lab.best_val_loss(model.history)
     if lstm is not None:
-        rows.append({"model": "LSTM (this model)", "bits/char": lstm / LN2, "nats/char": lstm, "fit (s)": None})
+        rows.append({"model": "LSTM (this model)", "bits/char": lstm / LN2, "nats/char": lstm,
+                     "fit": training_time(model.history)})
     return rows
 
 
@@ -84,7 +96,9 @@ def measure(model: models.LoadedModel, at_hand: common.TextAtHand | None) -> Non
         st.dataframe(rows, hide_index=True, width="stretch",
                      column_config={"bits/char": st.column_config.NumberColumn(format="%.3f"),
                                     "nats/char": st.column_config.NumberColumn(format="%.3f"),
-                                    "fit (s)": st.column_config.NumberColumn(format="%.2f")})
+                                    "fit": st.column_config.TextColumn(
+                                        help="Time to fit: counting the training part for a baseline, the "
+                                             "training run (to its best evaluation) for the LSTM.")})
     with st.expander("What each one writes (temperature 1)"):
         seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="bl_sample_seed"))
         for name, text in samples(model, fitted, vocab_chars, seed):

@@ -14,6 +14,7 @@ from app.writing import char_label
 from charlm import workload
 from charlm.engine import sampling, scoring
 from charlm.learn.guessing import GuessScore, model_rank
+from charlm.units import format_fixed
 
 TITLE = "Guess the next character"
 INTRO = (
@@ -149,8 +150,24 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def shown(bits: float) -> str:
-    return "–" if math.isnan(bits) else f"{max(bits, 0.0):.2f}"   # one character played can give -0.0
+BOUND = ("Your bits/char, and the model's counted as guesses, is Shannon's upper bound from guess counts: −Σ qᵢ log2 qᵢ, where qᵢ is the share of "
+         "characters that took i guesses. It is the entropy of how often each count came up, not of how large the "
+         "counts are: with the guesser's own ranking the counts alone spell the text, so a guesser who always "
+         "needs 7 guesses is as predictable as one who always needs 1, and both score 0 bits. Two players with "
+         "different guesses per character can therefore get equal figures, above all early on (one character "
+         "played always gives 0.00); the bound settles over hundreds of characters. Guesses per character, "
+         "above, says who guessed better.")
+
+
+def equal_note(score: GuessScore) -> str | None:
+    """A line when the visitor's and the model's bounds read the same though their guesses per character differ."""
+    you, it = score.visitor_mean_guesses, score.model_mean_guesses
+    if not score.count or format_fixed(score.visitor_bits) != format_fixed(score.model_rank_bits) or \
+            format_fixed(you) == format_fixed(it):
+        return None
+    return (f"Your bound and the model's read the same though you needed {format_fixed(you)} guesses per "
+            f"character and the model {format_fixed(it)}: the bound counts how often each number of guesses came "
+            "up, not how many guesses they were.")
 
 
 def scoreboard(score: GuessScore) -> None:
@@ -158,18 +175,21 @@ def scoreboard(score: GuessScore) -> None:
     first_time = sum(g == 1 for g in score.visitor_guesses)
     cols[0].metric("Characters played", f"{score.count}",
                    help=f"Right first time: {first_time}; gave up: {score.gave_up}.")
-    cols[1].metric("You (bits/char)", shown(score.visitor_bits),
+    cols[1].metric("You (bits/char)", format_fixed(score.visitor_bits),
                    help="Shannon's upper bound from how many guesses you needed (a give-up counts as needing "
-                        "them all).")
-    cols[2].metric("Model (bits/char)", shown(score.model_bits),
+                        "them all): the entropy of your guess counts, explained below the scores.")
+    cols[2].metric("Model (bits/char)", format_fixed(score.model_bits),
                    help="The model's mean surprise at the same characters, -log2 of the probability it gave each.")
-    cols[3].metric("Model, counted as guesses", shown(score.model_rank_bits),
+    cols[3].metric("Model, counted as guesses", format_fixed(score.model_rank_bits),
                    help="The same bound as yours, from the model's rank of each answer: a fair race with you.")
     if score.count:
         model_first = sum(rank == 1 for rank in score.model_ranks)
         st.caption(f"Right first time: you {first_time} of {score.count}, the model {model_first} · guesses per "
                    f"character: you {score.visitor_mean_guesses:.2f}, the model {score.model_mean_guesses:.2f} "
                    f"(its rank of the answer) · gave up: {score.gave_up}")
+        if note := equal_note(score):
+            st.caption(note)
+        st.caption(BOUND)
 
 
 def show_reveal(last: Reveal) -> None:

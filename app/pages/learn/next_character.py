@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
@@ -18,7 +20,8 @@ INTRO = (
     "likeliest; **top-p** keeps the fewest likeliest that together hold probability p; **min-p** keeps those at "
     "least min-p times as likely as the favourite. Each panel below starts from the tempered distribution."
 )
-PRIME_CHARS = 40   # characters of the passage the default prime takes
+PRIME_CHARS = 60   # the most characters of the passage the default prime takes
+CONTEXT_CHARS = 20   # the fewest: the model has read a phrase before the character it predicts
 
 
 @st.cache_data(show_spinner=False, max_entries=64, hash_funcs=common.ENGINE_HASH)
@@ -28,8 +31,22 @@ def next_logits(engine, ids: tuple[int, ...]) -> np.ndarray:
     return logits[0]
 
 
+@st.cache_data(show_spinner=False, max_entries=64, hash_funcs=common.ENGINE_HASH)
+def uncertain_end(engine, chars: list[str], text: str) -> int:
+    """Where a prime cut from text should end so the model is unsure what comes next: of the cuts from
+    CONTEXT_CHARS characters on, the one after which its likeliest next character is least likely."""
+    if len(text) <= CONTEXT_CHARS:
+        return len(text)
+    scored = scoring.score_text(engine, chars, text, start=CONTEXT_CHARS, top=1)
+    likeliest = [top[0][1] if top else math.inf for top in scored.top]   # unscored: never chosen
+    return CONTEXT_CHARS + int(np.argmin(likeliest))
+
+
 def default_prime(model, at_hand) -> str:
-    return common.passage(model, at_hand, 200)[:PRIME_CHARS]
+    """The start of the model's passage, cut where the model is least sure of the next character: a prime
+    whose next character is all but certain would show one tall bar and nothing for the settings to reshape."""
+    text = common.passage(model, at_hand, 200)[:PRIME_CHARS]
+    return text[:uncertain_end(model.engine, model.chars, text)]
 
 
 def stage_table(chars: list[str], stages: list[tuple[str, np.ndarray]]):
@@ -39,7 +56,7 @@ def stage_table(chars: list[str], stages: list[tuple[str, np.ndarray]]):
     return pd.DataFrame({
         "distribution": [name for name, _ in stages],
         "characters left": [int(np.count_nonzero(p > 0)) for _, p in stages],
-        "entropy (bits)": [round(draw.entropy_bits(p), 3) for _, p in stages],
+        "entropy (bits)": [round(draw.entropy_bits(p), 3) + 0.0 for _, p in stages],   # + 0.0: never -0.0
         "likeliest": [charts.show_char(chars[i]) for i in best],
         "its probability": [float(p[i]) for (_, p), i in zip(stages, best)],
     })
@@ -64,8 +81,10 @@ if model is not None:
     most = min(40, len(model.chars))   # characters the chart may show
     common.start_values(model.key, next_prime=default_prime(model, at_hand), next_top_k=min(20, len(model.chars)),
                       next_shown=min(15, most))
-    prime = st.text_input("Prime: the text the model has read", max_chars=500, key="next_prime",
-                          help="The model predicts the character that comes after it.")
+    # A text area: a prime may hold line breaks (what follows a new line is a question worth asking).
+    prime = st.text_area("Prime: the text the model has read", max_chars=500, key="next_prime", height=90,
+                         help="The model predicts the character that comes after it; Enter adds a line break, "
+                              "Ctrl+Enter (⌘+Enter) applies the prime.")
     prime_ids, missing = encode_prime(model.vocab, prime)
     if missing:
         st.warning("The model never saw these characters of the prime; they are left out or read as unknown:")

@@ -65,8 +65,26 @@ def show_designs(n_chars: int, vocab_size: int, window: int, embed_dim: int | No
                    f"{old.total_bytes / new.total_bytes:,.0f} times the memory.")
 
 
-def show_window_example(text: str, chars: list[str], window: int) -> None:
+def passage_source(model, at_hand, example: str) -> str:
+    """Where the examples' text comes from, for people: common.passage's choice, said as it is."""
+    if at_hand is not None:
+        train, val = at_hand.split_text()
+        return (f"The window moves through a passage of the held-out part of the text (characters "
+                f"{len(train) + 1:,} to {len(at_hand.text):,}, which the model was validated on and never trained "
+                "on), not through the start of the text.")
+    if example == common.EXAMPLE_TEXT:
+        return "The window moves through an example passage: the model's training text is not at hand."
+    if any(row.get("sample") for row in common.history(model)[0]):
+        return ("The window moves through a sample the model wrote while it trained: its training text is not at "
+                "hand, and the example passage holds characters it does not know.")
+    return ("The window moves through the first characters of the model's vocabulary, one after another: its "
+            "training text is not at hand, the example passage holds characters it does not know, and its file "
+            "keeps no sample.")
+
+
+def show_window_example(text: str, chars: list[str], window: int, source: str) -> None:
     st.subheader("One 2017 example")
+    st.caption(plain.escape(source))
     pairs = anatomy.as_indices(chars, text)
     ids = [idx for _, idx in pairs if idx is not None]
     known = "".join(ch for ch, idx in pairs if idx is not None)
@@ -109,5 +127,5 @@ if model is not None:
                        help="The 2017 tutorial used 100.")
     embed_dim = model.config.get("embed_dim") if model.config.get("input_mode", "embedding") == "embedding" else None
     show_designs(n_chars, len(model.chars), window, embed_dim)
-    show_window_example(example, model.chars, window)
+    show_window_example(example, model.chars, window, passage_source(model, at_hand, example))
     show_shift(example)
