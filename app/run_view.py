@@ -74,8 +74,8 @@ def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = 
     val_bits = latest.val_bits if latest else None
     cols[2].metric("Validation, latest (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
                    help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
-                        "rising while training loss falls means it memorises instead of learning. The model file keeps the "
-                        "best evaluation's weights (beside).")
+                        "rising while training loss falls means it memorises instead of learning. The model file "
+                        "keeps the best evaluation's weights (beside).")
     cols[3].metric("Validation, best (bits/char)", f"{best[1] / LN2:.3f}" if best else "–",
                    help="The lowest validation loss so far"
                         + (f", at step {best[0]:,}" if best else "")
