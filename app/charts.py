@@ -80,8 +80,8 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
     import altair as alt
     import pandas as pd
 
-    train = [(step, loss / LN2) for step, loss, _ in losses if loss is not None]
-    val = [(step, loss / LN2) for step, _, loss in losses if loss is not None]
+    train = [(step, log_bits(loss / LN2)) for step, loss, _ in losses if loss is not None]
+    val = [(step, log_bits(loss / LN2)) for step, _, loss in losses if loss is not None]
     if not train and not val:
         return None
     data = pd.DataFrame(
@@ -90,7 +90,7 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
     colors = alt.Scale(domain=["training (smoothed)", "validation"], range=["#9aa5b1", "#c0392b"])
     base = alt.Chart(data).encode(
         x=alt.X("step:Q", title="training step"),
-        y=alt.Y("bits per character:Q", scale=alt.Scale(zero=False)),
+        y=fitted_log_axis("bits per character (log scale)"),
         color=alt.Color("curve:N", scale=colors, legend=alt.Legend(orient="top", title=None)),
         tooltip=["curve:N", "step:Q", alt.Tooltip("bits per character:Q", format=".3f")],
     )
@@ -103,6 +103,29 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
     if marker is not None:
         chart += _marker_rule("step", marker)
     return chart
+
+
+LOG_FLOOR_BITS = 0.001   # a loss curve's values are drawn no lower: a log axis cannot reach 0
+
+
+def log_bits(bits: float) -> float:
+    """A loss in bits/char as a log axis can draw it (an all but perfect prediction at the floor)."""
+    return max(bits, LOG_FLOOR_BITS)
+
+
+def fitted_log_axis(title: str) -> alt.Y:
+    """The y encoding of a loss chart: a log scale spanning the values drawn, and a few pixels beyond.
+
+    A linear axis rounded out to whole bits (0 to 5) squeezed a late rise of the validation loss (0.49 to
+    0.63 bits, overfitting) into a few pixels under a training curve that starts near 5 bits. On a log axis
+    from the lowest value drawn to the highest, the same rise takes about a tenth of the chart's height.
+    The span is left to Vega, from the data: a domain written into the spec would change at every poll,
+    and Streamlit draws a chart whose spec changed afresh instead of swapping its data in.
+    """
+    import altair as alt
+
+    return alt.Y("bits per character:Q", title=title, axis=alt.Axis(format=".2~f"),
+                 scale=alt.Scale(type="log", nice=False, padding=8))   # padding: pixels above and below
 
 
 def _reference_rules(references: list[tuple[str, float]], x_field: str, x_at: float) -> alt.LayerChart:
@@ -138,7 +161,7 @@ def runs_chart(runs: list[tuple[str, list[tuple[float, float]]]],
     import altair as alt
     import pandas as pd
 
-    rows = [{"minutes": minutes, "bits per character": nats / LN2, "run": label}
+    rows = [{"minutes": minutes, "bits per character": log_bits(nats / LN2), "run": label}
             for label, points in runs for minutes, nats in points if nats is not None]
     if not rows:
         return None
@@ -146,7 +169,7 @@ def runs_chart(runs: list[tuple[str, list[tuple[float, float]]]],
     labels = [label for label, _ in runs]
     base = alt.Chart(data).encode(
         x=alt.X("minutes:Q", title="minutes of training", scale=alt.Scale(zero=True)),
-        y=alt.Y("bits per character:Q", title="validation bits per character", scale=alt.Scale(zero=False)),
+        y=fitted_log_axis("validation bits per character (log scale)"),
         color=alt.Color("run:N", sort=labels, scale=alt.Scale(domain=labels, range=_RUN_COLOURS[:len(labels)]),
                         legend=alt.Legend(orient="top", title=None)),
         tooltip=["run:N", alt.Tooltip("minutes:Q", format=".2f"), alt.Tooltip("bits per character:Q", format=".3f")],

@@ -49,9 +49,20 @@ def progress_line(snap: jobs.JobSnapshot, alive: bool) -> None:
         st.progress(fraction, text=f"{what} {fraction:.0%}{eta}")
 
 
-def metrics_row(job: jobs.TrainingJob, latest) -> None:
-    """Step, the two losses in bits/char and the speed, at the latest event."""
-    cols = st.columns(4)
+def best_evaluation(losses: list[tuple[int, float | None, float | None]]) -> tuple[int, float] | None:
+    """(step, val nats/char) of the lowest validation loss so far, the earliest if tied: the evaluation whose
+    weights the model file keeps (the trainer rewrites it only on a new best)."""
+    evaluated = [(val, step) for step, _, val in losses if val is not None]
+    if not evaluated:
+        return None
+    val, step = min(evaluated, key=lambda pair: pair[0])
+    return step, val
+
+
+def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = None) -> None:
+    """Step, the training loss, the validation loss at the latest and at the best evaluation (best: (step,
+    nats/char), the one the model file keeps), in bits/char, and the speed."""
+    cols = st.columns(5)
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
     train_bits = latest.train_loss / LN2 if latest and latest.train_loss is not None else None
@@ -61,10 +72,16 @@ def metrics_row(job: jobs.TrainingJob, latest) -> None:
                         f"prediction; a model guessing uniformly among this text's {vocab_size} characters scores "
                         f"{math.log2(vocab_size):.2f}.")
     val_bits = latest.val_bits if latest else None
-    cols[2].metric("Validation loss (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
+    cols[2].metric("Validation, latest (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
                    help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
-                        "rising while training loss falls means it memorises instead of learning.")
-    cols[3].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
+                        "rising while training loss falls means it memorises instead of learning. The model file "
+                        "keeps the best evaluation's weights (beside).")
+    cols[3].metric("Validation, best (bits/char)", f"{best[1] / LN2:.3f}" if best else "–",
+                   help="The lowest validation loss so far"
+                        + (f", at step {best[0]:,}" if best else "")
+                        + ". The model file keeps the weights of that evaluation: Generate, the Learn parts "
+                          "and the download use them, not the latest ones.")
+    cols[4].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
                    help="Training characters processed per second on this device"
                         + (f", computing in {latest.arithmetic} ({latest.arithmetic_why})." if latest else "."))
 
@@ -81,7 +98,8 @@ def live_view(was_running: bool) -> None:
     alive = job.is_alive()
 
     progress_line(snap, alive)
-    metrics_row(job, latest)
+    best = best_evaluation(losses)
+    metrics_row(job, latest, best)
 
     # Letter frequencies and the best n-gram on the same text (fitted once per text): what the network must beat.
     chart = charts.loss_chart(losses, references=lab.reference_lines(lab.baselines(job.corpus)))
@@ -105,10 +123,9 @@ def live_view(was_running: bool) -> None:
 
     # The best over the whole run, earlier sessions included (a resumed run keeps an earlier best model):
     # the number the final summary gives.
-    best = [loss for _, _, loss in losses if loss is not None]
     if snap.checkpoints:
-        note = f" The best so far (validation {min(best) / LN2:.3f} bits/char) is the one Generate uses." \
-            if best else ""
+        note = (f" The best so far (validation {best[1] / LN2:.3f} bits/char, step {best[0]:,}) is the one "
+                "Generate uses.") if best else ""
         names = ", ".join(sorted({Path(p).name for p in snap.checkpoints}))
         st.caption(f"Checkpoints written: {len(snap.checkpoints)} ({names}).{note}")
     finished_message = snap.result.message if snap.result else None

@@ -30,6 +30,7 @@ _JOB = "job"
 _RUNS = "earlier_runs"
 _KEPT = "kept_runs"
 _RUN_NUMBER = "run_number"
+_LAST_NUMBER = "last_run_number"
 _STOPPING = "stop_requested_for"
 
 
@@ -133,13 +134,14 @@ def make_room(need: int, things: list[Droppable]) -> None:
 
 
 def droppable_runs() -> list[Droppable]:
-    """This visitor's earlier runs (finished), each of which may go to make room."""
+    """This visitor's earlier runs that have ended, each of which may go to make room (a run still training,
+    as Learn's "Train both" keeps them, would write its next checkpoint into a removed folder)."""
     def dropper(run: KeptRun) -> Callable[[], None]:
         def drop() -> None:
             kept_runs()[:] = [kept for kept in kept_runs() if kept is not run]
             shutil.rmtree(run.job.workdir, ignore_errors=True)
         return drop
-    return [Droppable(Path(run.job.workdir), dropper(run)) for run in kept_runs()]
+    return [Droppable(Path(run.job.workdir), dropper(run)) for run in kept_runs() if not run.job.is_alive()]
 
 
 # --- the corpus ---------------------------------------------------------------------------------
@@ -176,14 +178,17 @@ MAX_RUNS = 5   # runs a visitor keeps: the current one and four before it (a mod
 
 @dataclass
 class KeptRun:
-    """An earlier run of this visitor, kept when they started another: its last job and its resumed parts."""
-    number: int              # 1 for the visitor's first run
+    """An earlier run of this visitor, kept when they started another: its last job and its resumed parts.
+    Learn's "Train both" keeps its two runs here too, from their start, so they reach every model list."""
+    number: int              # 1 for the visitor's first run, counted across pages
     job: TrainingJob
     earlier: EarlierRuns
+    origin: str = ""         # where a run not started on the Train page came from, for people
 
     @property
     def label(self) -> str:
-        return f"Run {self.number}: {self.job.preset} on {self.job.corpus.name}"
+        label = f"Run {self.number}: {self.job.preset} on {self.job.corpus.name}"
+        return f"{label} ({self.origin})" if self.origin else label
 
     def evals(self) -> list:
         return self.earlier.evals + self.job.snapshot().evals
@@ -196,6 +201,14 @@ def job() -> TrainingJob | None:
 def run_number() -> int:
     """The current run's number (1 for the visitor's first)."""
     return st.session_state.get(_RUN_NUMBER, 1)
+
+
+def _new_number() -> int:
+    """The next run's number: one more than any run of this visitor's so far, on the Train page or elsewhere
+    (Generate's list tells the runs apart by it)."""
+    number = max(st.session_state.get(_LAST_NUMBER, 0), run_number() if job() is not None else 0) + 1
+    st.session_state[_LAST_NUMBER] = number
+    return number
 
 
 def kept_runs() -> list[KeptRun]:
@@ -234,15 +247,37 @@ def set_job(new_job: TrainingJob, continues_previous: bool) -> None:
         runs.samples.extend(snap.samples)
         runs.evals.extend(snap.evals)
     else:
-        if previous is not None and previous.best_checkpoint() is not None:   # a new run: the last one is kept
-            kept = kept_runs()
-            kept.append(KeptRun(run_number(), previous, earlier_runs()))
-            while len(kept) > MAX_RUNS - 1:
-                drop_jobs([kept.pop(0).job])   # the oldest goes, and its folder with it (it has finished)
-            st.session_state[_RUN_NUMBER] = run_number() + 1
+        if previous is None or previous.best_checkpoint() is not None:   # a new run: the last one is kept
+            if previous is not None:
+                kept_runs().append(KeptRun(run_number(), previous, earlier_runs()))
+                _trim_kept(newest=1)
+            st.session_state[_RUN_NUMBER] = _new_number()
         st.session_state[_RUNS] = EarlierRuns()
     st.session_state[_JOB] = new_job
     st.session_state.pop(_STOPPING, None)
+
+
+def _trim_kept(newest: int) -> None:
+    """Keep at most MAX_RUNS - 1 earlier runs, never the `newest` just kept: the oldest go, folders and all
+    (one still training is stopped, and its folder goes with the visitor's)."""
+    kept = kept_runs()
+    while len(kept) > max(MAX_RUNS - 1, newest):
+        drop_jobs([kept.pop(0).job])
+
+
+def keep_runs(started: list[tuple[str, TrainingJob]]) -> None:
+    """Keep runs started outside the Train page (Learn's "Train both") as this visitor's runs, each with where
+    it came from: they join Generate's and Learn's model lists once they have a model file, the Train page's
+    comparison chart, and the runs that MAX_RUNS and the disk budget count."""
+    for origin, started_job in started:
+        kept_runs().append(KeptRun(_new_number(), started_job, EarlierRuns(), origin))
+    _trim_kept(newest=len(started))
+
+
+def forget_runs(old: list[TrainingJob]) -> None:
+    """Drop these jobs now (drop_jobs), and their runs from the kept ones."""
+    kept_runs()[:] = [run for run in kept_runs() if run.job not in old]
+    drop_jobs(old)
 
 
 def earlier_runs() -> EarlierRuns:

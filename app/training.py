@@ -110,7 +110,7 @@ def _badge(was_running: bool) -> None:
         eta = f" · {format_duration(latest.eta_s)} left" if latest and latest.eta_s else ""
         st.progress(min(max(fraction, 0.0), 1.0), text=f"Training: {fraction:.0%}{eta}")
         if latest and latest.val_loss is not None:
-            st.caption(f"validation {latest.val_bits:.3f} bits/char")
+            st.caption(f"validation {latest.val_bits:.3f} bits/char (latest)")
     else:
         st.caption(f"Training {snap.status}.")
     st.page_link("app/pages/train.py", label="Training details", icon=":material/monitoring:")

@@ -54,17 +54,18 @@ def last_sample(history: list[dict]) -> str | None:
     return samples[-1] if samples else None
 
 
-def side_by_side(entries: list[tuple[str, list[dict], str]]) -> None:
+def side_by_side(entries: list[tuple[str, list[dict], str]], race: list[jobs.TrainingJob] | None = None) -> None:
     """The curves on one chart, then each run's figures and last sample in its own column.
 
-    entries: (label, history rows, a line describing the run).
+    entries: (label, history rows, a line describing the run); race: the visitor's jobs behind them, whose
+    models can be downloaded once they have ended.
     """
     chart = charts.runs_chart([(label, curve(history)) for label, history, _ in entries])
     if chart is not None:
         st.altair_chart(chart, width="stretch", height=340)
     else:
         st.caption("The curves appear after each run's first evaluation.")
-    for column, (label, history, line) in zip(st.columns(len(entries), gap="large"), entries):
+    for index, (column, (label, history, line)) in enumerate(zip(st.columns(len(entries), gap="large"), entries)):
         with column:
             st.markdown(f"**{plain.escape(label)}**")
             st.caption(plain.escape(line))
@@ -80,6 +81,20 @@ def side_by_side(entries: list[tuple[str, list[dict], str]]) -> None:
                 plain.block(sample)
             else:
                 st.caption("No sample yet.")
+            if race is not None:
+                download(race[index])
+
+
+def download(job: jobs.TrainingJob) -> None:
+    """A run's model file once the run has ended (read once, not at every poll while it trains): its best
+    evaluation's weights, as Generate and the Learn parts use them."""
+    path = job.best_checkpoint()
+    if job.is_alive() or path is None:
+        return
+    st.download_button("Download this model (.safetensors)", data=models.download_bytes(path),
+                       file_name=models.download_name(job), mime="application/octet-stream",
+                       icon=":material/download:", key=f"race_download_{job.preset}")
+    st.caption("It is in Generate's and the Learn parts' model lists too.")
 
 
 def shipped_pair() -> None:
@@ -135,6 +150,11 @@ def start_race(corpus, name: str, minutes: float, settings: settings_mod.Setting
         st.warning(f"This server trains {slots.limit} model at a time (CHARLM_MAX_JOBS), so the two designs "
                    "cannot train side by side here.")
         return
+    try:
+        models.make_room(0)   # visitors' folders are within CHARLM_MAX_DISK_MB, this visitor's oldest going first
+    except state.DiskFull as err:
+        st.warning(str(err))
+        return
     started: dict[str, jobs.TrainingJob] = {}
     for preset_name, label in DESIGNS:
         preset = PRESETS[preset_name]
@@ -159,11 +179,13 @@ def start_race(corpus, name: str, minutes: float, settings: settings_mod.Setting
         started[label] = job
     earlier: Race | None = st.session_state.get(RACE)
     st.session_state[RACE] = Race(started, minutes, name)
-    if earlier is not None:   # only the last race is shown, so only its two folders are kept
-        state.drop_jobs(list(earlier.jobs.values()))
+    if earlier is not None:   # only the last race is shown, so only its two folders (and models) are kept
+        state.forget_runs(list(earlier.jobs.values()))
         files = st.session_state.get("then_and_now_files", {})
         for job in earlier.jobs.values():
             files.pop(job.workdir, None)
+    # The visitor's runs like any other: in Generate's and Learn's model lists once each has a model file.
+    state.keep_runs([(f"Train both: {label}", job) for label, job in started.items()])
     st.rerun()
 
 
@@ -213,7 +235,7 @@ def race_view(was_running: bool) -> None:
         if latest is not None:
             line += f" · {latest.chars_per_sec:,.0f} characters/s"
         entries.append((f"{label} ({job.preset})", job_history(job), line))
-    side_by_side(entries)
+    side_by_side(entries, list(race.jobs.values()))
     running = any(job.is_alive() for job in race.jobs.values())
     if running:
         st.button("Stop both", icon=":material/stop:", on_click=stop_race, key="race_stop")
