@@ -256,7 +256,8 @@ def test_surprise_map_of_a_window_model_reads_at_most_400_characters(app_env):
 
 def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env):
     at = open_page("neuron_explorer")
-    ranked = neurons.rank_units(SHIPPED_ENGINE, SHIPPED_CHARS, EXAMPLE_TEXT, "inside quotes", "h", top=10)
+    feature = at.selectbox(key="neuron_feature").value   # the clearest here (tests/test_learn_path.py holds which)
+    ranked = neurons.rank_units(SHIPPED_ENGINE, SHIPPED_CHARS, EXAMPLE_TEXT, feature, "h", top=10)
     shown = list(at.dataframe[0].value["unit"])
     assert shown[0] == f"h · layer 1 · unit {ranked[0].unit} · r = {ranked[0].correlation:+.2f}"
     assert len(shown) == len(ranked)
@@ -393,7 +394,7 @@ def test_neuron_explorer_of_the_trained_model_ranks_on_its_validation_text(app_e
     _, corpus, engine, chars = session_model
     assert text_at_hand(at)
     val = corpus.text[-len(corpus.split()[1]):]
-    ranked = neurons.rank_units(engine, chars, val, "inside quotes", "h", top=10)
+    ranked = neurons.rank_units(engine, chars, val, at.selectbox(key="neuron_feature").value, "h", top=10)
     first = at.dataframe[0].value["unit"][0]
     assert first == f"h · layer 1 · unit {ranked[0].unit} · r = {ranked[0].correlation:+.2f}"
     at.slider(key="neuron_clamp").set_value(-1.0)
