@@ -46,11 +46,11 @@ def scored(engine, chars: tuple[str, ...], text: str, context: str = "",
 
 
 def context_for(model, at_hand, text: str) -> str:
-    """The model's own text before `text`, when `text` is a passage of it (its first occurrence) that does not
+    """The model's own text before `text`, when `text` is a passage of it (its last occurrence) that does not
     start it: what a reader of the whole text would have read first. '' otherwise."""
     if at_hand is None or len(text) < FEWEST:
         return ""
-    at = at_hand.text.find(text)
+    at = at_hand.text.rfind(text)   # a passage offered here is from the validation text, at the end
     return at_hand.text[max(0, at - (model.window or CONTEXT_CHARS)):at] if at > 0 else ""
 
 
