@@ -215,14 +215,38 @@ def available(advice: str = "") -> list[LoadedModel]:
 def pick(choices: list[LoadedModel], label: str, key: str) -> LoadedModel:
     """The model picker Generate and the Learn parts start with, and the chosen model's summary under it.
 
-    `key` holds the choice for the session; a choice no longer offered (a model gone) falls back to the first."""
+    `key` holds the choice for the session. The picker opens on the session's newest model (see newest), and
+    moves to a model once, when it first appears (a run's first checkpoint, an upload): a choice the visitor
+    makes afterwards stays. A choice no longer offered (a model gone) falls back to the newest."""
     by_key = {m.key: m for m in choices}
-    if st.session_state.get(key) not in by_key:   # first visit, or the chosen model is gone
-        st.session_state[key] = next(iter(by_key))
+    seen_key = f"{key}_seen"   # every model this picker has offered, by identity
+    seen = st.session_state.get(seen_key)
+    offered = {_identity(m): m for m in choices}
+    fresh = newest([m for ident, m in offered.items() if seen is None or ident not in seen])
+    if seen is None and st.session_state.get(key) in by_key:
+        fresh = None   # a choice made before this picker first drew (a link, a test) stands
+    if fresh is not None or st.session_state.get(key) not in by_key:
+        st.session_state[key] = (fresh or newest(choices) or choices[0]).key
+    st.session_state[seen_key] = set(seen or ()) | set(offered)
     chosen = by_key[st.selectbox(label, list(by_key), format_func=lambda k: by_key[k].label, key=key,
                                  persist_state="session")]
     st.text(chosen.summary)   # from the model file: plain text, never markdown
     return chosen
+
+
+def newest(choices: list[LoadedModel]) -> LoadedModel | None:
+    """The session's newest model among `choices`: the current run's, else the latest kept run's, else the last
+    upload; None when all are shipped. (available() lists kept runs newest first, uploads oldest first.)"""
+    current = [m for m in choices if m.key == "trained"]
+    runs = [m for m in choices if m.key.startswith("run:")]
+    added = [m for m in choices if m.key.startswith("upload:")]
+    return next(iter(current + runs + added[::-1]), None)
+
+
+def _identity(model: LoadedModel) -> str:
+    """What stays the same for one model however it is listed: the current run is "trained" while it is the
+    current one and "run:N" once kept, its later checkpoints are the same model; an upload is its hash."""
+    return f"run:{state.run_number()}" if model.key == "trained" else model.key
 
 
 def kept() -> list[LoadedModel]:

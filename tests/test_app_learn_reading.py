@@ -256,7 +256,8 @@ def test_surprise_map_of_a_window_model_reads_at_most_400_characters(app_env):
 
 def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env):
     at = open_page("neuron_explorer")
-    ranked = neurons.rank_units(SHIPPED_ENGINE, SHIPPED_CHARS, EXAMPLE_TEXT, "inside quotes", "h", top=10)
+    feature = at.selectbox(key="neuron_feature").value   # the clearest here (tests/test_learn_path.py holds which)
+    ranked = neurons.rank_units(SHIPPED_ENGINE, SHIPPED_CHARS, EXAMPLE_TEXT, feature, "h", top=10)
     shown = list(at.dataframe[0].value["unit"])
     assert shown[0] == f"h · layer 1 · unit {ranked[0].unit} · r = {ranked[0].correlation:+.2f}"
     assert len(shown) == len(ranked)
@@ -364,7 +365,8 @@ def test_next_character_of_the_trained_model(app_env, session_model):
 
 def test_a_setting_past_the_trained_models_vocabulary_starts_again_when_it_is_chosen(app_env, session_model):
     job, corpus, _, chars = session_model
-    at = open_page("next_character", {"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")})
+    at = open_page("next_character", {"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")},
+                   model="shipped")   # the part opens on the session's model; the visitor goes to the demo first
     at.slider(key="next_top_k").set_value(80)
     rerun(at)
     at.selectbox(key="learn_model").set_value("trained")
@@ -378,7 +380,8 @@ def test_surprise_map_of_the_trained_model_reads_its_validation_text(app_env, se
     assert text_at_hand(at)
     text = at.text_area(key="surprise_text").value
     assert text in corpus.text[-len(corpus.split()[1]):]   # a passage of its validation text
-    expected = scoring.score_text(engine, chars, text)
+    at_text = corpus.text.rfind(text)   # read after the 500 characters before it (tests/test_learn_surprise.py)
+    expected = scoring.score_text(engine, chars, corpus.text[at_text - 500:at_text + len(text)], start=500)
     assert metric(at, "Mean surprise") == f"{expected.mean_bits:.3f} bits/char"
     typed = 'she said, "$5 for *the* river."'   # $ and * are not in the story's vocabulary
     at.text_area(key="surprise_text").set_value(typed)
@@ -393,7 +396,7 @@ def test_neuron_explorer_of_the_trained_model_ranks_on_its_validation_text(app_e
     _, corpus, engine, chars = session_model
     assert text_at_hand(at)
     val = corpus.text[-len(corpus.split()[1]):]
-    ranked = neurons.rank_units(engine, chars, val, "inside quotes", "h", top=10)
+    ranked = neurons.rank_units(engine, chars, val, at.selectbox(key="neuron_feature").value, "h", top=10)
     first = at.dataframe[0].value["unit"][0]
     assert first == f"h · layer 1 · unit {ranked[0].unit} · r = {ranked[0].correlation:+.2f}"
     at.slider(key="neuron_clamp").set_value(-1.0)

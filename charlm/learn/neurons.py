@@ -135,21 +135,46 @@ def rank_units(engine: ArrayLSTM, chars: list[str], text: str, feature: str, kin
     """
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; choose one of: {', '.join(FEATURES)}")
+    ranked = rank_features(engine, chars, text, kind, top, should_stop, features=(feature,))
+    if feature not in ranked:
+        raise ValueError(f"'{feature}' does not change over this text, so no unit can follow it; "
+                         "give a longer text, or one that has it")
+    return ranked[feature]
+
+
+def rank_features(engine: ArrayLSTM, chars: list[str], text: str, kind: str = "h", top: int = 10,
+                  should_stop: StopCheck | None = None,
+                  features: tuple[str, ...] = tuple(FEATURES)) -> dict[str, list[RankedUnit]]:
+    """rank_units for each of `features` that changes over `text` (one that does not is left out), reading the
+    text once for all of them."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     ids, positions = Vocab.from_list(chars).read(text)
-    values = text_features(text)[feature][positions]
-    if len(values) < 2 or values.min() == values.max():
-        raise ValueError(f"'{feature}' does not change over this text, so no unit can follow it; "
-                         "give a longer text, or one that has it")
+    every = text_features(text)
+    wanted = {name: every[name][positions] for name in features}
+    wanted = {name: values for name, values in wanted.items() if len(values) >= 2 and values.min() < values.max()}
+    if not wanted:
+        return {}
     h, c = states(engine, ids, should_stop)
-    ranked = []
-    for name, acts in (("h", h), ("c", c)):
-        if kind in (name, "both"):
-            r = correlations(acts.reshape(len(ids), -1), values)
-            ranked += [RankedUnit(int(i) // engine.hidden_size, int(i) % engine.hidden_size, name, float(r[i]))
-                       for i in np.argsort(-np.abs(r), kind="stable")[:top]]
-    return sorted(ranked, key=lambda unit: -abs(unit.correlation))[:top]
+    out = {}
+    for feature, values in wanted.items():
+        ranked = []
+        for name, acts in (("h", h), ("c", c)):
+            if kind in (name, "both"):
+                r = correlations(acts.reshape(len(ids), -1), values)
+                ranked += [RankedUnit(int(i) // engine.hidden_size, int(i) % engine.hidden_size, name, float(r[i]))
+                           for i in np.argsort(-np.abs(r), kind="stable")[:top]]
+        out[feature] = sorted(ranked, key=lambda unit: -abs(unit.correlation))[:top]
+    return out
+
+
+def clearest_feature(ranked: dict[str, list[RankedUnit]], passage: str) -> str | None:
+    """Of the features ranked (rank_features), the one whose best unit follows it most closely (largest |r|)
+    among those that change over `passage` (the text a visitor will watch the unit along): a feature the
+    passage never shows cannot be seen there. None when no ranked feature changes over the passage."""
+    shown = {name for name, values in text_features(passage).items() if len(values) and values.min() < values.max()}
+    candidates = [(abs(units[0].correlation), name) for name, units in ranked.items() if units and name in shown]
+    return max(candidates, key=lambda pair: pair[0])[1] if candidates else None
 
 
 def correlations(acts: np.ndarray, values: np.ndarray) -> np.ndarray:

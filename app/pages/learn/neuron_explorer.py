@@ -13,7 +13,6 @@ from charlm.learn import neurons
 from charlm.engine.decoding import encode_prime, start_ids
 from charlm.engine.sampling import DecodeConfig
 from charlm.text.corpus import Vocab
-from charlm.errors import UserError
 
 TITLE = "Neuron explorer"
 INTRO = (
@@ -39,10 +38,11 @@ WRITING = DecodeConfig()     # the Generate page's default: top-p 0.9, temperatu
 
 
 @st.cache_data(show_spinner="Ranking the units…", max_entries=16, hash_funcs=common.ENGINE_HASH)
-def ranked(engine, chars: tuple[str, ...], text: str, feature: str, kind: str,
-           _should_stop: workload.StopCheck | None = None) -> list[neurons.RankedUnit]:
-    """_should_stop, here and below: left out of the cache's key; True raises workload.Stopped (nothing cached)."""
-    return neurons.rank_units(engine, list(chars), text, feature, kind=kind, top=10, should_stop=_should_stop)
+def ranked(engine, chars: tuple[str, ...], text: str, kind: str,
+           _should_stop: workload.StopCheck | None = None) -> dict[str, list[neurons.RankedUnit]]:
+    """Each feature that changes over the text -> its best units, from one reading of the text.
+    _should_stop, here and below: left out of the cache's key; True raises workload.Stopped (nothing cached)."""
+    return neurons.rank_features(engine, list(chars), text, kind=kind, top=10, should_stop=_should_stop)
 
 
 @st.cache_data(show_spinner="Reading the text…", max_entries=8, hash_funcs=common.ENGINE_HASH)
@@ -94,21 +94,30 @@ def rank_text(model, at_hand) -> tuple[str, str]:
                   "longer text ranks more reliably).")
 
 
+def shown_passage(model, at_hand) -> str:
+    """The passage the unit is first watched along (watch() starts the text box with it)."""
+    return common.passage(model, at_hand, WINDOW_SHOW_CHARS if model.window else SHOW_CHARS)
+
+
 def choose_unit(model, at_hand) -> tuple[int, int, str]:
     """The feature, the ranking and the visitor's pick: -> (layer, unit, kind)."""
+    text, line = rank_text(model, at_hand)
+    kind = st.session_state.get("neuron_kind", "h")
+    by_feature = ranked(model.engine, tuple(model.chars), text, kind, common.should_stop()) if text else {}
+    # The page opens on the feature whose best unit follows it most closely here, among those the passage
+    # below shows (a feature it never shows could not be seen along it).
+    common.start_values(model.key, neuron_feature=neurons.clearest_feature(by_feature, shown_passage(model, at_hand))
+                        or next(iter(neurons.FEATURES)))
     c1, c2 = st.columns(2)
     feature = c1.selectbox("Feature of the text", list(neurons.FEATURES), key="neuron_feature")
-    kind = c2.radio("Rank units by", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True,
-                    key="neuron_kind")
+    c2.radio("Rank units by", list(KIND_NAMES), format_func=KIND_NAMES.get, horizontal=True, key="neuron_kind")
     st.caption(neurons.FEATURES[feature])
-    text, line = rank_text(model, at_hand)
     if model.window:
         line += f" This model re-reads a {model.window}-character window for every character, so it reads less."
-    try:
-        units = ranked(model.engine, tuple(model.chars), text, feature, kind, common.should_stop()) if text else []
-    except UserError as err:
-        st.info(plain.escape(str(err)))
-        units = []
+    units = by_feature.get(feature, [])
+    if text and not units:
+        st.info(f"'{feature}' does not change over the text units are ranked on, so no unit can follow it here; "
+                "choose another feature.")
     if units:
         import pandas as pd
 
@@ -140,7 +149,7 @@ def choose_unit(model, at_hand) -> tuple[int, int, str]:
 
 def watch(model, at_hand, layer: int, unit: int, kind: str) -> None:
     limit = WINDOW_SHOW_CHARS if model.window else SHOW_CHARS
-    common.start_values(model.key, neuron_text=common.passage(model, at_hand, limit))
+    common.start_values(model.key, neuron_text=shown_passage(model, at_hand))
     typed = st.text_area("Text to read (type or paste your own)", height=120, max_chars=SHOW_CHARS,
                          key="neuron_text")[:limit]
     if not typed:
