@@ -61,13 +61,7 @@ def test_the_path_has_every_part_once_in_teaching_order_with_a_line_to_try():
                                                 ("neuron_explorer", "Neuron explorer"))
 
 
-# 2017 vs today draws its own title (it has no model picker) and is outside this change: it needs
-# `path.header(TITLE)` after its st.title, and then this mark goes (strict: it fails once the line is there).
-HEADER_TO_ADD = pytest.mark.xfail(strict=True, reason="then_and_now.py does not call path.header yet")
-
-
-@pytest.mark.parametrize("module", [pytest.param(m, marks=HEADER_TO_ADD) if m == "then_and_now" else m
-                                    for m in MODULES])
+@pytest.mark.parametrize("module", MODULES)
 def test_each_part_says_where_it_is_on_the_path_and_links_its_neighbours(app_env, module):
     at = open_part(module)
     number = MODULES.index(module) + 1

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, models, plain, state, training
 from app import settings as settings_mod
-from app.learn import lab
+from app.learn import lab, path
 from charlm.modelfile import checkpoint
 from charlm.train import jobs
 from charlm.presets import DEFAULT_PRESET, PRESETS
@@ -276,6 +276,7 @@ def own_text() -> None:
 
 
 st.title(TITLE)
+path.header(TITLE)
 st.markdown(INTRO)
 shipped_pair()
 st.divider()
