@@ -34,10 +34,14 @@ _KEEP = """<script>
 </script>"""
 
 
+def _cookies():
+    return st.context.cookies
+
+
 def sent() -> str | None:
     """The key in the cookie this browser sent when the page connected; None if it sent none (or a malformed one)."""
-    value = st.context.cookies.get(COOKIE)
-    return value if value is not None and _WELL_FORMED.fullmatch(value) else None
+    value = _cookies().get(COOKIE)   # AppTest's stand-in runtime answers with a mock: no cookie either
+    return value if isinstance(value, str) and _WELL_FORMED.fullmatch(value) else None
 
 
 def keep(key: str, grace_s: float) -> None:
