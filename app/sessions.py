@@ -37,7 +37,8 @@ def resume() -> None:
     """First on every run (the router calls it): a returning browser gets its session back, a new one a key.
 
     Then an old address's token is removed from the address, the tab is made to keep the browser's cookie
-    and Start afresh is drawn. Outside a browser session (a script, an AppTest run) it does nothing.
+    and Start afresh is drawn. Outside a page (a script) it does nothing. (AppTest's stand-in runtime calls every
+    session connected and sends no cookie: each AppTest is a browser of its own.)
     """
     ctx = get_script_run_ctx()
     if ctx is None or not visitors.is_browser_session(ctx.session_id):
