@@ -1,12 +1,16 @@
-"""Sessions that survive a reload: a private token in the page address brings a visitor's state back.
+"""Sessions that survive a reload, in the browser that opened them: its key (a cookie) brings its state back.
 
 A reload, a restored tab or a new connection starts a new Streamlit session, with an empty session state.
-So each visitor's first page view gets a token, kept in the address (?session=…, from secrets.token_urlsafe);
-a new session whose address carries the token of a session not yet swept (app/visitors.py: within
-CHARLM_ABANDON_AFTER_S of its tab closing) adopts that session's state. It takes the same objects, not
-copies: the training job runs on and keeps its slot, its folder stays, the text, models and Write/Step
-state are as they were. A made-up or expired token just gets a fresh session and a new token; without the
-token no one reaches a session. "Start afresh" in the sidebar releases it all and gives a new token.
+Each browser has a private key in a cookie (app/browser_key.py), and every session is registered under its
+browser's key (app/visitors.py). A new session of a browser that has sessions disconnected and not yet swept
+(within CHARLM_ABANDON_AFTER_S of their tab closing) adopts the one that ran last: the same objects, not copies.
+The training job runs on and keeps its slot, its folder stays, the text, models and Write/Step state are as
+they were. A session still open in another tab is never taken: a second tab starts afresh. Another browser,
+or a private window, has no key, or another one, and never reaches these sessions; the address holds nothing
+of them. "Start afresh" in the sidebar releases it all.
+
+Addresses used to carry a token (?session=…). An old one still picks its session, but only in the browser
+that owns it; anywhere else it is ignored. The parameter is removed from the address either way.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from streamlit import runtime
 from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from . import state, visitors
+from . import browser_key, state, visitors
 
-PARAM = "session"                 # the address's query parameter that holds the token
-_TOKEN = "visitor_token"          # session_state: this session's token
-_MOVED = "visitor_moved_away"     # session_state: another tab came with this session's token and took it over
+PARAM = "session"                 # the query parameter addresses used to carry a token in
+_KEY = "browser_key"              # session_state: the key of this session's browser
+_TOKEN = "visitor_token"          # session_state: the token of a session from before browser keys (its old address)
+_MOVED = "visitor_moved_away"     # session_state: a new tab of this browser took this session over while it was away
 START_PAGE = "app/pages/generate.py"
 
 
@@ -29,44 +34,44 @@ def _session_id(ctx) -> str:
 
 
 def resume() -> None:
-    """First on every run (the router calls it): a returning visitor gets their session back, a new one a token.
+    """First on every run (the router calls it): a returning browser gets its session back, a new one a key.
 
-    Then the address is made to show the token (st.switch_page, for one, clears it) and Start afresh is drawn.
-    Outside a browser session (a script, an AppTest run) it does nothing: there is no address to keep.
+    Then an old address's token is removed from the address, the tab is made to keep the browser's cookie
+    and Start afresh is drawn. Outside a page (a script) it does nothing. (AppTest's stand-in runtime calls every
+    session connected and sends no cookie: each AppTest is a browser of its own.)
     """
     ctx = get_script_run_ctx()
     if ctx is None or not visitors.is_browser_session(ctx.session_id):
         return
     registry, session_id = visitors.registry(), _session_id(ctx)
-    token = st.session_state.get(_TOKEN)
-    if token is None:
-        token = _first_run(registry, session_id, ctx.session_state)
-    elif registry.holds(session_id, token):
-        registry.track(session_id, ctx.session_state)
-    else:   # the registry does not know it (rebuilt when the server's settings changed): keep the state, new token
-        token = registry.issue(session_id, ctx.session_state)
-        st.session_state[_TOKEN] = token
-    if st.query_params.get(PARAM) != token:
-        st.query_params[PARAM] = token
+    key = st.session_state.get(_KEY)
+    if key is None:
+        key = _first_run(registry, session_id, ctx.session_state)
+    else:   # tracked again each run: a registry rebuilt when the server's settings changed learns it back
+        registry.track(session_id, ctx.session_state, key, st.session_state.get(_TOKEN))
+    if PARAM in st.query_params:
+        del st.query_params[PARAM]
+    browser_key.keep(key, registry.grace_s)
     afresh_control(registry.grace_s)
 
 
 def _first_run(registry: visitors.Visitors, session_id: str, session_state) -> str:
-    """Adopt the session of the token in the address if it is still there; else start one. -> this session's token."""
+    """Adopt this browser's last disconnected session if it has one; else start one. -> the browser's key."""
     moved = st.session_state.pop(_MOVED, False)
-    asked = None if moved else st.query_params.get(PARAM)
-    if asked:
-        earlier = registry.claim(asked, session_id, session_state)
-        if earlier is not None:
-            adopt(earlier, session_state)
-            st.session_state[_TOKEN] = asked
-            return asked
-    token = registry.issue(session_id, session_state)
-    st.session_state[_TOKEN] = token
+    sent = browser_key.sent()
+    key = sent if sent is not None and registry.knows(sent) else visitors.new_key()   # unknown: made up or swept
+    earlier = None
+    if key == sent and not moved:
+        earlier = registry.adopt(key, session_id, session_state, st.query_params.get(PARAM))
+    if earlier is not None:
+        adopt(earlier, session_state)
+    # A session from before browser keys has a token but no key yet: it becomes this browser's.
+    registry.track(session_id, session_state, key, st.session_state.get(_TOKEN))
+    st.session_state[_KEY] = key
     if moved:
         st.info("This session was opened in another tab or window and goes on there. This tab starts afresh.",
                 icon=":material/info:")
-    return token
+    return key
 
 
 def carried(session_state) -> dict:
@@ -114,29 +119,31 @@ def afresh_control(grace_s: float) -> None:
     grace_minutes = max(1, round(grace_s / 60))
     with st.sidebar.popover("Start afresh", icon=":material/restart_alt:", width="stretch"):
         st.markdown("Forget this session: its text, its models and their training (a run going on stops), "
-                    "the settings and what was written. You get a new session at a new address.")
+                    "the settings and what was written. You start again on Generate.")
         st.button("Forget it all and start afresh", type="primary", key="start_afresh", on_click=start_afresh)
-        st.caption(f"This page's address holds a private key to your session: open it again within about "
-                   f"{grace_minutes} minute{'s' if grace_minutes != 1 else ''} of closing the tab and you are back "
-                   "where you were, training included. Keep it to yourself: whoever has it can open your session.")
+        st.caption(f"A cookie in this browser brings your session back: reload, or reopen the tab within about "
+                   f"{grace_minutes} minute{'s' if grace_minutes != 1 else ''} of closing it, and you are back "
+                   "where you were, training included. The page's address holds nothing of it: a link you share, "
+                   "or this app opened in another browser or a private window, starts a session of its own.")
 
 
 def start_afresh() -> None:
-    """Release this session's state (its jobs stop, its folder goes), give it a new token, open Generate."""
+    """Release this session's state (its jobs stop, its folder goes), keep its browser's key, open Generate."""
     ctx = get_script_run_ctx()
     shown = _shown_widget_defaults(ctx.session_state)
+    browser = st.session_state.get(_KEY)
     state.release(ctx.session_state)
-    token = visitors.registry().issue(_session_id(ctx), ctx.session_state)
-    st.session_state[_TOKEN] = token
+    visitors.registry().restart(_session_id(ctx), ctx.session_state)   # an old address no longer reaches it
+    if browser is not None:   # the browser stays the same: its other sessions are still its own
+        st.session_state[_KEY] = browser
     # The widgets on the page keep their values in the browser unless told otherwise: reset them to their defaults.
     for key, value in shown.items():
         st.session_state[key] = value
     if runtime.exists():
         runtime.get_instance().uploaded_file_mgr.remove_session_files(ctx.session_id)
-    st.query_params[PARAM] = token
     # Generate, as a first visit opens: an upload shown on the Corpus or Train page goes with its page.
     try:
-        st.switch_page(START_PAGE, query_params={PARAM: token})
+        st.switch_page(START_PAGE)
     except StreamlitPageNotFoundError:   # an AppTest run, whose pages are only known once the script runs
         pass
 

@@ -1,8 +1,8 @@
-"""Sessions that survive a reload: a token claims a session not yet swept, and only its holder can.
+"""Sessions that survive a reload in the browser that opened them, and reach no other browser.
 
-The registry is tested with a fake clock (as tests/test_app_visitors.py does), the move of one session's
-state into another with Streamlit's own SessionState, and the whole app with AppTest, each AppTest
-standing for a browser tab (the reloaded tab being a second AppTest with the first one's address).
+The registry's rules are tested in tests/test_app_visitors.py; here the move of one session's state into
+another, with Streamlit's own SessionState, and the whole app with AppTest, each AppTest standing for a browser
+tab and a Browser for its cookie jar (a reload being the tab closed and a new AppTest in the same Browser).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.state import SafeSessionState, SessionState
 from streamlit.testing.v1 import AppTest
 
-from app import sessions, state, visitors
+from app import browser_key, sessions, state, visitors
 from helpers import poll
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -37,78 +38,25 @@ def streamlit_state(**items) -> SafeSessionState:
     return session_state
 
 
-# --- the registry ------------------------------------------------------------------------------
+# --- adoption in the app's terms ---------------------------------------------------------------
 
-def test_a_token_is_long_and_random_and_the_registry_keeps_only_its_hash():
-    registry = visitors.Visitors(grace_s=120, is_active=lambda sid: True)
-    tokens = {registry.issue(f"s{i}", streamlit_state()) for i in range(50)}
-    assert len(tokens) == 50
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", token) for token in tokens)   # 256 bits, URL-safe
-    kept = repr(vars(registry))
-    assert not any(token in kept for token in tokens)
-
-
-def test_a_returning_visitor_claims_their_session_within_the_grace_period():
+def test_a_reload_takes_the_very_state_and_leaves_the_old_session_a_note():
     folder = state._VisitorDir()
     first = streamlit_state(visitor_dir=folder, corpus="a text")
-    active = {"first": True, "second": True}
-    clock = Clock()
-    registry = visitors.Visitors(grace_s=120, is_active=lambda sid: active[sid], clock=clock)
-    token = registry.issue("first", first)
-
-    active["first"] = False                        # the page reloads: the old session is disconnected …
-    registry.sweep()
-    clock.now = 100
+    active = {"first"}
+    registry = visitors.Visitors(grace_s=120, is_active=lambda sid: sid in active, clock=Clock())
+    key = visitors.new_key()
+    registry.track("first", first, key)
     second = streamlit_state()
-    assert registry.claim(token, "second", second) is first   # … and the new one comes with its token
-    assert registry.holds("second", token) and not registry.holds("first", token)
-    sessions.adopt(first, second)
+    assert registry.adopt(key, "second", second) is None     # the first tab is open: the second starts afresh
 
-    clock.now = 10_000                             # long after the old session's grace period
-    assert registry.sweep() == []                  # it is no longer tracked: nothing of the visitor's is released
-    assert folder.path.exists() and second["corpus"] == "a text"
-    active["second"] = False
-    registry.sweep()
-    clock.now = 10_120
-    assert registry.sweep() == [second]            # the new session is swept as any other
-    assert not folder.path.exists()
-    assert registry.claim(token, "third", streamlit_state()) is None   # and its token starts afresh
-
-
-def test_a_made_up_token_an_expired_one_and_an_earlier_one_claim_nothing():
-    clock = Clock()
-    registry = visitors.Visitors(grace_s=60, is_active=lambda sid: False, clock=clock)
-    token = registry.issue("alice", FakeState())
-    assert registry.claim("made-up", "mallory", FakeState()) is None
-    assert registry.claim(token[:-1] + ("A" if token[-1] != "A" else "B"), "mallory", FakeState()) is None
-    assert registry.claim(token, "alice", FakeState()) is None   # a session cannot claim its own token
-
-    renewed = registry.issue("alice", FakeState())                # Start afresh: the old token is void
-    assert registry.claim(token, "mallory", FakeState()) is None
-    registry.sweep()
-    clock.now = 60
-    assert len(registry.sweep()) == 1
-    assert registry.claim(renewed, "mallory", FakeState()) is None   # swept: nothing left to claim
-    assert registry.tracked() == 0
-
-
-class FakeState:
-    """What the sweeper uses of a session state, with nothing in it."""
-
-    filtered_state: dict = {}
-
-    def __contains__(self, key):
-        return False
-
-
-def test_a_session_opened_twice_goes_on_in_the_latest_tab():
-    registry = visitors.Visitors(grace_s=60, is_active=lambda sid: True)   # both tabs open
-    first, second = streamlit_state(corpus="text"), streamlit_state()
-    token = registry.issue("first", first)
-    assert registry.claim(token, "second", second) is first
-    sessions.adopt(first, second)
-    assert second["corpus"] == "text"
-    assert first.filtered_state == {sessions._MOVED: True}   # the first tab's next run starts afresh and says why
+    active.discard("first")                        # the first tab reloads
+    third = streamlit_state()
+    assert registry.adopt(key, "third", third) is first
+    sessions.adopt(first, third)
+    assert third["corpus"] == "a text" and third["visitor_dir"] is folder
+    # Should the first tab's connection come back (it was only away), its next run starts afresh and says why.
+    assert first.filtered_state == {sessions._MOVED: True}
 
 
 # --- moving the state ---------------------------------------------------------------------------
@@ -130,25 +78,49 @@ def test_adoption_moves_the_very_objects_and_the_folder_outlives_the_old_session
 
 # --- the app ------------------------------------------------------------------------------------
 
+class Browser:
+    """A browser's cookie jar: what its tabs send when they connect, and what the page's script writes."""
+
+    def __init__(self):
+        self.cookies: dict[str, str] = {}
+
+    @property
+    def key(self) -> str | None:
+        return self.cookies.get(browser_key.COOKIE)
+
+
 @pytest.fixture
 def tabs(app_env, monkeypatch):
-    """AppTests as browser tabs of one server: tracked by a registry of their own, each its own session id."""
-    registry = visitors.Visitors(grace_s=120, is_active=lambda sid: True)
+    """AppTests as browser tabs of one server: tracked by a registry of their own, each its own session id, each
+    in a Browser; a tab is connected until closed with close(at)."""
+    closed = set()
+    registry = visitors.Visitors(grace_s=120, is_active=lambda sid: sid not in closed)
     monkeypatch.setattr(visitors, "is_browser_session", lambda session_id: True)
     monkeypatch.setattr(visitors, "registry", lambda: registry)
     monkeypatch.setattr(sessions, "_session_id", lambda ctx: f"tab-{id(ctx.session_state._state)}")
+    browser_of: dict[str, Browser] = {}
+    monkeypatch.setattr(browser_key, "_cookies", lambda: dict(browser_of[current_tab()].cookies))
+    keep = browser_key.keep
+
+    def kept(key: str, grace_s: float) -> None:   # what the page's script does in the browser
+        browser_of[current_tab()].cookies[browser_key.COOKIE] = key
+        keep(key, grace_s)
+
+    monkeypatch.setattr(browser_key, "keep", kept)
     made = []
 
-    def open_tab(token: str | None = None) -> AppTest:
+    def open_tab(browser: Browser | None = None, address: dict | None = None) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
-        if token is not None:
-            at.query_params[sessions.PARAM] = token
+        browser_of[tab_id(at)] = browser if browser is not None else Browser()
+        for name, value in (address or {}).items():
+            at.query_params[name] = value
         made.append(at)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return at
 
     open_tab.registry = registry
+    open_tab.close = lambda at: closed.add(tab_id(at))
     yield open_tab
     for at in made:
         if "job" in at.session_state:
@@ -156,12 +128,12 @@ def tabs(app_env, monkeypatch):
             at.session_state["job"].join(timeout=60)
 
 
+def current_tab() -> str:
+    return f"tab-{id(get_script_run_ctx().session_state._state)}"
+
+
 def tab_id(at: AppTest) -> str:
     return f"tab-{id(at._session_state._state)}"
-
-
-def token_of(at: AppTest) -> str:
-    return at.query_params[sessions.PARAM]
 
 
 def bring_text(at: AppTest) -> None:
@@ -171,16 +143,29 @@ def bring_text(at: AppTest) -> None:
     assert "corpus" in at.session_state
 
 
-def test_a_first_visit_gets_a_token_in_the_address_and_a_start_afresh_control(tabs):
-    at = tabs()
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token_of(at))
+def test_a_first_visit_gets_a_key_in_a_cookie_nothing_in_the_address_and_a_start_afresh_control(tabs):
+    browser = Browser()
+    at = tabs(browser)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", browser.key)
+    assert sessions.PARAM not in at.query_params and not any(browser.key in v for v in at.query_params.values())
+    assert tabs.registry.owns(browser.key, tab_id(at))
+    script = at.sidebar.get("html")[0].proto
+    assert script.unsafe_allow_javascript
+    assert f"charlm_browser={browser.key}; path=/; max-age=180; samesite=strict" in script.body   # 120 s + 60
     assert at.sidebar.button(key="start_afresh").label == "Forget it all and start afresh"
-    other = tabs()
-    assert token_of(other) != token_of(at)
+    caption = at.sidebar.caption[0].value
+    assert "A cookie in this browser" in caption and "within about 2 minutes" in caption
+    assert "address holds a private key" not in caption
+    second = tabs(browser)                        # a second tab of the same browser: the same key, its own session
+    assert browser.key == at.session_state[sessions._KEY] == second.session_state[sessions._KEY]
+    other = Browser()
+    tabs(other)
+    assert other.key != browser.key
 
 
 def test_a_reload_brings_back_the_text_the_settings_and_what_was_written(tabs):
-    before = tabs()
+    browser = Browser()
+    before = tabs(browser)
     bring_text(before)
     chosen = before.session_state["corpus"]
     before.switch_page("app/pages/generate.py").run()
@@ -191,8 +176,8 @@ def test_a_reload_brings_back_the_text_the_settings_and_what_was_written(tabs):
     assert written
     before.text_area(key="gen_prime").set_value("not yet applied")   # typed, never sent: not kept
 
-    after = tabs(token_of(before))                    # the reload: a new session, the same address
-    assert token_of(after) == token_of(before)
+    tabs.close(before)
+    after = tabs(browser)                             # the reload: a new session, the same browser
     assert after.session_state["corpus"] is chosen
     assert after.selectbox(key="gen_strategy").value == "greedy"
     assert after.text_area(key="gen_prime").value == "the quick "
@@ -203,22 +188,35 @@ def test_a_reload_brings_back_the_text_the_settings_and_what_was_written(tabs):
     assert "corpus" not in before.session_state      # nothing is left in the old session
 
 
+def test_a_second_tab_of_the_same_browser_starts_afresh_and_the_first_keeps_its_session(tabs):
+    browser = Browser()
+    first = tabs(browser)
+    bring_text(first)
+    second = tabs(browser)
+    assert "corpus" not in second.session_state
+    assert "corpus" in first.session_state and tabs.registry.tracked() == 2
+
+
 def test_a_tab_whose_session_went_on_in_another_starts_afresh_and_says_so(tabs):
-    at = tabs()
-    first = token_of(at)
-    # What adopt() leaves in the session a later tab took over (AppTest cannot rerun a page whose widgets'
-    # values are gone, as a browser can: it reads them back from the session state).
-    del at.session_state[sessions._TOKEN]
+    browser = Browser()
+    at = tabs(browser)
+    older = tabs(browser)
+    tabs.close(older)                              # a session of this browser's that a new one could adopt
+    # What adopt() leaves in a session a new tab took over while its connection was away (AppTest cannot rerun a
+    # page whose widgets' values are gone, as a browser can: it reads them back from the session state).
+    del at.session_state[sessions._KEY]
     at.session_state[sessions._MOVED] = True
     at.run()
-    assert token_of(at) != first and not at.exception
+    assert not at.exception
     assert "opened in another tab" in at.info[0].value
-    assert tabs.registry.claim(first, "someone", streamlit_state()) is None
+    assert at.session_state[sessions._KEY] == browser.key   # still this browser's, with nothing adopted
+    assert tabs.registry.owns(browser.key, tab_id(older))
 
 
 @pytest.mark.slow
 def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
-    before = tabs()
+    browser = Browser()
+    before = tabs(browser)
     bring_text(before)
     before.switch_page("app/pages/train.py").run()
     before.selectbox(key="train_preset").set_value("tiny").run()
@@ -228,7 +226,8 @@ def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     assert job.is_alive()
     folder = before.session_state["visitor_dir"].path
 
-    after = tabs(token_of(before))
+    tabs.close(before)
+    after = tabs(browser)
     after.switch_page("app/pages/train.py").run()
     assert after.session_state["job"] is job and job.is_alive()
     assert after.selectbox(key="train_preset").value == "tiny"
@@ -240,24 +239,33 @@ def test_a_reload_mid_training_finds_the_same_job_still_running(tabs):
     assert job.is_alive()
 
 
-def test_a_made_up_token_gets_a_fresh_session_and_a_new_token(tabs):
-    owner = tabs()
+def test_another_browser_a_made_up_key_or_an_old_address_gets_a_fresh_session(tabs):
+    alice = Browser()
+    owner = tabs(alice)
+    owner.session_state[sessions._TOKEN] = "alices-old-token"   # a session from when addresses held its token
     bring_text(owner)
-    for guess in ("made-up", token_of(owner)[:-2] + "xx", "", "../../etc"):
-        stranger = tabs(guess)
-        assert not stranger.exception and not stranger.error
-        assert "corpus" not in stranger.session_state
-        assert token_of(stranger) not in (guess, token_of(owner))
-    assert "corpus" in owner.session_state            # the owner's session is untouched
+    tabs.close(owner)                                  # her tab is closed: her session waits for her browser
+    made_up = Browser()
+    made_up.cookies[browser_key.COOKIE] = alice.key[:-2] + ("xx" if alice.key[-2:] != "xx" else "yy")
+    for browser, address in ((Browser(), {}), (made_up, {}), (Browser(), {sessions.PARAM: "alices-old-token"}),
+                             (made_up, {sessions.PARAM: "alices-old-token"})):
+        stranger = tabs(browser, address)
+        assert not stranger.error and "corpus" not in stranger.session_state
+        assert sessions.PARAM not in stranger.query_params   # the old token is taken off the address
+        assert browser.key != alice.key and tabs.registry.tracked() >= 2
+    back = tabs(alice, {sessions.PARAM: "alices-old-token"})   # in her own browser, the old address works
+    assert "corpus" in back.session_state and sessions.PARAM not in back.query_params
 
 
-def test_start_afresh_stops_the_job_removes_the_folder_and_gives_a_new_token(tabs):
-    at = tabs()
+def test_start_afresh_stops_the_job_removes_the_folder_and_keeps_the_browser(tabs):
+    browser = Browser()
+    at = tabs(browser, {sessions.PARAM: "whatever"})
+    key = browser.key
     bring_text(at)
     at.switch_page("app/pages/train.py").run()
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.button(key="start").click().run()
-    job, folder, old = at.session_state["job"], at.session_state["visitor_dir"].path, token_of(at)
+    job, folder = at.session_state["job"], at.session_state["visitor_dir"].path
     at.switch_page("app/pages/generate.py").run()
     at.selectbox(key="gen_strategy").set_value("greedy").run()
 
@@ -266,15 +274,28 @@ def test_start_afresh_stops_the_job_removes_the_folder_and_gives_a_new_token(tab
     assert not job.is_alive() and not folder.exists()
     assert "corpus" not in at.session_state and "job" not in at.session_state
     assert at.selectbox(key="gen_strategy").value == "top-p"   # the page's settings are back to their defaults
-    assert token_of(at) != old and tabs.registry.holds(tab_id(at), token_of(at))
-    assert "corpus" not in tabs(old).session_state    # the old address reaches nothing now
+    assert sessions.PARAM not in at.query_params
+    assert browser.key == key and at.session_state[sessions._KEY] == key and tabs.registry.owns(key, tab_id(at))
+    tabs.close(at)
+    assert "corpus" not in tabs(browser).session_state   # a reload finds the fresh session, not the old one
+
+
+def test_outside_a_page_there_is_no_session_handling_and_a_plain_app_test_runs_with_no_cookie(app_env):
+    sessions.resume()                             # a script: no script run, nothing to resume or keep
+    # AppTest's stand-in runtime calls every session connected and answers st.context.cookies with mocks.
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params[sessions.PARAM] = "an-old-token"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", at.session_state[sessions._KEY])   # a key of its own, made here
+    assert sessions.PARAM not in at.query_params
 
 
 def test_what_carries_over_is_the_apps_state_and_the_kept_widgets_not_buttons_or_uploads(tabs):
     at = tabs()
     bring_text(at)                                    # the Corpus page, with its uploader holding a file
     kept = sessions.carried(at._session_state)
-    assert {"corpus", "corpus_encoding", sessions._TOKEN} <= set(kept)
+    assert {"corpus", "corpus_encoding", sessions._KEY} <= set(kept)
     assert "corpus_upload" not in kept                # a file upload, which a new page cannot be given
     at.switch_page("app/pages/train.py").run()
     kept = sessions.carried(at._session_state)

@@ -174,3 +174,19 @@ def written_text(page) -> str:
     return page.get_by_test_id("stCode").first.inner_text()
 
 
+
+
+def new_tab(context, url: str):
+    """Another tab in a browser context already open (its cookies shared with the context's other tabs), at url,
+    connected."""
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.add_init_script(COUNT_FINISHED_RUNS)
+    page.goto(url)
+    page.wait_for_selector(CONNECTED)
+    return page
+
+
+def cookie(context, name: str) -> dict | None:
+    """The context's cookie of that name (its value, max-age as `expires`, SameSite ...), or None."""
+    return next((c for c in context.cookies() if c["name"] == name), None)

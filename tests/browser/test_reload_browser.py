@@ -1,6 +1,7 @@
-"""Sessions that survive a reload, in Debian's Chromium: the private address brings a visitor's text, running
-job and model back; without it, or with a made-up one, a visitor gets a fresh session; a tab never reopened
+"""Sessions that survive a reload, in Debian's Chromium: the browser's cookie brings a visitor's text, running
+job and model back; another browser, or one with a made-up key, gets a fresh session; a tab never reopened
 is swept and its training slot freed; Start afresh forgets it all. Screenshots go to tests/screenshots/.
+(tests/browser/test_private_sessions_browser.py: a visitor's address opened elsewhere.)
 
 The server here sweeps quickly (a 20-second grace period, looked at every 2 seconds) and allows one training
 job, so that the sweep and the freed slot are seen within a test. Its temporary folder is the test's own, so a
@@ -11,13 +12,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from helpers import poll
-from .browsing import (FOX, WAVES, expect, go_to, main, reload, settle, shot, start_training, streamlit_server,
-                       upload_text, visit)
+from .browsing import (FOX, WAVES, cookie, expect, go_to, main, new_tab, reload, settle, shot, start_training,
+                       streamlit_server, upload_text, visit)
 
 GRACE_S = 20
 SWEEP_EVERY_S = 2
@@ -36,8 +36,8 @@ def served(tmp_path_factory):
         yield url, folder / "streamlit.log", folder / "tmp"
 
 
-def token_in(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["session"][0]
+def browser_key(page) -> str:
+    return cookie(page.context, "charlm_browser")["value"]
 
 
 def visitor_folders(tmp: Path) -> set[Path]:
@@ -65,7 +65,7 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
     start_training(page, minutes="3")
     expect(page.get_by_text("What the model writes at step")).to_be_visible()   # a model exists from here
     address, steps = page.url, step_shown(page)
-    assert "/train?session=" in address
+    assert address.endswith("/train")         # the address holds nothing of the session
 
     reload(page)
     reloaded = time.monotonic()
@@ -93,32 +93,34 @@ def test_a_reload_mid_training_finds_the_same_job_running_and_its_model_in_gener
     expect(page.get_by_test_id("stSidebar").get_by_text("Training:")).to_be_visible()
     shot(page, "reload-2-generate-with-the-model-being-trained")
     stop_training(page)
-    assert token_in(address) not in log.read_text()                              # the token is never logged
+    assert browser_key(page) not in log.read_text()                              # the key is never logged
 
 
-def test_another_visitor_without_the_token_or_with_a_made_up_one_gets_a_fresh_session(served, browser):
+def test_another_browser_or_one_with_a_made_up_key_gets_a_fresh_session(served, browser):
     server, log, _ = served
-    alice = visit(browser, server)
+    alice = visit(browser, f"{server}/corpus")
     upload_text(alice, "fox.txt", FOX)
-    token = token_in(alice.url)
+    key = browser_key(alice)
 
-    for address in (f"{server}/corpus", f"{server}/corpus?session=" + "A" * len(token),
-                    f"{server}/corpus?session={token[:-4]}abcd"):
-        other = visit(browser, address)   # another browser context: no cookies, storage or history shared
+    for made_up in (None, "A" * len(key), key[:-4] + ("abcd" if not key.endswith("abcd") else "efgh")):
+        context = browser.new_context()       # another browser: no cookies, storage or history shared
+        if made_up is not None:
+            context.add_cookies([{"name": "charlm_browser", "value": made_up, "url": server}])
+        other = new_tab(context, f"{server}/corpus")
         settle(other)
         expect(other.get_by_role("heading", name="Corpus", level=1)).to_be_visible()
         expect(other.get_by_text("fox.txt")).to_have_count(0)
         expect(other.get_by_test_id("stException")).to_have_count(0)
-        assert token_in(other.url) not in (token, token_in(address) if "session=" in address else "")
+        assert browser_key(other) not in (key, made_up)   # a key of its own, made by the server
         upload_text(other, "waves.txt", WAVES)   # a session of its own, that works
-        if "AAAA" in address:
-            shot(other, "reload-3-made-up-token-fresh-session")
-        other.context.close()
+        if made_up is not None and made_up.startswith("AAAA"):
+            shot(other, "reload-3-made-up-key-fresh-session")
+        context.close()
 
     reload(alice)
     expect(alice.get_by_role("heading", name="Using uploaded file fox.txt")).to_be_visible()   # hers, untouched
     expect(alice.get_by_text("waves.txt")).to_have_count(0)
-    assert token not in log.read_text()
+    assert key not in log.read_text()
 
 
 def test_a_tab_closed_and_restored_comes_back_and_one_never_reopened_is_swept_and_frees_the_slot(served, browser):
@@ -128,21 +130,21 @@ def test_a_tab_closed_and_restored_comes_back_and_one_never_reopened_is_swept_an
     upload_text(page, "fox.txt", FOX)
     start_training(page, minutes="2")
     (folder,) = visitor_folders(tmp) - before  # this visitor's: its training job works in it
-    address = page.url
-    page.context.close()                      # the tab closes …
+    address, context, key = page.url, page.context, browser_key(page)
+    page.close()                              # the tab closes …
 
-    page = visit(browser, address)            # … and is restored within the grace period
+    page = new_tab(context, address)          # … and is restored within the grace period, in the same browser
     settle(page)
     expect(main(page).get_by_role("heading", name="Training on fox.txt (tiny)")).to_be_visible()
     expect(main(page).get_by_role("button", name="Stop")).to_be_visible()
-    page.context.close()                      # closed again, for good
+    page.close()                              # closed again, for good
 
     # Swept: the sweeper stops the visitor's job, then removes the folder (plus time for a loaded machine).
     poll(lambda: not folder.exists(), SWEPT_WITHIN_S + 30, "the sweeper to free the closed tab", every_s=0.5)
-    late = visit(browser, address)            # too late: a fresh session, a new address, no error
+    late = new_tab(context, address)          # too late: a fresh session under a new key, no error
     settle(late)
     expect(main(late).get_by_text("First choose a text")).to_be_visible()
-    assert token_in(late.url) != token_in(address)
+    assert browser_key(late) != key           # the swept key (its cookie not yet expired) is not taken back
     upload_text(late, "waves.txt", WAVES)
     start_training(late, minutes="2")         # the only training slot was freed
     expect(late.get_by_text("The server is busy")).to_have_count(0)
@@ -159,7 +161,6 @@ def test_start_afresh_forgets_the_session_and_gives_a_new_address(served, browse
     page.get_by_test_id("stTextArea").locator("textarea").press("Control+Enter")
     settle(page)
     go_to(page, "Corpus")
-    old = page.url
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Start afresh").click()
     button = page.get_by_role("button", name="Forget it all and start afresh")
@@ -168,34 +169,32 @@ def test_start_afresh_forgets_the_session_and_gives_a_new_address(served, browse
     button.click()
     expect(page.get_by_role("heading", name="Generate", level=1)).to_be_visible()
     settle(page)
-    assert token_in(page.url) != token_in(old)
+    assert "session" not in page.url
     assert page.get_by_test_id("stTextArea").locator("textarea").input_value() == "The "   # the default prime
     go_to(page, "Corpus")
     expect(page.get_by_text("fox.txt")).to_have_count(0)
     shot(page, "reload-5-after-start-afresh")
 
-    stale = visit(browser, old)               # the old address reaches nothing any more
-    settle(stale)
-    expect(stale.get_by_text("fox.txt")).to_have_count(0)
-    assert token_in(stale.url) != token_in(old)
+    reload(page)                              # what comes back now is the fresh session
+    expect(page.get_by_text("fox.txt")).to_have_count(0)
 
 
-def test_the_same_address_opened_in_a_second_tab_takes_the_session_and_the_first_starts_afresh(served, browser):
+def test_a_second_tab_of_the_same_browser_starts_afresh_and_the_first_keeps_its_session(served, browser):
     server, _, _ = served
     first = visit(browser, server)
     upload_text(first, "fox.txt", FOX)
     go_to(first, "Generate")
     address = first.url
 
-    second = visit(browser, address)          # the address pasted into another window
+    second = new_tab(first.context, address)  # the address opened in another tab of the same browser
     settle(second)
     go_to(second, "Corpus")
-    expect(second.get_by_role("heading", name="Using uploaded file fox.txt")).to_be_visible()
+    expect(second.get_by_text("fox.txt")).to_have_count(0)
+    shot(second, "reload-6-second-tab-starts-afresh")
 
-    main(first).get_by_role("button", name="Write").click()   # the first tab's next run
-    expect(first.get_by_text("This session was opened in another tab or window")).to_be_visible()
+    main(first).get_by_role("button", name="Write").click()   # the first tab's next run: still its session
     settle(first)
-    assert token_in(first.url) != token_in(address)
-    shot(first, "reload-6-first-tab-after-its-session-moved")
+    expect(first.get_by_test_id("stCode").first).to_be_visible()
+    expect(first.get_by_text("This session was opened in another tab or window")).to_have_count(0)
     go_to(first, "Corpus")
-    expect(first.get_by_text("fox.txt")).to_have_count(0)
+    expect(first.get_by_role("heading", name="Using uploaded file fox.txt")).to_be_visible()
