@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils import script_requests
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from app import models, state, visitors
+from app import links, models, state, visitors
 from app import settings as settings_mod
 from charlm import workload
 from charlm.text import datasets
@@ -70,7 +70,12 @@ def page_start(title: str, intro: str) -> models.LoadedModel | None:
     """A Learn page's title, its short text, and the model picker; -> the chosen model."""
     st.title(title)
     st.markdown(intro)
-    return pick_model()
+    page = links.PATH_OF_TITLE[title]
+    linked = links.arrive(page, MODEL_KEY)   # a share link's model and values (app/links.py), once
+    model = pick_model()
+    if model is not None:
+        links.settle(page, linked, model, started=st.session_state.setdefault(_STARTED_FOR, {}))
+    return model
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
