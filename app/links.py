@@ -49,6 +49,12 @@ class Field:
             if raw not in self.options:
                 raise ValueError("not one of its choices")
             return raw
+        if self.kind == "pick":   # a place in a ranking, or "any" (a unit chosen by number)
+            if raw == "any":
+                return raw
+            if not raw.isdigit() or int(raw) > 1000:
+                raise ValueError("not a unit of its ranking")
+            return int(raw)
         if self.kind == "choices":
             chosen = raw.split(",") if raw else []
             if any(c not in self.options for c in chosen) or len(set(chosen)) != len(chosen):
@@ -91,7 +97,7 @@ FIELDS: dict[str, list[Field]] = {
                        _num("next_min_p", 0.0, 1.0, "float"), _num("next_shown", 5, lambda m: min(40, _vocab(m)))],
     "surprise-map": [_text("surprise_text")],
     "neuron-explorer": [Field("neuron_feature", "choice", options=tuple(neurons.FEATURES)),
-                        Field("neuron_kind", "choice", options=("h", "c")),
+                        Field("neuron_kind", "choice", options=("h", "c")), Field("neuron_pick", "pick"),
                         _num("neuron_layer", 1, lambda m: m.config.get("num_layers", 1)),
                         _num("neuron_number", 0, lambda m: m.config.get("hidden_size", 1) - 1),
                         Field("neuron_any_kind", "choice", options=("h", "c")), _text("neuron_text"),
@@ -151,6 +157,9 @@ def settle(page: str, pending: dict[str, str], model: models.LoadedModel, starte
         st.session_state[field.state_key(model)] = value
         if started is not None:
             started[field.state_key(model)] = model.key
+    if "neuron_pick" in pending:   # the Neuron explorer starts each new ranking at its best unit: this is the one
+        st.session_state["neuron_pick_for"] = (model.key, st.session_state.get("neuron_feature"),
+                                               st.session_state.get("neuron_kind"))
     if refused:
         st.warning("This link holds values this page does not take, so they are left at their defaults: "
                    + "; ".join(refused) + ".")

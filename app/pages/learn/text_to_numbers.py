@@ -84,10 +84,15 @@ def sentence_box() -> str:
     if st.session_state.get("numbers_shown") != sentence:
         st.session_state["numbers_box"] = st.session_state.get("numbers_box", -1) + 1
     number = st.session_state["numbers_box"]
-    typed = st.text_input("Type or edit a sentence", value=sentence, max_chars=MAX_SENTENCE,
-                          key="numbers_sentence" if number == 0 else f"numbers_sentence_{number}")
-    st.session_state["numbers_text"] = st.session_state["numbers_shown"] = typed
-    return typed
+    key = "numbers_sentence" if number == 0 else f"numbers_sentence_{number}"
+    st.session_state["numbers_shown"] = sentence
+    # Kept at once (a callback runs before the page), so the page's Copy link, drawn above, has what was typed.
+    return st.text_input("Type or edit a sentence", value=sentence, max_chars=MAX_SENTENCE, key=key,
+                         on_change=_typed, args=(key,))
+
+
+def _typed(key: str) -> None:
+    st.session_state["numbers_text"] = st.session_state["numbers_shown"] = st.session_state[key]
 
 
 def show_sentence(model, at_hand) -> None:
