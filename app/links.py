@@ -35,9 +35,10 @@ class Field:
     low: _Bound = 0
     high: _Bound = TEXT_CAP          # a text's cap in characters, or a number's largest value
     options: tuple = ()
+    state: str = ""                  # its session_state key when not `key`; "{model}" stands for the model's key
 
     def state_key(self, model: models.LoadedModel) -> str:
-        return self.key.replace("{model}", model.key)
+        return (self.state or self.key).replace("{model}", model.key)
 
     def parse(self, raw: str, model: models.LoadedModel):
         """The value a widget can take, from its parameter; ValueError when it is not one."""
@@ -103,7 +104,7 @@ FIELDS: dict[str, list[Field]] = {
                         Field("neuron_any_kind", "choice", options=("h", "c")), _text("neuron_text"),
                         _text("neuron_prime", 200), _num("neuron_clamp", -1.0, 1.0, "float"),
                         _num("neuron_seed", 0, 2**31 - 1)],
-    "training-over-time": [_num("tot_step:{model}", 0, _SEED)],
+    "training-over-time": [Field("tot_step", "int", 0, _SEED, state="tot_step:{model}")],
     "2017-vs-today": [],
     "baselines": [Field("bl_source", "choice", options=("Write one with this model", "Paste a text")),
                   _text("bl_paste"), _num("bl_length", 50, 1000), _num("bl_temperature", 0.0, 1.5, "float"),

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import links
+from app import links, models
+from charlm.modelfile import checkpoint
 from charlm.learn import neurons
 
 from helpers import APP
@@ -183,3 +184,15 @@ def test_a_neuron_explorer_link_is_checked_against_its_model():
                  "neuron_number": "384"}, "learn/neuron_explorer")   # the demo has 384 units
     assert "neuron_number (outside 0 to 383)" in at.warning[0].value
     assert at.number_input(key="neuron_number").value == 0
+
+
+def test_a_training_over_time_link_opens_on_its_evaluation():
+    at = learn_page("training_over_time", "shipped")
+    steps = [row["step"] for row in checkpoint.load(models.SHIPPED_PATH).history]
+    chosen = steps[len(steps) // 2]
+    assert chosen != steps[-1]   # the page opens on the last
+    at.select_slider(key="tot_step:shipped").set_value(chosen).run()
+    link = copied_link(at)
+    assert dict(parse_qsl(urlsplit(link).query)) == {"model": "shipped", "tot_step": str(chosen)}
+    other = opened(link)
+    assert other.select_slider(key="tot_step:shipped").value == chosen

@@ -56,6 +56,8 @@ def visit(params: dict, page: str = "generate") -> AppTest:
 
 def test_a_published_model_reaches_another_visitor_by_its_link_for_writing_and_every_learn_part(trained):
     owner = owner_with_upload(trained)
+    assert any(m.value.startswith("This model lives in your session only, which a link never carries. Publish it")
+               for m in owner.sidebar.markdown)   # no link to a model of one's own session
     key = publish(owner)
     assert key.startswith("p-") and len(key) >= 2 + 8
     assert not owner.error
