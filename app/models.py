@@ -197,7 +197,8 @@ def _upload_path(name: str) -> Path:
 
 
 def available(advice: str = "") -> list[LoadedModel]:
-    """Every model this visitor can use, in the pickers' order: shipped, this session's, earlier runs, uploads.
+    """Every model this visitor can use, in the pickers' order: shipped, this session's, earlier runs, uploads,
+    and the published models this visitor opened by a link or published (app/published.py).
 
     A model that cannot be loaded is left out with a warning (followed by `advice`, what to do instead).
     """
@@ -209,7 +210,8 @@ def available(advice: str = "") -> list[LoadedModel]:
     except checkpoint.CheckpointError as err:
         st.warning(f"This session's model could not be loaded: {plain.escape(str(err))}")
         current = None
-    return choices + ([current] if current is not None else []) + kept() + uploads()
+    from . import published   # it builds on this module's LoadedModel
+    return choices + ([current] if current is not None else []) + kept() + uploads() + published.seen_models()
 
 
 def pick(choices: list[LoadedModel], label: str, key: str) -> LoadedModel:

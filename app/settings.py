@@ -32,6 +32,11 @@ class Settings:
                                           # tab's session, folder and jobs are swept this long after it closed
     sweep_every_s: float = 15.0           # how often expired sessions are looked for
     cache_dir: str = "~/.cache/charlm"    # downloaded built-in corpora (shared, read-only data)
+    publish_max_per_visitor: int = 3      # models one visitor has published at once (app/published.py)
+    publish_visitor_mb: float = 100.0     # what one visitor's published models may hold (files or arrays)
+    publish_max_models: int = 20          # published models on this server, all visitors together
+    publish_max_mb: float = 500.0         # what all published models may hold together
+    publish_ttl_s: float = 86_400.0       # a published model expires this long after it was published
 
     @property
     def max_corpus_chars(self) -> int:
@@ -64,6 +69,11 @@ NAMES = {
     "CHARLM_ABANDON_AFTER_S": "abandon_after_s",
     "CHARLM_SWEEP_EVERY_S": "sweep_every_s",
     "CHARLM_CACHE_DIR": "cache_dir",
+    "CHARLM_PUBLISH_MAX_PER_VISITOR": "publish_max_per_visitor",
+    "CHARLM_PUBLISH_VISITOR_MB": "publish_visitor_mb",
+    "CHARLM_PUBLISH_MAX_MODELS": "publish_max_models",
+    "CHARLM_PUBLISH_MAX_MB": "publish_max_mb",
+    "CHARLM_PUBLISH_TTL_S": "publish_ttl_s",
 }
 
 

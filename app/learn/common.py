@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils import script_requests
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from app import models, state, visitors
+from app import links, models, state, visitors
 from app.learn import path
 from app import settings as settings_mod
 from charlm import workload
@@ -72,7 +72,12 @@ def page_start(title: str, intro: str) -> models.LoadedModel | None:
     st.title(title)
     path.header(title)
     st.markdown(intro)
-    return pick_model()
+    page = links.PATH_OF_TITLE[title]
+    linked = links.arrive(page, MODEL_KEY)   # a share link's model and values (app/links.py), once
+    model = pick_model()
+    if model is not None:
+        links.settle(page, linked, model, started=st.session_state.setdefault(_STARTED_FOR, {}))
+    return model
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

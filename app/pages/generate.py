@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from app import charts, models, plain, state, writing
+from app import charts, links, models, plain, published, state, writing
 from app.step_mode import step_mode
 from app.writing import WRITE, WriteState, note_missing, plain_text
 from charlm.engine import sampling
@@ -195,6 +195,7 @@ def write_now(loaded: models.LoadedModel, prime: str, cfg: DecodeConfig, seed: i
 st.title("Generate")
 controls, canvas = st.columns([2, 3], gap="large")
 intro = writing.open_with_a_sample(canvas)
+linked = links.arrive("generate", "gen_model")   # a share link's model and values (app/links.py), once
 choices = available_models()
 first_view = st.session_state.get(WRITE)
 if first_view is not None and first_view.first_view and not any(m.key == "shipped" for m in choices):
@@ -211,6 +212,8 @@ if not choices:
 
 with controls:
     loaded = model_panel(choices)
+    links.settle("generate", linked, loaded)
+    published.control(loaded)
     prime = st.text_area("Prime text (the model reads it, then continues)", value=writing.DEFAULT_PRIME,
                          height=68, key=writing.PRIME, persist_state="session", max_chars=writing.PRIME_MAX_CHARS)
     mode = st.segmented_control("Mode", ["Write", "Step"], default="Write", required=True, key="gen_mode",

@@ -72,10 +72,33 @@ def show_vocabulary(model, at_hand) -> None:
         right.info("Whitespace is shown as a visible sign: ␣ a space, ⏎ a line break, ⇥ a tab.")
 
 
+def sentence_box() -> str:
+    """The sentence box, showing the sentence the indices below are made from, in every browser.
+
+    The sentence lives in session state (numbers_text: set for each model, by a share link, or typed). The box
+    is created with it as its value, not given it through session state: a browser that mounts the box again
+    (a page opened by a link, a session taken over by another browser) falls back to the value the box was
+    created with, so a box given its value through session state could show empty while the indices below
+    spelled the sentence. When the sentence is set from outside the box, a new box (a new key) takes it."""
+    sentence = st.session_state["numbers_text"]
+    if st.session_state.get("numbers_shown") != sentence:
+        st.session_state["numbers_box"] = st.session_state.get("numbers_box", -1) + 1
+    number = st.session_state["numbers_box"]
+    key = "numbers_sentence" if number == 0 else f"numbers_sentence_{number}"
+    st.session_state["numbers_shown"] = sentence
+    # Kept at once (a callback runs before the page), so the page's Copy link, drawn above, has what was typed.
+    return st.text_input("Type or edit a sentence", value=sentence, max_chars=MAX_SENTENCE, key=key,
+                         on_change=_typed, args=(key,))
+
+
+def _typed(key: str) -> None:
+    st.session_state["numbers_text"] = st.session_state["numbers_shown"] = st.session_state[key]
+
+
 def show_sentence(model, at_hand) -> None:
     st.subheader("A sentence as indices")
-    common.start_values(model.key, numbers_sentence=first_sentence(common.passage(model, at_hand, 600)))
-    sentence = st.text_input("Type or edit a sentence", max_chars=MAX_SENTENCE, key="numbers_sentence")
+    common.start_values(model.key, numbers_text=first_sentence(common.passage(model, at_hand, 600)))
+    sentence = sentence_box()
     if not sentence:
         st.info("Type a sentence to see it as numbers.")
         return
