@@ -121,10 +121,10 @@ def test_a_generate_link_carries_the_prime_strategy_knobs_and_seed():
 
 def test_a_next_character_link_keeps_its_values_over_the_models_starting_values():
     at = learn_page("next_character", "shipped")
-    at.text_input(key="next_prime").set_value("The will to ").run()
+    at.text_area(key="next_prime").set_value("Part one.\nThe will to ").run()   # the prime box takes line breaks
     at.slider(key="next_top_k").set_value(5).run()
     other = opened(copied_link(at))
-    assert other.text_input(key="next_prime").value == "The will to "
+    assert other.text_area(key="next_prime").value == "Part one.\nThe will to "
     assert other.slider(key="next_top_k").value == 5
 
 
