@@ -138,8 +138,12 @@ def _rng_misfit(rng) -> str | None:
     if not rng:
         return None
     ranks = rng.get("ranks") if isinstance(rng, dict) else None
-    states = [rng.get("batches"), *[r.get("torch") if isinstance(r, dict) else None for r in ranks or [rng]]] \
+    # Each process's masks: a CPU generator's state ("torch"), or a GPU one's ("cuda", checked when it is set).
+    states = [rng.get("batches"), *[r.get("torch") if isinstance(r, dict) and "cuda" not in r else None
+                                    for r in ranks or [rng]]] \
         if isinstance(rng, dict) and isinstance(ranks or [], list) else [None]
+    if any(isinstance(r, dict) and "cuda" in r and not isinstance(r["cuda"], torch.Tensor) for r in ranks or []):
+        return "its random state is not a generator's"
     try:
         for saved in states:
             torch.Generator().set_state(saved)   # a scratch generator: nothing of the run's is touched

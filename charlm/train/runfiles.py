@@ -74,13 +74,14 @@ class RunFiles:
         if state.rng:
             trainer.generator.set_state(state.rng["batches"])   # the data order: the same for every process
             # Each process's own dropout stream (files from one process, or older ones: "torch" alone).
-            ranks = state.rng.get("ranks") or [{"torch": state.rng["torch"]}]
-            if group.rank < len(ranks):
-                torch.set_rng_state(ranks[group.rank]["torch"])
-                if device.type == "cuda" and ranks[group.rank].get("cuda") is not None:
-                    torch.cuda.set_rng_state(ranks[group.rank]["cuda"], device)
-            else:   # more processes than the run had: a stream of its own, not the one an earlier run used
-                torch.manual_seed(rank_seed(trainer.cfg.seed, group.rank, trainer.state.step))
+            ranks = state.rng.get("ranks") or [{"torch": state.rng.get("torch")}]
+            # The model's generator of masks: a CPU one's state is "torch", a GPU one's "cuda".
+            saved = ranks[group.rank].get("cuda" if device.type == "cuda" else "torch") \
+                if group.rank < len(ranks) else None
+            if saved is not None:
+                trainer.model.generator.set_state(saved)
+            else:   # more processes than the run had, or another device: a stream of its own, not an earlier one
+                trainer.model.generator.manual_seed(rank_seed(trainer.cfg.seed, group.rank, trainer.state.step))
         if state.carry:
             # The file holds every row of the global batch; this process carries its own rows on.
             rows = rank_rows(state.carry[0].shape[1], group.rank, group.world_size)
@@ -115,17 +116,15 @@ class RunFiles:
         every process calls it at once."""
         if self.last_path is None:
             return
+        masks = trainer.model.generator.get_state()   # this process's dropout masks
         mine = {"carry": [t.detach().float().cpu() for t in trainer.carry] if trainer.carry is not None else None,
-                "rng": {"torch": torch.get_rng_state()}}
-        if trainer.device.type == "cuda":
-            mine["rng"]["cuda"] = torch.cuda.get_rng_state(trainer.device)
+                "rng": {"cuda": masks} if trainer.device.type == "cuda" else {"torch": masks}}
         every = trainer.group.gather(mine)
         if trainer.group.is_main:
             carry = None
             if all(share["carry"] is not None for share in every):   # the global batch's rows, in rank order
                 carry = [torch.cat([share["carry"][k] for share in every], dim=1) for k in (0, 1)]
-            rng = {"torch": every[0]["rng"]["torch"], "batches": trainer.generator.get_state(),
-                   "ranks": [share["rng"] for share in every]}
+            rng = {"batches": trainer.generator.get_state(), "ranks": [share["rng"] for share in every]}
             resume_file.save(self.snapshot(trainer, with_optimizer=True, carry=carry, rng=rng), self.last_path)
 
     def best_path(self) -> Path | None:

@@ -25,7 +25,7 @@ from charlm.train.batches import BatchStream, pinned
 from charlm.config import ModelConfig, TrainConfig
 from charlm.text.corpus import Corpus
 from charlm.engine.decoding import generate
-from charlm.nn.device import OutOfMemory, memory_that_ran_out, pick_device, seed_everything
+from charlm.nn.device import OutOfMemory, generator, memory_that_ran_out, pick_device
 from charlm.train.distributed import Group, rank_seed
 from charlm.text.encoded import EncodedCorpus, identity
 from charlm.train.evaluate import eval_sample_size, evaluate
@@ -105,10 +105,10 @@ class Trainer:
         self.device = self.group.place(pick_device(self.cfg.device))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # the batch shapes repeat: let cuDNN time its LSTM kernels once
-        self.generator = seed_everything(self.cfg.seed)
-        self.model = CharLSTM(self.model_cfg).to(self.device)
-        if self.group.rank:   # dropout masks of their own for the other processes' rows (rank 0: as one process)
-            torch.manual_seed(rank_seed(self.cfg.seed, self.group.rank, 0))
+        self.generator = generator(self.cfg.seed)   # the batches: the same order on every process
+        self.model = CharLSTM(self.model_cfg, generator(self.cfg.seed)).to(self.device)
+        # Each process's own dropout masks for its rows, on the device that draws them.
+        self.model.generator = generator(rank_seed(self.cfg.seed, self.group.rank, 0), self.device)
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.carry = None                # the LSTM state carried along contiguous streams
         self.averaging = WeightAverage(self.model, self.cfg.average_from, self.cfg.average_decay)
