@@ -145,9 +145,17 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower(tmp_path, charlm
     monkeypatch.setattr(Trainer, "step", step_runs_out(error))
     text = tmp_path / "cat.txt"
     text.write_text(PERIODIC_TEXT)
-    run = charlm_here("train", text, "--preset", "tiny", "--batch-size", "16", "--out", tmp_path / "m.safetensors")
-    assert_clean_error(run, f"{where} ran out of memory", "--batch-size (now 16)", "--seq-len (now 64)",
-                       "--hidden (now 128)")
+    run = charlm_here("train", text, "--preset", "tiny", "--batch-size", "16", "--quiet", "--out",
+                      tmp_path / "m.safetensors")
+    # The untrained model's evaluation (step 0) is reported before the first step runs out: the header, its
+    # line, then the error as one line, with no traceback.
+    assert run.returncode == 2 and "Traceback" not in run.stderr and run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("training tiny on cat.txt") and lines[1].startswith("computing in")
+    assert " step 0 epoch 0.00 loss - val " in lines[2]
+    assert lines[3].startswith("error: ")
+    for word in (f"{where} ran out of memory", "--batch-size (now 16)", "--seq-len (now 64)", "--hidden (now 128)"):
+        assert word in lines[3], lines[3]
 
 
 def test_the_app_gets_out_of_memory_as_a_message_and_other_errors_as_they_are(periodic_corpus, monkeypatch):

@@ -143,7 +143,7 @@ def test_a_run_with_an_average_evaluates_and_saves_the_average(periodic_corpus, 
                                              eval_interval_s=0.0), out=out)
     last = result.history[-1]
     assert last["val_loss_trained"] != last["val_loss"]   # two models scored: the average and the weights
-    assert len(result.history) == 12   # an evaluation after every step; the weights as trained only at the end
+    assert len(result.history) == 13   # an evaluation at step 0 and after every step; the weights as trained at the end
     assert not any("val_loss_trained" in row for row in result.history[:-1])
     saved = ckpt_io.load(out)
     resume = resume_file.load(result.last_path)
