@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from charlm.errors import UserError
 
-EARLY_EVALS = (0, 10, 30, 100)   # steps evaluated whatever the spacing: the first, noisy writing is worth seeing
+EARLY_EVALS = (0, 10, 30)   # steps evaluated whatever the spacing: the first, noisy writing is worth seeing
 
 
 @dataclass
