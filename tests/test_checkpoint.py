@@ -215,7 +215,7 @@ def test_best_checkpoint_is_small_and_the_last_one_holds_the_resume_state(traine
     best, last = ckpt_io.load(trained.path), resume_file.load(trained.last_path)
     assert best.optimizer is None and best.rng is None
     assert last.optimizer is not None and last.optimizer["state"]
-    assert isinstance(last.rng["torch"], torch.Tensor) and isinstance(last.rng["batches"], torch.Tensor)
+    assert isinstance(last.rng["ranks"][0]["torch"], torch.Tensor) and isinstance(last.rng["batches"], torch.Tensor)
     assert set(last.progress["position"]) == {"epoch_index", "chunk_index", "offset"}
     assert last.progress["step"] == 150
     h, c = last.carry

@@ -47,13 +47,13 @@ def test_weight_drop_in_training_is_the_lstm_with_masked_hidden_to_hidden_weight
     reference = make_model().train()
     reference.load_state_dict(model.state_dict())
     x = ids()
-    torch.manual_seed(7)
+    model.generator = torch.Generator().manual_seed(7)   # the run's own generator draws the masks
     logits, _ = model(x)
-    torch.manual_seed(7)
+    redraw = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for k in range(2):
             weight = getattr(reference.lstm, f"weight_hh_l{k}")
-            weight.copy_(drop_connect(weight, 0.4))
+            weight.copy_(drop_connect(weight, 0.4, redraw))
     expected, _ = reference(x)
     torch.testing.assert_close(logits, expected)
     # A new batch gets a new mask: the same input trains through other weights.
@@ -64,17 +64,17 @@ def test_weight_drop_in_training_is_the_lstm_with_masked_hidden_to_hidden_weight
 @pytest.mark.parametrize("p", [0.05, 0.15, 0.5])
 def test_the_drop_connect_mask_drops_p_of_the_weights_and_rescales_the_rest_exactly(p):
     weight = torch.full((1536, 384), 3.0)
-    torch.manual_seed(0)
-    first = drop_connect(weight, p)
+    generator = torch.Generator().manual_seed(0)
+    first = drop_connect(weight, p, generator)
     dropped = (first == 0).float().mean().item()
     assert abs(dropped - p) < 0.005                         # 590k draws: p within a few standard errors
     kept_value = 3.0 * 65_536 / (65_536 - round(p * 65_536))
     assert torch.all((first == 0) | (first == kept_value))  # the survivors scaled exactly, as F.dropout does
     assert abs(first.mean().item() - 3.0) < 0.05             # so the expected weight is the weight
-    second = drop_connect(weight, p)
+    second = drop_connect(weight, p, generator)
     assert not torch.equal(first == 0, second == 0)          # a new mask each call
-    torch.manual_seed(0)
-    torch.testing.assert_close(drop_connect(weight, p), first, rtol=0, atol=0)   # reproducible from the seed
+    again = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(drop_connect(weight, p, again), first, rtol=0, atol=0)   # reproducible from the seed
     # Each 64-bit draw gives four 16-bit slices: every slice position must drop p too (a slice that kept a
     # sign bit of 0, say, would never drop).
     by_slice = (first == 0).flatten().view(-1, 4).float().mean(dim=0)
@@ -93,7 +93,7 @@ def test_weight_drop_trains_the_hidden_to_hidden_weights_themselves():
 def test_embedding_dropout_drops_whole_characters_and_rescales_the_rest():
     model = make_model(embed_drop=0.5).train()
     x = torch.arange(VOCAB).repeat(3, 1)   # every character, three times
-    torch.manual_seed(3)
+    model.generator = torch.Generator().manual_seed(3)
     inputs = model.features(x)
     table = model.embed.weight
     for char in range(VOCAB):
@@ -143,7 +143,7 @@ def test_a_run_with_an_average_evaluates_and_saves_the_average(periodic_corpus, 
                                              eval_interval_s=0.0), out=out)
     last = result.history[-1]
     assert last["val_loss_trained"] != last["val_loss"]   # two models scored: the average and the weights
-    assert len(result.history) == 12   # an evaluation after every step; the weights as trained only at the end
+    assert len(result.history) == 13   # an evaluation at step 0 and after every step; the weights as trained at the end
     assert not any("val_loss_trained" in row for row in result.history[:-1])
     saved = ckpt_io.load(out)
     resume = resume_file.load(result.last_path)

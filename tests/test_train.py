@@ -196,7 +196,7 @@ def test_progress_events_have_the_documented_fields_and_plausible_values(periodi
             assert e.eta_s is None
     assert [e.chars_seen for e in steps] == sorted(set(e.chars_seen for e in steps))
     assert [e.elapsed_s for e in events] == sorted(e.elapsed_s for e in events)
-    assert len(evals) == 12
+    assert [e.step for e in evals] == list(range(13))   # the untrained model at step 0 too
     for e in evals:
         assert e.val_loss > 0 and e.val_bits == pytest.approx(e.val_loss / math.log(2))
         assert isinstance(e.sample, str) and len(e.sample) == SMALL_RUN["sample_chars"]
@@ -354,7 +354,8 @@ def trainer_at(corpus, clock: FakeClock, stop: threading.Event | None = None, **
 
 def test_evaluate_now_once_eval_interval_s_has_passed(periodic_corpus):
     clock = FakeClock()
-    trainer = trainer_at(periodic_corpus, clock, max_steps=100, eval_interval_s=30.0)
+    trainer = trainer_at(periodic_corpus, clock, max_steps=1_000, eval_interval_s=30.0)
+    trainer.state.step = 150   # past the early evaluations (charlm.train.state.EARLY_EVALS), which come by step
     assert not trainer.should_evaluate()
     clock.now += 29.9
     assert not trainer.should_evaluate()
@@ -452,16 +453,18 @@ def test_best_checkpoint_holds_the_lowest_validation_loss(periodic_corpus, tmp_p
     def worse_after_step_6(*args, **kwargs):
         calls[0] += 1
         loss, count = real_evaluate(*args, **kwargs)
-        return loss + (5.0 if calls[0] > 6 else 0.0), count
+        return loss + (5.0 if calls[0] > 7 else 0.0), count   # the 7th evaluation is step 6's (step 0 first)
 
     monkeypatch.setattr(train_module, "evaluate", worse_after_step_6)
     result = small_train(periodic_corpus, out=tmp_path / "m.pt", max_steps=12, eval_interval_s=0.0)
     val_losses = [row["val_loss"] for row in result.history]
-    assert [row["step"] for row in result.history] == list(range(1, 13))
-    assert result.best_val_loss == min(val_losses) == val_losses[5]
+    assert [row["step"] for row in result.history] == list(range(13))
+    assert result.best_val_loss == min(val_losses) == val_losses[6]
     best = ckpt_io.load(result.best_path)
     assert best.best_val_loss == min(val_losses)
-    assert best.progress["step"] == 6 and best.history == result.history[:6]
+    # The file keeps the whole run (charlm.train.runfiles), and says which evaluation its weights are from.
+    assert best.progress["step"] == 12 and best.history == result.history
+    assert best.best_step == 6 and best.best_evaluation() == 6
     # The weights in the file are the ones that scored that loss, not the last ones.
     _, val_ids = periodic_corpus.split()
     rescored, _ = real_evaluate(CharLSTM.from_checkpoint(best), val_ids, SMALL_RUN["eval_chars"])

@@ -202,6 +202,9 @@ def cmd_info(args) -> int:
         count = len(ckpt.history)
         print(f"history: {count} evaluation{'s' if count != 1 else ''}; validation loss {first['val_loss']:.4f} -> "
               f"{last['val_loss']:.4f} nats/char")
+        best = ckpt.best_evaluation()
+        print(f"weights: from evaluation {best + 1} of {count}, at step {ckpt.history[best].get('step', '?')} "
+              "(the best validation loss)")
     if ckpt.best_val_loss is not None:
         print(f"best validation loss: {ckpt.best_val_loss:.4f} nats/char ({ckpt.best_val_loss / LN2:.4f} bits/char)")
     return 0

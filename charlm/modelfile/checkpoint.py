@@ -6,6 +6,7 @@ resume file's tensors come back as numpy arrays, which charlm.train.resume turns
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,13 @@ class Checkpoint:
     history: list[dict] = field(default_factory=list)   # one row per evaluation
     progress: dict = field(default_factory=dict)        # step, chars_seen, elapsed_s, epoch position...
     best_val_loss: float | None = None
+    best_step: int | None = None       # the step of the evaluation the weights are from (None: files before it)
     window: int | None = None          # generation re-reads this many characters (2017 preset)
     optimizer: dict | None = None      # for resume
     rng: dict | None = None            # generator states (tensors) for exact resume
     carry: list | None = None          # the training streams' LSTM state [h, c] at the resume point
     average: dict | None = None        # for resume: the moving average of the weights (TrainConfig.average_from)
+    best_weights: dict | None = None   # for resume: the model file's weights (the best evaluation's)
     info: dict = field(default_factory=dict)            # corpus name, device, notes
 
     def numpy_weights(self) -> dict:
@@ -52,6 +55,15 @@ class Checkpoint:
         recorded says it through its window (only the 2017 design re-reads one)."""
         return TrainConfig.from_dict({"rereads_window": self.window is not None, **self.train_config})
 
+    def best_evaluation(self) -> int | None:
+        """The index in history of the evaluation the weights are from: the one at best_step, or (a file written
+        before best_step was, whose history ended at its best) the last one with the best loss; None: no history."""
+        steps = [row.get("step") for row in self.history]
+        if self.best_step is not None and self.best_step in steps:
+            return len(steps) - 1 - steps[::-1].index(self.best_step)
+        best = [i for i, row in enumerate(self.history) if row.get("val_loss") == self.best_val_loss]
+        return best[-1] if best else (len(steps) - 1 if steps else None)
+
     def num_parameters(self) -> int:
         """From the config, which load() checked every weight against: nothing is built to count them."""
         return self.model_cfg().num_parameters()
@@ -66,10 +78,26 @@ def to_bytes(ckpt: Checkpoint) -> bytes:
     """The model as one file's bytes (for save, and for a download button): safetensors plus JSON, which
     cannot carry code and numpy reads without torch. Resume state, if any, is left out."""
     meta = {k: getattr(ckpt, k) for k in META_FIELDS}
+    meta["history"] = fitted_history(ckpt.history)
     return modelfile.to_bytes(ckpt.model_config, ckpt.vocab, ckpt.numpy_weights(), meta)
 
 
-META_FIELDS = ("preset", "train_config", "history", "progress", "best_val_loss", "window", "info")
+META_FIELDS = ("preset", "train_config", "history", "progress", "best_val_loss", "best_step", "window", "info")
+MAX_HISTORY_BYTES = 1 << 20   # of the 2 MiB a file's table may take (modelfile.tables): ~2,000 rows with samples
+
+
+def fitted_history(history: list[dict], budget: int = MAX_HISTORY_BYTES) -> list[dict]:
+    """The history whole when it fits the budget (as JSON); else every other sample dropped (the first and last
+    kept) until it fits, then every other row: a very long run's file stays readable by the checked reader."""
+    rows = [dict(row) for row in history]
+    while len(rows) > 2 and len(json.dumps(rows, ensure_ascii=False)) > budget:
+        sampled = [i for i, row in enumerate(rows) if row.get("sample")][1:-1]
+        if sampled:
+            for i in sampled[::2]:
+                rows[i]["sample"] = None
+        else:
+            rows = rows[:-1:2] + rows[-1:]
+    return rows
 
 
 def _numpy(value):
@@ -86,7 +114,7 @@ def load(source: str | Path | bytes, limits: Limits = Limits(), for_resume: bool
     """
     read = modelfile.read(source, limits)
     meta = read.meta
-    resume = {"optimizer": None, "rng": None, "carry": None, "average": None}
+    resume = {"optimizer": None, "rng": None, "carry": None, "average": None, "best_weights": None}
     if for_resume:
         budget = [len(source) if isinstance(source, (bytes, bytearray)) else Path(source).stat().st_size]
         resume = {k: _tensors(meta.get(k), budget) for k in resume}
@@ -94,9 +122,15 @@ def load(source: str | Path | bytes, limits: Limits = Limits(), for_resume: bool
         return Checkpoint(model_config=read.config.to_dict(), vocab=read.vocab, state_dict=read.weights,
                           preset=meta["preset"], train_config=_plain(meta.get("train_config")),
                           history=meta["history"], progress=_plain(meta.get("progress")),
-                          best_val_loss=meta["best_val_loss"], window=read.window, info=meta["info"], **resume)
+                          best_val_loss=meta["best_val_loss"], best_step=_step(meta.get("best_step")),
+                          window=read.window, info=meta["info"], **resume)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"the checkpoint is damaged ({err})") from None
+
+
+def _step(value) -> int | None:
+    """A step count from a file, or None when it is not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
 
 
 def _plain(value) -> dict:

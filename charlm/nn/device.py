@@ -1,11 +1,9 @@
-"""Pick the device, set CPU threads, seed every random source a run uses, and say when a device's memory ran out."""
+"""Pick the device, set CPU threads, make a run's own generators, and say when a device's memory ran out."""
 
 from __future__ import annotations
 
 import os
-import random
 
-import numpy as np
 import torch
 
 from charlm.config import ModelConfig, TrainConfig
@@ -61,14 +59,10 @@ def set_threads(num: int | None = None, processes: int = 1) -> None:
     torch.set_num_threads(max(1, num))
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, numpy and torch; return the generator that draws training batches."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator of a run's own, seeded: runs never seed or draw from the process-wide ones, which every
+    thread of a server shares (a run seeding them would reset every visitor's randomness)."""
+    return torch.Generator(device).manual_seed(seed)
 
 
 class OutOfMemory(UserError):

@@ -44,18 +44,20 @@ def native_bf16() -> bool:
 
 def probe_step(model: torch.nn.Module, vocab_size: int, rows: int, seq: int) -> Callable[[bool], None]:
     """step(bf16): one forward and backward of `model` on random ids of the run's batch shape (at most 32 x 64),
-    for the probe; the weights, their gradients and torch's random state are left as they were."""
+    for the probe; the weights, their gradients and the model's generator of dropout masks are left as they were."""
     rows, seq = min(rows, 32), min(seq, 64)
     ids = torch.randint(0, vocab_size, (rows, seq + 1), generator=torch.Generator().manual_seed(0))
 
     def step(bf16: bool) -> None:
-        rng = torch.get_rng_state()
+        masks = getattr(model, "generator", None)
+        rng = masks.get_state() if masks is not None else None
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits, _ = model(ids[:, :-1])
             loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
         loss.backward()
         model.zero_grad(set_to_none=True)
-        torch.set_rng_state(rng)
+        if rng is not None:
+            masks.set_state(rng)
     return step
 
 

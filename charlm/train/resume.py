@@ -51,7 +51,7 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
 def load(path: str | Path) -> Checkpoint:
     """A resume file, checked, with its resume state (optimizer, generators, carry, average) as torch tensors."""
     state = checkpoint.load(path, for_resume=True)
-    for name in ("optimizer", "rng", "carry", "average"):
+    for name in ("optimizer", "rng", "carry", "average", "best_weights"):
         setattr(state, name, _as_tensors(getattr(state, name)))
     return state
 
@@ -78,7 +78,9 @@ def check_fits(state, model: torch.nn.Module, optimizer: torch.optim.Optimizer) 
     """A resume file's optimizer, carried state, weight average and random state, checked against the model it
     holds before any is used: a crafted or damaged one would otherwise fail steps later, in a traceback."""
     problem = (_optimizer_misfit(state.optimizer, optimizer) or _carry_misfit(state.carry, model)
-               or _average_misfit(state.average, model) or _rng_misfit(state.rng))
+               or _weights_misfit(state.average, model, "its average of the weights is not the model's shape")
+               or _weights_misfit(state.best_weights, model, "its best weights are not the model's shape")
+               or _rng_misfit(state.rng))
     if problem:
         raise UserError(f"the resume file does not fit its own model ({problem}): it is damaged or was altered; "
                          "start the run afresh without --resume, or resume from the .last.pt file the run itself wrote")
@@ -123,14 +125,14 @@ def _carry_misfit(carry, model: torch.nn.Module) -> str | None:
     return None
 
 
-def _average_misfit(average, model: torch.nn.Module) -> str | None:
-    if not average:
+def _weights_misfit(saved, model: torch.nn.Module, problem: str) -> str | None:
+    if not saved:
         return None
     weights = model.state_dict()
-    if not isinstance(average, dict) or average.keys() != weights.keys() or any(
-            not isinstance(average[name], torch.Tensor) or average[name].shape != weight.shape
+    if not isinstance(saved, dict) or saved.keys() != weights.keys() or any(
+            not isinstance(saved[name], torch.Tensor) or saved[name].shape != weight.shape
             for name, weight in weights.items()):
-        return "its average of the weights is not the model's shape"
+        return problem
     return None
 
 
@@ -138,8 +140,12 @@ def _rng_misfit(rng) -> str | None:
     if not rng:
         return None
     ranks = rng.get("ranks") if isinstance(rng, dict) else None
-    states = [rng.get("batches"), *[r.get("torch") if isinstance(r, dict) else None for r in ranks or [rng]]] \
+    # Each process's masks: a CPU generator's state ("torch"), or a GPU one's ("cuda", checked when it is set).
+    states = [rng.get("batches"), *[r.get("torch") if isinstance(r, dict) else None
+                                    for r in ranks or [rng] if not (isinstance(r, dict) and "cuda" in r)]] \
         if isinstance(rng, dict) and isinstance(ranks or [], list) else [None]
+    if any(isinstance(r, dict) and "cuda" in r and not isinstance(r["cuda"], torch.Tensor) for r in ranks or []):
+        return "its random state is not a generator's"
     try:
         for saved in states:
             torch.Generator().set_state(saved)   # a scratch generator: nothing of the run's is touched

@@ -1,8 +1,10 @@
-"""A run's files: the model file (the best weights so far) and the resume file beside it, written and read back.
+"""A run's files: the model file (the best weights so far, the whole history) and the resume file beside it.
 
 RunFiles turns a Trainer's parts into a Checkpoint (a snapshot), writes it as a model file or a resume file
 (rank 0 alone), and puts a resume file's contents back into a new Trainer's parts. The files' contents are
-charlm.modelfile.checkpoint's fields; the progress in them is RunState.progress().
+charlm.modelfile.checkpoint's fields; the progress in them is RunState.progress(). The model file is written
+at every evaluation with the run's history and progress as they are, and the weights of its best evaluation,
+which RunFiles keeps (and the resume file holds, so a resumed run keeps them too).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RunFiles:
     def __init__(self, out: str | Path | None):
         self.out = Path(out) if out else None
         self.last_path = last_path_for(self.out) if self.out else None
+        self.best_weights: dict | None = None   # the model file's: the saved model's at the best evaluation
 
     @staticmethod
     def read_resume(corpus: Corpus, resume: Resume) -> tuple[Corpus, ckpt_io.Checkpoint, ModelConfig, TrainConfig]:
@@ -74,17 +77,30 @@ class RunFiles:
         if state.rng:
             trainer.generator.set_state(state.rng["batches"])   # the data order: the same for every process
             # Each process's own dropout stream (files from one process, or older ones: "torch" alone).
-            ranks = state.rng.get("ranks") or [{"torch": state.rng["torch"]}]
-            if group.rank < len(ranks):
-                torch.set_rng_state(ranks[group.rank]["torch"])
-                if device.type == "cuda" and ranks[group.rank].get("cuda") is not None:
-                    torch.cuda.set_rng_state(ranks[group.rank]["cuda"], device)
-            else:   # more processes than the run had: a stream of its own, not the one an earlier run used
-                torch.manual_seed(rank_seed(trainer.cfg.seed, group.rank, trainer.state.step))
+            ranks = state.rng.get("ranks") or [{"torch": state.rng.get("torch")}]
+            # The model's generator of masks: a CPU one's state is "torch", a GPU one's "cuda".
+            saved = ranks[group.rank].get("cuda" if device.type == "cuda" else "torch") \
+                if group.rank < len(ranks) else None
+            if saved is not None:
+                trainer.model.generator.set_state(saved)
+            else:   # more processes than the run had, or another device: a stream of its own, not an earlier one
+                trainer.model.generator.manual_seed(rank_seed(trainer.cfg.seed, group.rank, trainer.state.step))
+        self.best_weights = state.best_weights or self._weights_on_disk(state)
         if state.carry:
             # The file holds every row of the global batch; this process carries its own rows on.
             rows = rank_rows(state.carry[0].shape[1], group.rank, group.world_size)
             trainer.carry = tuple(part[:, rows].contiguous().to(device) for part in state.carry[:2])
+
+    def _weights_on_disk(self, state: ckpt_io.Checkpoint) -> dict | None:
+        """The best weights of a run whose resume file predates holding them: its model file's, when that file
+        is still the run's (the same best loss); else None, and the file waits for a new best."""
+        try:
+            saved = ckpt_io.load(self.out) if self.out is not None and self.out.exists() else None
+        except ckpt_io.CheckpointError:
+            return None
+        if saved is None or saved.best_val_loss is None or saved.best_val_loss != state.best_val_loss:
+            return None
+        return {name: torch.from_numpy(value) for name, value in saved.state_dict.items()}
 
     def snapshot(self, trainer: Trainer, with_optimizer: bool, carry: list | None = None,
                  rng: dict | None = None) -> ckpt_io.Checkpoint:
@@ -92,22 +108,29 @@ class RunFiles:
         carried and random state given (save_resume gathers them from every process)."""
         # A model file holds the averaged weights, once there are some; a resume file both.
         resume, saved = {}, trainer.averaging.model
-        if with_optimizer:   # a resume file: the weights as trained, and their average beside them
+        if with_optimizer:   # a resume file: the weights as trained, their average and the best beside them
             resume = {"optimizer": copy.deepcopy(trainer.optimizer.state_dict()), "carry": carry, "rng": rng,
-                      "average": trainer.averaging.state_dict()}
+                      "average": trainer.averaging.state_dict(), "best_weights": self.best_weights}
             saved = trainer.model
         run, cfg = trainer.state, trainer.cfg
         return ckpt_io.Checkpoint(
             model_config=trainer.model_cfg.to_dict(), vocab=trainer.corpus.vocab.to_list(),
             state_dict=cpu_weights(saved), preset=trainer.preset, train_config=cfg.to_dict(),
             history=list(run.history), progress=run.progress(trainer.batches.position()), best_val_loss=run.best_val,
-            window=cfg.window, info={**trainer.identity, "device": str(trainer.device)}, **resume)
+            best_step=run.best_step, window=cfg.window, info={**trainer.identity, "device": str(trainer.device)},
+            **resume)
 
-    def save_model(self, trainer: Trainer) -> bool:
-        """Write the model file (rank 0 calls it) -> whether there is one to write."""
-        if self.out is None:
+    def save_model(self, trainer: Trainer, best: bool) -> bool:
+        """Write the model file (rank 0 calls it): the run's history and progress now, with the weights of its
+        best evaluation; `best`: the saved model's weights are that evaluation's. -> whether a file was written
+        (none without `out`, or before the run has best weights)."""
+        if best:
+            self.best_weights = cpu_weights(trainer.averaging.model)
+        if self.out is None or self.best_weights is None:
             return False
-        ckpt_io.save(self.snapshot(trainer, with_optimizer=False), self.out)
+        ckpt = self.snapshot(trainer, with_optimizer=False)
+        ckpt.state_dict = self.best_weights
+        ckpt_io.save(ckpt, self.out)
         return True
 
     def save_resume(self, trainer: Trainer) -> None:
@@ -115,17 +138,15 @@ class RunFiles:
         every process calls it at once."""
         if self.last_path is None:
             return
+        masks = trainer.model.generator.get_state()   # this process's dropout masks
         mine = {"carry": [t.detach().float().cpu() for t in trainer.carry] if trainer.carry is not None else None,
-                "rng": {"torch": torch.get_rng_state()}}
-        if trainer.device.type == "cuda":
-            mine["rng"]["cuda"] = torch.cuda.get_rng_state(trainer.device)
+                "rng": {"cuda": masks} if trainer.device.type == "cuda" else {"torch": masks}}
         every = trainer.group.gather(mine)
         if trainer.group.is_main:
             carry = None
             if all(share["carry"] is not None for share in every):   # the global batch's rows, in rank order
                 carry = [torch.cat([share["carry"][k] for share in every], dim=1) for k in (0, 1)]
-            rng = {"torch": every[0]["rng"]["torch"], "batches": trainer.generator.get_state(),
-                   "ranks": [share["rng"] for share in every]}
+            rng = {"batches": trainer.generator.get_state(), "ranks": [share["rng"] for share in every]}
             resume_file.save(self.snapshot(trainer, with_optimizer=True, carry=carry, rng=rng), self.last_path)
 
     def best_path(self) -> Path | None:

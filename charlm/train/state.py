@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from charlm.errors import UserError
 
+EARLY_EVALS = (0, 10, 30)   # steps evaluated whatever the spacing: the first, noisy writing is worth seeing
+
 
 @dataclass
 class RunState:
@@ -21,6 +23,7 @@ class RunState:
     position: dict | None = None        # where the batches stood in the text at the last save (they hold it since)
     history: list[dict] = field(default_factory=list)   # one row per evaluation
     best_val: float | None = None       # the best validation loss, nats/char: the model file's
+    best_step: int | None = None        # the step of that evaluation, whose weights the model file holds
     latest_val: float | None = None     # the latest validation loss, nats/char
     # This session's figures, set again by begin_session().
     smoothed: float | None = None       # training loss, exponentially smoothed
@@ -38,13 +41,14 @@ class RunState:
     rate_time: float = 0.0              # ... as characters and seconds
 
     @classmethod
-    def from_file(cls, progress: dict, history: list[dict], best_val: float | None) -> "RunState":
+    def from_file(cls, progress: dict, history: list[dict], best_val: float | None,
+                  best_step: int | None = None) -> "RunState":
         """The state a resume file saved (its progress checked first, so a damaged file says so)."""
         counts = checked_progress(progress)
         history = list(history)
         return cls(step=counts["step"], chars_seen=counts["chars_seen"], elapsed_s=counts["elapsed_s"],
                    eval_s=counts["eval_s"], position=counts.get("position"), history=history, best_val=best_val,
-                   latest_val=history[-1]["val_loss"] if history else None)
+                   best_step=best_step, latest_val=history[-1]["val_loss"] if history else None)
 
     def begin_session(self, now: float, fraction: float, lr: float) -> None:
         """This session's figures at its start; what earlier sessions used stays counted."""
@@ -70,6 +74,17 @@ class RunState:
         self.rate_chars += targets
         self.rate_time += seconds
 
+    def early_eval_due(self) -> bool:
+        """Is this step one of EARLY_EVALS, not yet evaluated?"""
+        return self.step in EARLY_EVALS and not (self.history and self.history[-1]["step"] == self.step)
+
+    def row(self, elapsed_s: float, train_s: float, train_chars: int, val_loss: float, sample: str | None,
+            **extra) -> dict:
+        """An evaluation's history row: the run `elapsed_s` seconds in, `train_s` of them training."""
+        return {"step": self.step, "epoch": self.chars_seen / train_chars, "chars_seen": self.chars_seen,
+                "elapsed_s": elapsed_s, "train_s": train_s, "train_loss": self.smoothed, "val_loss": val_loss,
+                "lr": self.lr, "sample": sample, **extra}
+
     def evaluated(self, row: dict, eval_s: float) -> bool:
         """Add an evaluation's history row (it took eval_s seconds) -> is its val_loss the best yet?"""
         self.eval_s = (self.eval_s or 0.0) + eval_s
@@ -77,7 +92,7 @@ class RunState:
         self.latest_val = row["val_loss"]
         self.history.append(row)
         if self.best_val is None or self.latest_val < self.best_val:
-            self.best_val = self.latest_val
+            self.best_val, self.best_step = self.latest_val, self.step
             return True
         return False
 

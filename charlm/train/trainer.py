@@ -20,18 +20,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from charlm.modelfile import checkpoint as ckpt_io
 from charlm.train import precision, setup
-from charlm.train.averaging import WeightAverage
 from charlm.train.batches import BatchStream, pinned
 from charlm.config import ModelConfig, TrainConfig
 from charlm.text.corpus import Corpus
 from charlm.engine.decoding import generate
-from charlm.nn.device import OutOfMemory, memory_that_ran_out, pick_device, seed_everything
-from charlm.train.distributed import Group, rank_seed
-from charlm.text.encoded import EncodedCorpus, identity
-from charlm.train.evaluate import eval_sample_size, evaluate
+from charlm.nn.device import OutOfMemory, memory_that_ran_out
+from charlm.train.distributed import Group
+from charlm.text.encoded import EncodedCorpus
+from charlm.train.evaluate import evaluate
 from charlm.train.events import Progress, TrainResult
 from charlm.nn.model import CharLSTM, detach_state
-from charlm.train.optim import lr_at, make_optimizer
+from charlm.train.optim import lr_at
 from charlm.train.resume import Resume
 from charlm.train.runfiles import RunFiles
 from charlm.engine.sampling import DecodeConfig
@@ -68,8 +67,9 @@ class Trainer:
         setup.check_text(self.train_ids, cfg, group.world_size)
         self.files = RunFiles(out)
         self.state = RunState() if resume_from is None else \
-            RunState.from_file(resume_from.progress, resume_from.history, resume_from.best_val_loss)
-        self._build()
+            RunState.from_file(resume_from.progress, resume_from.history, resume_from.best_val_loss,
+                               resume_from.best_step)
+        setup.build(self)   # device, generators, model, optimizer, weight average
         if resume_from is not None:
             self.files.restore(self, resume_from)
         elif start is not None:   # a new run from a trained model's weights (start_from widened them to this text)
@@ -99,25 +99,6 @@ class Trainer:
         return self.averaging.averaged
 
     # --- set up ---------------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        """Device, seeds, model, optimizer and weight average, and what the run's text gives them."""
-        self.device = self.group.place(pick_device(self.cfg.device))
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True   # the batch shapes repeat: let cuDNN time its LSTM kernels once
-        self.generator = seed_everything(self.cfg.seed)
-        self.model = CharLSTM(self.model_cfg).to(self.device)
-        if self.group.rank:   # dropout masks of their own for the other processes' rows (rank 0: as one process)
-            torch.manual_seed(rank_seed(self.cfg.seed, self.group.rank, 0))
-        self.optimizer = make_optimizer(self.model, self.cfg)
-        self.carry = None                # the LSTM state carried along contiguous streams
-        self.averaging = WeightAverage(self.model, self.cfg.average_from, self.cfg.average_decay)
-        self.arithmetic, self.arithmetic_why = precision.FP32, ""   # chosen in _start_session
-        self.train_chars = max(1, len(self.train_ids))
-        self.eval_chars = eval_sample_size(self.cfg.eval_chars, len(self.val_ids), self.cfg.window)
-        self.identity = identity(self.corpus)
-        if self.group.active:
-            self.identity["processes"] = self.group.world_size
 
     def _start_session(self) -> None:
         """This session's arithmetic, clock and rates; the budget used before it (a resumed run) stays counted."""
@@ -161,8 +142,9 @@ class Trainer:
         return state.stopped or self.fraction_done() >= 1.0
 
     def should_evaluate(self) -> bool:
-        """Evaluate now? Once eval_interval_s seconds have passed since the last evaluation (or the start)."""
-        return self.elapsed() - self.state.last_eval_at >= self.cfg.eval_interval_s
+        """Evaluate now? At the early steps (state.EARLY_EVALS), then once eval_interval_s seconds have passed
+        since the last evaluation (or the start)."""
+        return self.state.early_eval_due() or self.elapsed() - self.state.last_eval_at >= self.cfg.eval_interval_s
 
     def should_save(self) -> bool:
         """Write the resume file now? Once save_every_s seconds have passed since it was last written."""
@@ -174,7 +156,8 @@ class Trainer:
         mine = [0.0] * 5
         if self.group.is_main:
             stop = self.should_stop()
-            mine = [stop, stepped and self.should_evaluate(), not stop and self.should_save(), self.fraction_done(),
+            evaluate = (stepped or self.state.step == 0) and self.should_evaluate()   # step 0: the untrained model
+            mine = [stop, evaluate, not stop and self.should_save(), self.fraction_done(),
                     _REASONS.index(self.state.message)]
         stop, evaluate, save, fraction, reason = self.group.share(mine)
         if reason:
@@ -277,13 +260,11 @@ class Trainer:
                               seed=self.cfg.seed, window=self.cfg.window).texts[0]
         self.model.train()
         eval_s = self.clock() - started
-        state = self.state
-        row = {"step": state.step, "epoch": state.chars_seen / self.train_chars, "chars_seen": state.chars_seen,
-               "elapsed_s": self.elapsed(), "train_s": train_s, "train_loss": state.smoothed, "val_loss": val_loss,
-               "lr": state.lr, "sample": sample, **extra}
-        best = state.evaluated(row, eval_s)
+        row = self.state.row(self.elapsed(), train_s, self.train_chars, val_loss, sample, **extra)
+        best = self.state.evaluated(row, eval_s)
         self.emit(self.event("eval", sample=sample))
-        if best and self.files.save_model(self):
+        # The model file at every evaluation: the whole history, with the best evaluation's weights.
+        if self.files.save_model(self, best) and best:
             self.emit(self.event("checkpoint", path=str(self.files.out), message="best so far"))
 
     def save_resume(self) -> None:
@@ -302,6 +283,9 @@ class Trainer:
         state.elapsed_s = self.elapsed()
         if state.step > 0 and (not state.history or state.history[-1]["step"] != state.step):
             self.evaluate_and_save()
+        state.elapsed_s = self.elapsed()
+        if self.group.is_main:   # the model file says the run's whole steps and time, its evaluation's included
+            self.files.save_model(self, best=False)
         if self.files.last_path is not None:
             self.save_resume()
             self.emit(self.event("checkpoint", path=str(self.files.last_path), message="latest (for resume)"))

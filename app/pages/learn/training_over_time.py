@@ -40,11 +40,28 @@ def evaluations(model: models.LoadedModel) -> list[dict]:
     return rows
 
 
-def when(row: dict) -> str:
-    """'step 1,200 · 2 min 05 s' for the slider."""
+def weights_step(rows: list[dict]) -> int | None:
+    """The step of the evaluation the model's weights are from: charlm keeps the weights of the lowest validation
+    loss (the first of equals), while the file's history goes on to the run's end."""
+    scored = [row for row in rows if isinstance(row.get("val_loss"), (int, float))]
+    return min(scored, key=lambda row: row["val_loss"])["step"] if scored else None
+
+
+def when(row: dict, weights_at: int | None = None) -> str:
+    """'step 1,200 · 2 min 05 s' for the slider, with ' · the model's weights' at the evaluation they are from."""
     elapsed = row.get("elapsed_s")
     time = f" · {format_duration(elapsed)}" if isinstance(elapsed, (int, float)) else ""
-    return f"step {row['step']:,}{time}"
+    weights = " · the model's weights" if row["step"] == weights_at else ""
+    return f"step {row['step']:,}{time}{weights}"
+
+
+def weights_rule(step: int):
+    """A dashed green rule at the evaluation whose weights the model holds."""
+    import altair as alt
+    import pandas as pd
+
+    return alt.Chart(pd.DataFrame([{"step": step}])).mark_rule(color="#1e8449", strokeDash=[4, 3],
+                                                               strokeWidth=2).encode(x=alt.X("step:Q"))
 
 
 def show(model: models.LoadedModel) -> None:
@@ -63,7 +80,9 @@ def show(model: models.LoadedModel) -> None:
     if st.session_state.get(key) not in steps:
         st.session_state[key] = steps[-1]
     by_step = {row["step"]: row for row in rows}
-    step = st.select_slider("Evaluation during training", steps, key=key, format_func=lambda s: when(by_step[s]),
+    weights_at = weights_step(common.history(model)[0])
+    step = st.select_slider("Evaluation during training", steps, key=key,
+                            format_func=lambda s: when(by_step[s], weights_at),
                             help="Each stop is one evaluation: the model scored held-out text and wrote a sample.")
     row = by_step[step]
     index = steps.index(step)
@@ -73,13 +92,23 @@ def show(model: models.LoadedModel) -> None:
         losses = [(r["step"], r.get("train_loss"), r.get("val_loss")) for r in rows]
         chart = charts.loss_chart(losses, marker=step)
         if chart is not None:
-            st.altair_chart(chart, width="stretch", height=340)
-        st.caption("The orange rule marks the evaluation chosen with the slider.")
+            if weights_at is not None:   # beneath the others, so the chosen evaluation's rule stays on top
+                chart = weights_rule(weights_at) + chart
+            # Steps are whole numbers: ticks of at least one step, written without decimals.
+            st.altair_chart(chart.configure_axisX(format=",d", tickMinStep=1), width="stretch", height=340)
+        st.caption("The orange rule marks the evaluation chosen with the slider"
+                   + (f"; the dashed green one the evaluation whose weights the model holds (step {weights_at:,}, "
+                      "its lowest validation loss)." if weights_at is not None else "."))
     with text_col:
         epoch = row.get("epoch")
         passes = f" · {epoch:.2f} passes over the text" if isinstance(epoch, (int, float)) else ""
         st.markdown(f"**Evaluation {index + 1} of {len(rows)}** · validation "
                     f"**{lab.bits(row.get('val_loss'))}** bits/char{passes}")
+        if weights_at is not None:
+            st.caption("The model's weights are from this evaluation: the lowest validation loss of the run."
+                       if step == weights_at else
+                       f"The model's weights are from step {weights_at:,}, the lowest validation loss; its file "
+                       "keeps every evaluation, so later ones show where held-out text stopped improving.")
         sample = row.get("sample")
         if sample:
             st.markdown(f"**What it wrote at {plain.escape(when(row))}** (temperature 0.8, starting "
