@@ -46,6 +46,7 @@ class LoadedModel:
     info: dict = field(default_factory=dict)       # corpus name and sha256, characters, device
     window: int | None = None                      # a window model (the 2017 design) re-reads this many
     source: Path | None = None                     # the file it was loaded from (an upload's private copy)
+    best_step: int | None = None                   # the step of the evaluation its weights are from
 
     @property
     def chars(self) -> list[str]:
@@ -55,9 +56,12 @@ class LoadedModel:
 def _from_checkpoint(ckpt: checkpoint.Checkpoint, key: str, label: str, source: Path | None = None) -> LoadedModel:
     # The numpy engine, from the file's weights: one character at a time is latency-bound, the CPU serves it best.
     engine = engine_for(ckpt)
+    best = ckpt.best_evaluation()
+    best_step = ckpt.history[best].get("step") if best is not None else None
     return LoadedModel(key, label, engine, ckpt.get_vocab(), summary(ckpt), engine.nbytes, preset=ckpt.preset,
                        config=dict(ckpt.model_config), history=list(ckpt.history), info=dict(ckpt.info),
-                       window=ckpt.window, source=source)
+                       window=ckpt.window, source=source,
+                       best_step=best_step if isinstance(best_step, int) else None)
 
 
 def memory_bytes(ckpt: checkpoint.Checkpoint) -> int:

@@ -40,9 +40,11 @@ def evaluations(model: models.LoadedModel) -> list[dict]:
     return rows
 
 
-def weights_step(rows: list[dict]) -> int | None:
-    """The step of the evaluation the model's weights are from: charlm keeps the weights of the lowest validation
-    loss (the first of equals), while the file's history goes on to the run's end."""
+def weights_step(rows: list[dict], best_step: int | None = None) -> int | None:
+    """The step of the evaluation the model's weights are from: the one its file names (best_step), else the lowest
+    validation loss (the first of equals), as charlm keeps them while the file's history goes on to the run's end."""
+    if best_step is not None and any(row["step"] == best_step for row in rows):
+        return best_step
     scored = [row for row in rows if isinstance(row.get("val_loss"), (int, float))]
     return min(scored, key=lambda row: row["val_loss"])["step"] if scored else None
 
@@ -80,7 +82,7 @@ def show(model: models.LoadedModel) -> None:
     if st.session_state.get(key) not in steps:
         st.session_state[key] = steps[-1]
     by_step = {row["step"]: row for row in rows}
-    weights_at = weights_step(common.history(model)[0])
+    weights_at = weights_step(common.history(model)[0], model.best_step)
     step = st.select_slider("Evaluation during training", steps, key=key,
                             format_func=lambda s: when(by_step[s], weights_at),
                             help="Each stop is one evaluation: the model scored held-out text and wrote a sample.")
