@@ -51,7 +51,7 @@ def progress_line(snap: jobs.JobSnapshot, alive: bool) -> None:
 
 def best_evaluation(losses: list[tuple[int, float | None, float | None]]) -> tuple[int, float] | None:
     """(step, val nats/char) of the lowest validation loss so far, the earliest if tied: the evaluation whose
-    weights the model file keeps (the trainer rewrites it only on a new best)."""
+    weights the model file keeps (rewritten at every evaluation, it holds the best one's weights)."""
     evaluated = [(val, step) for step, _, val in losses if val is not None]
     if not evaluated:
         return None
@@ -72,12 +72,12 @@ def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = 
                         f"prediction; a model guessing uniformly among this text's {vocab_size} characters scores "
                         f"{math.log2(vocab_size):.2f}.")
     val_bits = latest.val_bits if latest else None
-    cols[2].metric("Validation, latest (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
-                   help="The same on held-out text it never trains on, at the latest evaluation. Lower is better; "
+    cols[2].metric("Val. latest (bits/char)", f"{val_bits:.3f}" if val_bits is not None else "–",
+                   help="Validation loss: the same on held-out text it never trains on, at the latest evaluation. Lower is better; "
                         "rising while training loss falls means it memorises instead of learning. The model file "
                         "keeps the best evaluation's weights (beside).")
-    cols[3].metric("Validation, best (bits/char)", f"{best[1] / LN2:.3f}" if best else "–",
-                   help="The lowest validation loss so far"
+    cols[3].metric("Val. best (bits/char)", f"{best[1] / LN2:.3f}" if best else "–",
+                   help="The lowest validation loss (held-out text) so far"
                         + (f", at step {best[0]:,}" if best else "")
                         + ". The model file keeps the weights of that evaluation: Generate, the Learn parts "
                           "and the download use them, not the latest ones.")

@@ -80,8 +80,8 @@ def test_the_train_page_shows_the_latest_and_the_best_validation_loss_and_which_
     snap = job_of(at).snapshot()
     assert snap.status == "stopped" and snap.latest.val_loss == first_best + 3.0
 
-    latest = metric(at, "Validation, latest (bits/char)")
-    best = metric(at, "Validation, best (bits/char)")
+    latest = metric(at, "Val. latest (bits/char)")
+    best = metric(at, "Val. best (bits/char)")
     assert latest.value == f"{(first_best + 3.0) / LN2:.3f}"
     assert best.value == f"{first_best / LN2:.3f}"
     assert "latest evaluation" in latest.help
