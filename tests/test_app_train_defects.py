@@ -86,7 +86,7 @@ def test_the_train_page_shows_the_latest_and_the_best_validation_loss_and_which_
     assert best.value == f"{first_best / LN2:.3f}"
     assert "latest evaluation" in latest.help
     best_step = run_view.best_evaluation(at.session_state["earlier_runs"].losses + snap.losses)[0]
-    assert best.help == (f"The lowest validation loss so far, at step {best_step:,}. The model file keeps the "
+    assert best.help == (f"The lowest validation loss (held-out text) so far, at step {best_step:,}. The model file keeps the "
                          "weights of that evaluation: Generate, the Learn parts and the download use them, not "
                          "the latest ones.")
     assert not any(m.label == "Validation loss (bits/char)" for m in at.metric)   # no number without its kind
