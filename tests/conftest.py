@@ -3,6 +3,7 @@ Plain helpers (texts, settings, polls) are in helpers.py; the browser tests' own
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import charlm  # noqa: F401  (before torch: it caps numpy's BLAS threads, and torch loads numpy)
 import pytest
 import torch
+from streamlit.components.v2 import manifest_scanner
 
 from charlm.cli.main import main
 from charlm.modelfile import checkpoint as ckpt_io
@@ -24,6 +26,11 @@ from helpers import PERIODIC_TEXT, job_of, new_visitor
 
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
+
+# Every new AppTest looks through every installed package's metadata for Streamlit components (Streamlit 1.67's
+# BidiComponentManager): three quarters of a short AppTest's time here, to find the same none each time. The
+# packages do not change while the suite runs, so the scan is done once. (A browser test's server scans as usual.)
+manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
 
 
 @pytest.fixture
