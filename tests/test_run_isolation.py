@@ -3,6 +3,7 @@ numpy's, torch's) as it found it, and its weights depend on its seed alone, whet
 beside it in another thread (as two visitors' runs do inside the web server)."""
 
 import random
+import re
 import threading
 
 import numpy as np
@@ -14,7 +15,7 @@ from charlm.config import ModelConfig
 from charlm.text.corpus import load_corpus
 from charlm.train.trainer import train
 
-from helpers import configs, made_up_text, poll
+from helpers import configs, made_up_text, new_visitor, poll
 
 # Every dropout the model has: on the embeddings, between the two layers, on the outputs, on the recurrent
 # weights (weight drop) and on whole characters (embedding dropout).
@@ -114,3 +115,27 @@ def test_a_run_gives_the_same_weights_whether_or_not_another_trains_beside_it(tm
     assert not failures
     assert beside["result"].steps == 25
     assert_same_weights(weights(tmp_path / "alone.safetensors"), weights(tmp_path / "beside.safetensors"))
+
+
+def first_view_seed() -> int:
+    """The seed of the sample a fresh visitor's first view of Generate opens with."""
+    line = next(c.value for c in new_visitor().caption if "written as the page opened" in c.value)
+    return int(re.search(r"seed (\d+)", line)[1])
+
+
+def test_fresh_visitors_seeds_do_not_repeat_after_each_training_start(app_env, tmp_path):
+    # A start used to seed the process-wide generators, so the visitor after each start (same seed) drew the
+    # same "random" seed.
+    text = corpus(tmp_path)
+    seeds = []
+    for attempt in range(2):
+        stop = threading.Event()
+        started = threading.Event()
+        runner = threading.Thread(target=run, args=(text, 7), daemon=True,
+                                  kwargs=dict(max_steps=10_000, stop=stop, on_progress=lambda p: started.set()))
+        runner.start()
+        poll(started.is_set, deadline_s=60, what="the run's first progress")
+        seeds.append(first_view_seed())
+        stop.set()
+        runner.join(60)
+    assert seeds[0] != seeds[1]
