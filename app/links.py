@@ -210,8 +210,8 @@ def control(page: str, model: models.LoadedModel, started: dict | None = None) -
             return
         try:
             link = address(page, current_values(page, model, started))
-        except ValueError as err:
-            st.warning(str(err))
+        except ValueError as err:   # said where the link would be: the page itself is fine
+            st.info(str(err))
             return
         st.caption("Anyone who opens this address sees this page with this model and these settings "
                    "(not your session: your text, models and runs stay yours).")

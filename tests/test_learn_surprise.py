@@ -71,6 +71,9 @@ def test_a_paste_over_the_cap_is_read_up_to_it_and_the_page_says_why(app_env):
     assert [w.value for w in at.warning] == [
         "This text has 2,600 characters; the map reads at most 2,000 (to keep each click quick), so it reads the "
         "first 2,000. Paste a later part on its own to see it."]
+    # No link can hold it either, and the Copy link control says so where the link would be.
+    assert "This text is 2,600 characters long; a link holds at most 2,000. Shorten it to share it." in [
+        i.value for i in at.info]
     assert metric(at, "Characters scored") == "1,999 of 2,000"
     expected = scoring.score_text(SHIPPED_ENGINE, SHIPPED_CHARS, pasted[:2_000])
     assert metric(at, "Mean surprise") == f"{expected.mean_bits:.3f} bits/char"
