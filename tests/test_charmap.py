@@ -138,10 +138,14 @@ def test_vectors_that_do_not_match_the_characters_are_refused():
         charmap.character_vectors(ckpt.model_config, ckpt.numpy_weights(), list("abc"))
 
 
+@pytest.mark.parametrize("from_engine", [False, True], ids=["weights", "engine"])
 @pytest.mark.parametrize("name", SHIPPED)
-def test_digits_are_nearer_each_other_than_to_letters_in_the_full_space_and_on_the_map(name):
+def test_digits_are_nearer_each_other_than_to_letters_in_the_full_space_and_on_the_map(name, from_engine):
     ckpt = load(name)
-    vectors = charmap.character_vectors(ckpt.model_config, ckpt.numpy_weights(), ckpt.vocab)
+    if from_engine:   # what a page holds (app.models.LoadedModel keeps the engine, not the weights)
+        vectors = charmap.engine_vectors(engine_for(ckpt), ckpt.vocab)
+    else:
+        vectors = charmap.character_vectors(ckpt.model_config, ckpt.numpy_weights(), ckpt.vocab)
     kinds = [char_class(c) for c in ckpt.vocab]
     digits = [i for i, k in enumerate(kinds) if k == "digit"]
     letters = [i for i, k in enumerate(kinds) if k in ("lower", "upper")]
