@@ -139,6 +139,7 @@ def test_keepers_rank_units_by_mean_forget_gate_nearest_one():
     assert [k.unit for k in ranked] == [3, 1, 4, 2, 0]            # 1 and 4 tie: the lower first
     assert ranked[0] == Keeper(3, 1.0, math.inf)                  # it never forgets
     assert ranked[-1].forget == pytest.approx(0.5) and ranked[-1].half_life == pytest.approx(1.0)
+    assert all(type(k.forget) is float and type(k.half_life) is float for k in ranked)   # plain numbers for a table
     assert ranked[3].half_life == pytest.approx(math.log(0.5) / math.log(0.9), rel=1e-6)   # 6.58 characters
     assert [k.unit for k in keepers(hand_made(f=f), top=2)] == [3, 1]
 

@@ -87,7 +87,7 @@ def keepers(trace: CellTrace, top: int | None = None) -> list[Keeper]:
         # The typical forget gate is the geometric mean: a cell kept t steps holds the product of t of them.
         logs = np.log(trace.f.astype(np.float64)).mean(axis=0)
     order = np.argsort(-mean, kind="stable")[:top]
-    return [Keeper(int(u), float(mean[u]), math.log(0.5) / logs[u] if logs[u] < 0 else math.inf)
+    return [Keeper(int(u), float(mean[u]), float(math.log(0.5) / logs[u]) if logs[u] < 0 else math.inf)
             for u in order]
 
 
