@@ -159,8 +159,40 @@ class ArrayLSTM:
             return logits[0], hs[0], cs[0]
         return logits, hs, cs
 
-    def _layers(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None) -> tuple[np.ndarray, ArrayState]:
-        """One character through every layer: -> the top layer's output (batch, H), the new state."""
+    def trace_gates(self, rows: np.ndarray, last_only: bool = False,
+                    should_stop: StopCheck | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (R, T) of ids read from a zero state, the rows stepping together (in chunks of _REREAD_ROWS), keeping
+        every layer's gates after their nonlinearities: -> gates (R, T, layers, 4, H) in the order i, f, g, o, and
+        h and c (R, T, layers, H). last_only keeps only the last step (T axis of 1): a window model's last pass.
+
+        The same steps as trace and reread (the same products on the same shapes), so the same numbers; kept apart
+        from them so that writing pays nothing for it. should_stop() is asked every 16 steps.
+        """
+        (R, T), L, H = rows.shape, len(self.w_hh), self.hidden_size
+        kept = 1 if last_only else T
+        gates = np.empty((R, kept, L, 4, H), dtype=np.float32)
+        hs, cs = np.empty((R, kept, L, H), dtype=np.float32), np.empty((R, kept, L, H), dtype=np.float32)
+        for start in range(0, R, _REREAD_ROWS):
+            chunk = slice(start, start + _REREAD_ROWS)
+            state = self._zeros(len(rows[chunk]))
+            for t in range(T):
+                if t % 16 == 0:
+                    check(should_stop)
+                found = [] if t >= T - kept else None
+                _, state = self._layers(rows[chunk, t], state, gates=found)
+                for k, ((s, z), (h, c)) in enumerate(zip(found or [], state)):
+                    at = t - (T - kept)
+                    gates[chunk, at, k] = s.reshape(-1, 4, H)
+                    gates[chunk, at, k, 2] = z[:, 2 * H:3 * H]      # the candidate is the tanh, not its sigmoid
+                    hs[chunk, at, k], cs[chunk, at, k] = h, c
+        return gates, hs, cs
+
+    def _layers(self, ids: np.ndarray, state: ArrayState, clamp: Clamp | None = None,
+                gates: list | None = None) -> tuple[np.ndarray, ArrayState]:
+        """One character through every layer: -> the top layer's output (batch, H), the new state.
+
+        A `gates` list receives each layer's (sigmoids, tanhs), each (batch, 4H), for trace_gates.
+        """
         H = self.hidden_size
         new_state = []
         x = None
@@ -175,6 +207,8 @@ class ArrayLSTM:
             np.tanh(t, out=t)        # tanh(g) for the candidate, tanh(z / 2) for the three gates
             s = t * 0.5
             s += 0.5                 # the gates' sigmoids (the candidate's quarter goes unused)
+            if gates is not None:
+                gates.append((s, t))
             c = s[:, H:2 * H] * c
             c += s[:, :H] * t[:, 2 * H:3 * H]
             x = s[:, 3 * H:] * np.tanh(c)
