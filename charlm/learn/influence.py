@@ -72,7 +72,7 @@ def influence(engine: ArrayLSTM, chars: list[str], text: str, at: int, back: int
     first = max(0, len(ids) - back)                  # the first id occluded
     sub = None if substitute is None else index[substitute]
     if engine.window:
-        logprobs = _windowed(engine, ids, first, sub, index[text[at]])
+        logprobs = _windowed(engine, ids, first, sub, index[text[at]], should_stop)
     else:
         logprobs = _carried(engine, ids, first, sub, index[text[at]], should_stop)
     base, occluded = logprobs[0], logprobs[1:]       # occluded[r]: id first + r occluded
@@ -122,25 +122,26 @@ def _unread(engine: ArrayLSTM) -> np.ndarray:
     return engine.head_b[None].astype(np.float32)
 
 
-def _windowed(engine: ArrayLSTM, ids: np.ndarray, first: int, sub: int | None, target: int) -> np.ndarray:
-    """As _carried, for a window model: only ids within its last window can change what it re-reads."""
+def _windowed(engine: ArrayLSTM, ids: np.ndarray, first: int, sub: int | None, target: int,
+              should_stop: StopCheck | None) -> np.ndarray:
+    """As _carried, for a window model: only ids within its last window change what it re-reads."""
     window = engine.window
-    occluded = np.zeros(len(ids) - first)                       # filled below; 0 influence beyond the window
-    inside = np.arange(max(first, len(ids) - window), len(ids))  # ids whose occlusion changes the window
+    base = log_softmax(engine.reread(ids[None, -window:])[0])[0, target]
+    logprobs = np.full(1 + len(ids) - first, base)              # occluding an id beyond the window changes nothing
+    tail = ids[-window - 1:]                                    # dropping an id lets the one before the window in
+    inside = np.arange(max(first, len(ids) - window), len(ids)) - (len(ids) - len(tail))   # ids occluded, in tail
     variants = []
     for j in inside:
+        changed = tail.copy() if sub is not None else np.delete(tail, j)
         if sub is not None:
-            changed = ids.copy()
             changed[j] = sub
-        else:
-            changed = np.delete(ids, j)
         variants.append(changed[-window:])
-    base = log_softmax(engine.reread(ids[None, -window:])[0])[0, target]
     if variants and len(variants[0]):
-        occluded[inside - first] = log_softmax(engine.reread(np.stack(variants))[0])[:, target] - base
-    elif variants:                                              # the only id dropped: nothing is left to read
-        occluded[inside - first] = log_softmax(_unread(engine))[0, target] - base
-    return np.concatenate([[base], base + occluded])
+        logits = engine.reread(np.stack(variants), should_stop=should_stop)[0]
+    else:                                                       # the only id dropped: nothing is left to read
+        logits = np.repeat(_unread(engine), len(variants), axis=0)
+    logprobs[len(logprobs) - len(variants):] = log_softmax(logits)[:, target]
+    return logprobs
 
 
 def _count(state: ArrayState) -> int:
