@@ -160,6 +160,7 @@ sys.exit(main(sys.argv[1:]))
     ["info", "checkpoints/demo.safetensors"],
     ["generate", "checkpoints/demo.safetensors", "--prime", "The ", "--length", "40", "--seed", "1"],
     ["score", "checkpoints/demo.safetensors", "TEXT"],
+    ["explain", "checkpoints/demo.safetensors", "TEXT", "--at", "9", "--back", "4"],
 ], ids=lambda command: command[0])
 def test_the_reading_commands_run_where_torch_is_refused(command, tmp_path):
     text = tmp_path / "words.txt"
@@ -173,8 +174,11 @@ def test_the_reading_commands_run_where_torch_is_refused(command, tmp_path):
         assert lines[0] == "preset: cpu-fast"
     elif command[0] == "generate":
         assert len(run.stdout) == 40 + 1        # the 40 characters written, and a newline
-    else:                                       # the mean, then each character after the first with its surprise
+    elif command[0] == "score":                 # the mean, then each character after the first with its surprise
         assert float(lines[0]) > 0 and len(lines) == 1 + len("The will to power") - 1
+    else:                                       # ln p of the 't' of "to", then the 4 characters before it
+        assert float(lines[0]) < 0 and [line.split("\t")[:2] for line in lines[1:]] == [
+            ["1", " "], ["2", "l"], ["3", "l"], ["4", "i"]]
 
 
 def lengths(path: Path) -> list[tuple[str, int]]:

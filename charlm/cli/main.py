@@ -1,5 +1,6 @@
-"""Command line: python -m charlm train | generate | evaluate | score | export | info.
-The parser, the dispatch and the commands that read a model live here; the train command's setup is cli_train's."""
+"""Command line: python -m charlm train | generate | evaluate | score | explain | export | info.
+The parser, the dispatch and the commands that read a model live here; the train command's setup is cli_train's,
+explain's is cli.explain's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from charlm.cli.errors import OwnError, UserError, not_a_file
+from charlm.cli.explain import add_explain
 from charlm.cli.train import train_command
 from charlm.config import DEVICES
 from charlm.presets import DEFAULT_PRESET, KNOBS, PRESETS, get_preset
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_generate(sub)
     _add_reading(sub)
+    add_explain(sub)
     return parser
 
 

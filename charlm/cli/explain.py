@@ -1,0 +1,54 @@
+"""The explain command: what one prediction of a text looked back at (charlm.learn.influence), one line per character.
+Its own module because cli.main is at the size a module may reach."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from charlm.cli.errors import UserError, not_a_file
+
+
+def cmd_explain(args) -> int:
+    from charlm.cli.main import _escaped, _load   # score's escapes and loading, so the two commands read alike
+    from charlm.engine.decoding import engine_for
+    from charlm.learn.influence import influence
+    from charlm.text.read import MAX_BYTES_PER_CHAR, decode_bytes
+    file = Path(args.file)
+    if not file.is_file():
+        raise not_a_file(args.file)
+    if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
+        raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
+                        "characters could take; explain a part of it, or raise the cap with --max-chars N")
+    text, _, notice = decode_bytes(file.read_bytes(), args.encoding)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    ckpt = _load(args.checkpoint)
+    found = influence(engine_for(ckpt), ckpt.vocab, text, args.at, back=args.back)
+    lines = [f"{found.logprob:.4f}"]
+    lines += [f"{distance}\t{_escaped(char)}\t{value:.4f}"
+              for distance, char, value in zip(found.distances.tolist(), found.chars, found.influence.tolist())]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def add_explain(sub) -> None:
+    p = sub.add_parser(
+        "explain", help="how much each earlier character mattered to one prediction of a text",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For the character at position --at of the file (counted from 0, as the text is read: line "
+                    "breaks as \\n), how much each earlier character mattered to the model's log-probability of "
+                    "it: the drop in that log-probability when the character is left out of the text.",
+        epilog="Output: the first line is ln p(the character at --at | the text before it), in nats. Then one line\n"
+               "per earlier character, nearest first: its distance back, a tab, the character (escaped as score\n"
+               "writes it: \\n, \\t, \\r, \\\\, \\uXXXX), a tab, its influence in nats (positive: it made the\n"
+               "actual character likelier; negative: less likely).")
+    p.add_argument("checkpoint")
+    p.add_argument("file", help="a text file")
+    p.add_argument("--at", type=int, required=True, metavar="N", help="the position of the character predicted")
+    p.add_argument("--back", type=int, default=200, metavar="N", help="earlier characters measured (default 200)")
+    p.add_argument("--max-chars", type=int, default=200_000, metavar="N",
+                   help="most characters read; raise it on your own machine")
+    p.add_argument("--encoding", help="the text's encoding (default: found from the file)")
+    p.set_defaults(func=cmd_explain)
