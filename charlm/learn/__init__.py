@@ -1,1 +1,1 @@
-"""What Learn computes (neurons, baselines, copying, guessing, anatomy, text statistics); imports the base, text, modelfile and engine, no torch."""
+"""What Learn computes (neurons, baselines, influence, cell, charmap and more); imports the base, text, modelfile and engine, no torch."""
