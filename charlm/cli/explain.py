@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from charlm.cli.errors import UserError, not_a_file
 
 
 def cmd_explain(args) -> int:
-    from charlm.cli.main import _escaped, _load   # score's escapes and loading, so the two commands read alike
+    from charlm.cli.main import _escaped, _load, read_capped   # as score reads, so the two commands read alike
     from charlm.engine.decoding import engine_for
     from charlm.learn.influence import influence
-    from charlm.text.read import MAX_BYTES_PER_CHAR, decode_bytes
-    file = Path(args.file)
-    if not file.is_file():
-        raise not_a_file(args.file)
-    if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
-        raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
-                        "characters could take; explain a part of it, or raise the cap with --max-chars N")
-    text, _, notice = decode_bytes(file.read_bytes(), args.encoding)
+    text, notice = read_capped(args, "explain")
     if notice:
         print(f"note: {notice}", file=sys.stderr)
     ckpt = _load(args.checkpoint)

@@ -1,6 +1,5 @@
 """Command line: python -m charlm train | generate | evaluate | score | explain | export | info.
-The parser, the dispatch and the commands that read a model live here; the train command's setup is cli_train's,
-explain's is cli.explain's."""
+The parser, the dispatch and the commands that read a model; train's setup is in cli.train, explain's in cli.explain."""
 
 from __future__ import annotations
 
@@ -133,17 +132,23 @@ def _escaped(char: str) -> str:
     return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
-def cmd_score(args) -> int:
+def read_capped(args, verb: str) -> tuple[str, str | None]:
+    """args.file's text and decoder notice; refused unread when its bytes could hold over --max-chars characters."""
     from charlm.text.read import MAX_BYTES_PER_CHAR, decode_bytes
-    if args.max_chars < 2:
-        raise UserError(f"--max-chars must be at least 2; got {args.max_chars}")
     file = Path(args.file)
     if not file.is_file():
         raise not_a_file(args.file)
-    if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:   # refused before it is read
+    if file.stat().st_size > MAX_BYTES_PER_CHAR * args.max_chars:
         raise UserError(f"{args.file} is {file.stat().st_size:,} bytes, more than --max-chars {args.max_chars:,} "
-                        "characters could take; score a part of it, or raise the cap with --max-chars N")
+                        f"characters could take; {verb} a part of it, or raise the cap with --max-chars N")
     text, _, notice = decode_bytes(file.read_bytes(), args.encoding)
+    return text, notice
+
+
+def cmd_score(args) -> int:
+    if args.max_chars < 2:
+        raise UserError(f"--max-chars must be at least 2; got {args.max_chars}")
+    text, notice = read_capped(args, "score")
     if len(text) > args.max_chars:
         raise UserError(f"{args.file} has {len(text):,} characters, over the cap of {args.max_chars:,}; "
                         "score a part of it, or raise the cap with --max-chars N")
