@@ -105,6 +105,20 @@ def new_visitor() -> AppTest:
     return at
 
 
+def open_learn(page: str, model: str | None = None, session: dict | None = None) -> AppTest:
+    """A new visitor (with `session` set first) on the Learn part app/pages/learn/<page>.py, on `model` if given."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(f"app/pages/learn/{page}.py").run()
+    if model is not None:
+        at.selectbox(key="learn_model").set_value(model).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def choose_text(at: AppTest, text: str = FOX) -> AppTest:
     """Upload text on the Corpus page, then open the Train page."""
     at.switch_page("app/pages/corpus.py").run()

@@ -28,7 +28,7 @@ from charlm.engine.decoding import engine_for
 from charlm.engine.sampling import DecodeConfig
 from charlm.units import LN2
 
-from helpers import APP, configs
+from helpers import APP, configs, open_learn
 
 PAGES = {
     "text_to_numbers": "Text to numbers",
@@ -42,18 +42,6 @@ CHECKPOINTS = Path(APP).parent / "checkpoints"
 SHIPPED = checkpoint.load(CHECKPOINTS / "demo.safetensors")
 SHIPPED_ENGINE = engine_for(SHIPPED)
 SHIPPED_CHARS = list(SHIPPED.vocab)
-
-
-def open_page(page: str, session: dict | None = None, model: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (session or {}).items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(f"app/pages/learn/{page}.py").run()
-    if model is not None:
-        at.selectbox(key="learn_model").set_value(model).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def rerun(at: AppTest) -> AppTest:
@@ -91,7 +79,7 @@ def test_the_character_grid_wraps_long_lines_and_starts_a_row_after_a_line_break
 
 @pytest.mark.parametrize("page", PAGES)
 def test_each_part_opens_with_the_shipped_model_and_its_exact_title(app_env, page):
-    at = open_page(page)
+    at = open_learn(page)
     assert at.title[0].value == PAGES[page]
     assert at.selectbox(key="learn_model").value == "shipped"
     assert not at.error
@@ -101,35 +89,35 @@ def test_each_part_opens_with_the_shipped_model_and_its_exact_title(app_env, pag
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p == "neuron_explorer" else p
                                   for p in PAGES])
 def test_each_part_opens_with_the_2017_window_model(app_env, page):
-    at = open_page(page, model="shipped:seed-2017")
+    at = open_learn(page, model="shipped:seed-2017")
     assert at.title[0].value == PAGES[page] and not at.error
 
 
 @pytest.mark.slow
 def test_text_with_nothing_to_read_gets_a_message_not_a_traceback(app_env):
-    at = open_page("surprise_map")
+    at = open_learn("surprise_map")
     for text, message in (("ë", "at least two characters"), ("ëëë", "Nothing here could be scored")):
         at.text_area(key="surprise_text").set_value(text)
         rerun(at)
         assert any(message in i.value for i in at.info) and not at.metric
-    at = open_page("neuron_explorer")
+    at = open_learn("neuron_explorer")
     at.text_area(key="neuron_text").set_value("")
     at.text_input(key="neuron_prime").set_value("")
     rerun(at)
     assert any("Type some text" in i.value for i in at.info)
     assert len(at.code) == 2   # with no prime the model starts from a line break, and still writes
-    at = open_page("next_character")
+    at = open_learn("next_character")
     at.text_area(key="next_prime").set_value("")
     rerun(at)
     assert any("With no prime" in c.value for c in at.caption)
-    at = open_page("text_to_numbers")
+    at = open_learn("text_to_numbers")
     at.text_input(key="numbers_sentence").set_value("")
     rerun(at)
     assert any("Type a sentence" in i.value for i in at.info)
 
 
 def test_choosing_another_model_starts_its_own_values(app_env):
-    at = open_page("the_model")
+    at = open_learn("the_model")
     assert at.slider(key="model_seq").value == 64    # cpu-fast trains on 64 positions
     at.selectbox(key="learn_model").set_value("shipped:seed-2017")
     rerun(at)
@@ -137,7 +125,7 @@ def test_choosing_another_model_starts_its_own_values(app_env):
 
 
 def test_text_to_numbers_lists_the_vocabulary_and_turns_a_typed_sentence_into_indices(app_env):
-    at = open_page("text_to_numbers")
+    at = open_learn("text_to_numbers")
     vocab = at.dataframe[0].value
     assert list(vocab["index"]) == list(range(len(SHIPPED_CHARS)))
     assert list(vocab["character"]) == [show_char(c) for c in SHIPPED_CHARS]
@@ -158,7 +146,7 @@ def test_text_to_numbers_lists_the_vocabulary_and_turns_a_typed_sentence_into_in
 
 
 def test_windows_and_targets_counts_examples_and_memory_for_the_recorded_corpus(app_env):
-    at = open_page("windows_targets")
+    at = open_learn("windows_targets")
     n, v = SHIPPED.info["corpus_chars"], len(SHIPPED_CHARS)
     assert metric(at, "Training examples") == f"{n - 100:,}"   # the 2017 design, first; a 100-character window
     assert [m.value for m in at.metric if m.label == "Training examples"][1] == f"{n - 1:,}"
@@ -180,7 +168,7 @@ def test_windows_and_targets_counts_examples_and_memory_for_the_recorded_corpus(
 
 
 def test_the_model_counts_the_parameters_of_the_model_file_and_shapes_follow_the_batch(app_env):
-    at = open_page("the_model")
+    at = open_learn("the_model")
     total = ModelConfig.from_dict(SHIPPED.model_config).num_parameters()
     assert metric(at, "Parameters in all") == f"{total:,}" == "729,365"
     layers = at.dataframe[0].value
@@ -193,7 +181,7 @@ def test_the_model_counts_the_parameters_of_the_model_file_and_shapes_follow_the
 
 
 def test_the_model_of_the_2017_design_has_no_embedding_and_its_own_count(app_env):
-    at = open_page("the_model", model="shipped:seed-2017")
+    at = open_learn("the_model", model="shipped:seed-2017")
     config = ModelConfig.from_dict(checkpoint.load(CHECKPOINTS / "seed-2017.safetensors").model_config)
     assert metric(at, "Parameters in all") == f"{config.num_parameters():,}"
     layers = list(at.dataframe[0].value["layer"])
@@ -203,7 +191,7 @@ def test_the_model_of_the_2017_design_has_no_embedding_and_its_own_count(app_env
 
 
 def test_next_character_follows_the_prime_and_temperature_reshapes_the_distribution(app_env):
-    at = open_page("next_character")
+    at = open_learn("next_character")
     for prime in ("The philosopher", "He said, ("):
         at.text_area(key="next_prime").set_value(prime)
         rerun(at)
@@ -228,7 +216,7 @@ def test_next_character_follows_the_prime_and_temperature_reshapes_the_distribut
 
 
 def test_surprise_map_shows_the_mean_score_text_gives_and_colours_every_character(app_env):
-    at = open_page("surprise_map")
+    at = open_learn("surprise_map")
     text = 'The will to power; "truth" is a woman. Zoë? 1886.'
     at.text_area(key="surprise_text").set_value(text)
     rerun(at)
@@ -247,7 +235,7 @@ def test_surprise_map_shows_the_mean_score_text_gives_and_colours_every_characte
 
 
 def test_surprise_map_of_a_window_model_reads_at_most_400_characters(app_env):
-    at = open_page("surprise_map", model="shipped:seed-2017")
+    at = open_learn("surprise_map", model="shipped:seed-2017")
     at.text_area(key="surprise_text").set_value(EXAMPLE_TEXT * 3)
     rerun(at)
     assert metric(at, "Characters scored") == "399 of 400"
@@ -255,7 +243,7 @@ def test_surprise_map_of_a_window_model_reads_at_most_400_characters(app_env):
 
 
 def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env):
-    at = open_page("neuron_explorer")
+    at = open_learn("neuron_explorer")
     feature = at.selectbox(key="neuron_feature").value   # the clearest here (tests/test_learn_path.py holds which)
     ranked = neurons.rank_units(SHIPPED_ENGINE, SHIPPED_CHARS, EXAMPLE_TEXT, feature, "h", top=10)
     shown = list(at.dataframe[0].value["unit"])
@@ -282,7 +270,7 @@ def test_neuron_explorer_ranks_units_and_a_held_unit_changes_the_writing(app_env
 
 @pytest.mark.slow
 def test_neuron_explorer_picks_any_unit_by_number(app_env):
-    at = open_page("neuron_explorer")
+    at = open_learn("neuron_explorer")
     at.selectbox(key="neuron_pick").set_value("any").run()
     at.number_input(key="neuron_number").set_value(383)
     at.radio(key="neuron_any_kind").set_value("c")
@@ -321,8 +309,8 @@ def session_model(tmp_path_factory):
 
 def open_trained(page: str, session_model) -> AppTest:
     job, corpus, _, _ = session_model
-    at = open_page(page, {"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")},
-                   model="trained")
+    at = open_learn(page, session={"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")},
+                    model="trained")
     assert at.title[0].value == PAGES[page] and not at.error
     return at
 
@@ -365,8 +353,8 @@ def test_next_character_of_the_trained_model(app_env, session_model):
 
 def test_a_setting_past_the_trained_models_vocabulary_starts_again_when_it_is_chosen(app_env, session_model):
     job, corpus, _, chars = session_model
-    at = open_page("next_character", {"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")},
-                   model="shipped")   # the part opens on the session's model; the visitor goes to the demo first
+    at = open_learn("next_character", session={"job": job, "corpus": ChosenCorpus(corpus, corpus.stats(), "a test story")},
+                    model="shipped")   # the part opens on the session's model; the visitor goes to the demo first
     at.slider(key="next_top_k").set_value(80)
     rerun(at)
     at.selectbox(key="learn_model").set_value("trained")

@@ -3,7 +3,6 @@ it gives another visitor the same view, and a bad, hostile or too long link gets
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -13,7 +12,7 @@ from app import links, models
 from charlm.modelfile import checkpoint
 from charlm.learn import neurons
 
-from helpers import APP
+from helpers import APP, open_learn
 
 
 @pytest.fixture(autouse=True)
@@ -51,18 +50,8 @@ def copied_link(at: AppTest) -> str:
     return blocks[0].split("\n")[1]
 
 
-def learn_page(page: str, model: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(f"app/pages/learn/{page}.py").run()
-    if model is not None:
-        at.selectbox(key="learn_model").set_value(model).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_a_text_to_numbers_link_opens_the_same_model_and_sentence_and_leaves_the_address():
-    at = learn_page("text_to_numbers", "shipped:python-docs")
+    at = open_learn("text_to_numbers", "shipped:python-docs")
     at.text_input[0].set_value("print(x) # 42").run()
     link = copied_link(at)
     assert link.startswith("/text-to-numbers?")   # AppTest has no address of its own; a server's gives its host
@@ -83,7 +72,7 @@ def test_the_sentence_box_is_created_with_the_sentence_its_indices_spell():
     # A browser that mounts the box again shows the value it was created with: it must be the sentence the indices
     # below are made from (before, it was created empty and given the sentence through session state, and a
     # page opened by a link showed an empty box over a sentence's indices).
-    for at in (learn_page("text_to_numbers"), opened({"model": "shipped", "numbers_text": "Zarathustra"},
+    for at in (open_learn("text_to_numbers"), opened({"model": "shipped", "numbers_text": "Zarathustra"},
                                                      "learn/text_to_numbers")):
         box = at.text_input[0]
         assert box.proto.default == box.value == at.code[1].value
@@ -120,7 +109,7 @@ def test_a_generate_link_carries_the_prime_strategy_knobs_and_seed():
 
 
 def test_a_next_character_link_keeps_its_values_over_the_models_starting_values():
-    at = learn_page("next_character", "shipped")
+    at = open_learn("next_character", "shipped")
     at.text_area(key="next_prime").set_value("Part one.\nThe will to ").run()   # the prime box takes line breaks
     at.slider(key="next_top_k").set_value(5).run()
     other = opened(copied_link(at))
@@ -187,7 +176,7 @@ def test_a_neuron_explorer_link_is_checked_against_its_model():
 
 
 def test_a_training_over_time_link_opens_on_its_evaluation():
-    at = learn_page("training_over_time", "shipped")
+    at = open_learn("training_over_time", "shipped")
     steps = [row["step"] for row in checkpoint.load(models.SHIPPED_PATH).history]
     chosen = steps[len(steps) // 2]
     assert chosen != steps[-1]   # the page opens on the last

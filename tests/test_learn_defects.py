@@ -22,21 +22,11 @@ from charlm.text import datasets
 from charlm.text.corpus import load_corpus
 from charlm.units import format_duration, format_fixed
 
-from helpers import APP
+from helpers import APP, open_learn
 
 CHECKPOINTS = Path(APP).parent / "checkpoints"
 SHIPPED = checkpoint.load(CHECKPOINTS / "demo.safetensors")
 SHIPPED_CHARS = list(SHIPPED.vocab)
-
-
-def open_page(app_env, page: str, model: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(f"app/pages/learn/{page}.py").run()
-    if model is not None:
-        at.selectbox(key="learn_model").set_value(model).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def rerun(at: AppTest) -> AppTest:
@@ -72,7 +62,7 @@ def test_a_certain_next_character_reads_0_bits_and_1_character_left():
 
 
 def test_the_default_prime_leaves_the_shipped_model_unsure_of_the_next_character(app_env):
-    at = open_page(app_env, "next_character")
+    at = open_learn("next_character")
     prime = at.session_state["next_prime"]
     assert EXAMPLE_TEXT.startswith(prime) and len(prime) >= 20   # the example passage: Nietzsche is not here
     p = probabilities(engine_for(SHIPPED), SHIPPED_CHARS, prime)
@@ -82,7 +72,7 @@ def test_the_default_prime_leaves_the_shipped_model_unsure_of_the_next_character
 
 
 def test_the_prime_can_hold_a_line_break(app_env):
-    at = open_page(app_env, "next_character")
+    at = open_learn("next_character")
     prime = "The end.\nThe"
     at.text_area(key="next_prime").set_value(prime)
     rerun(at)
@@ -103,7 +93,7 @@ def test_one_character_played_scores_0_bits_not_a_negative_zero():
 
 
 def test_equal_bounds_for_7_guesses_against_4_are_explained(app_env):
-    at = open_page(app_env, "guess_game", "shipped")
+    at = open_learn("guess_game", "shipped")
     game = at.session_state["guess_game"]
     game.score = GuessScore(len(SHIPPED_CHARS))
     game.score.add(7, 4, 0.25)   # you needed 7 guesses; the model ranked the answer 4th
@@ -123,7 +113,7 @@ def test_equal_bounds_for_7_guesses_against_4_are_explained(app_env):
 
 
 def test_unequal_bounds_get_no_equal_note(app_env):
-    at = open_page(app_env, "guess_game", "shipped")
+    at = open_learn("guess_game", "shipped")
     game = at.session_state["guess_game"]
     game.score = GuessScore(len(SHIPPED_CHARS))
     for guesses, rank in ((1, 1), (2, 1)):   # you: 1 bit; the model, right first time twice: 0 bits
@@ -160,7 +150,7 @@ def test_the_decoding_lab_concludes_from_the_numbers_it_measured():
 
 
 def test_the_decoding_labs_closing_lines_agree_with_its_table(app_env):
-    at = open_page(app_env, "decoding_lab", "shipped")
+    at = open_learn("decoding_lab", "shipped")
     at.multiselect(key="dl_strategies").set_value(["greedy", "sample", "top-k"])
     at.slider(key="dl_length").set_value(80)
     rerun(at)
@@ -177,7 +167,7 @@ def test_the_decoding_labs_closing_lines_agree_with_its_table(app_env):
 # --- Baselines -----------------------------------------------------------------------------------
 
 def test_baselines_fit_column_reads_a_time_for_every_row(app_env):
-    at = open_page(app_env, "baselines_page", "shipped")   # Nietzsche is not here: uniform and the LSTM
+    at = open_learn("baselines_page", "shipped")   # Nietzsche is not here: uniform and the LSTM
     table = at.dataframe[0].value
     history = [row for row in SHIPPED.history if "val_loss" in row]
     best = min(history, key=lambda row: row["val_loss"])
@@ -188,7 +178,7 @@ def test_baselines_fit_column_reads_a_time_for_every_row(app_env):
 # --- Windows and targets -------------------------------------------------------------------------
 
 def test_windows_and_targets_says_where_its_window_moves(app_env):
-    at = open_page(app_env, "windows_targets", "shipped:python-docs")   # its text, Python's docs, is built in
+    at = open_learn("windows_targets", "shipped:python-docs")   # its text, Python's docs, is built in
     corpus = load_corpus(datasets.python_docs(), "python-docs.txt")
     train_ids, _ = corpus.split()
     assert plain.escape(f"The window moves through a passage of the held-out part of the text (characters "
