@@ -22,7 +22,7 @@ from charlm.presets import get_preset
 from charlm.train.resume import last_path_for
 from charlm.train.trainer import train
 
-from helpers import PERIODIC_TEXT, job_of, new_visitor
+from helpers import PERIODIC_TEXT, new_visitor, stop_every_job
 
 # The suite runs tiny models on a machine whose few cores are shared; one thread is the fastest there.
 torch.set_num_threads(1)
@@ -108,11 +108,21 @@ def visitors(tmp_path, monkeypatch):
         return at
 
     yield make
-    for at in made:
-        job = job_of(at)
-        if job is not None:
-            job.stop()
-            job.join(30)
+    stop_every_job(made)
+
+
+@pytest.fixture
+def visitor(app_env):
+    """Make visitors in the app's test settings (app_env); every job they started, on any page, is stopped after."""
+    made = []
+
+    def make():
+        at = new_visitor()
+        made.append(at)
+        return at
+
+    yield make
+    stop_every_job(made)
 
 
 @pytest.fixture

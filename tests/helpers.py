@@ -155,6 +155,34 @@ def job_of(at: AppTest):
     return at.session_state["job"] if "job" in at.session_state else None
 
 
+def resumed_worse_then_stopped(at: AppTest, monkeypatch) -> float:
+    """Train a few seconds, then resume with every evaluation scoring 3 nats worse than that run's best, and stop
+    once the resumed run has taken a step: the best stays the first run's. -> that best (nats/char)."""
+    import charlm.train.trainer
+    at = start(choose_text(at), minutes=0.05)
+    job_of(at).join(60)
+    at.run()
+    first_best = job_of(at).snapshot().result.best_val_loss
+    monkeypatch.setattr(charlm.train.trainer, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
+    steps = job_of(at).snapshot().result.steps
+    at.number_input(key="resume_minutes").set_value(1.0)
+    at.button(key="resume").click().run()
+    poll_until(at, lambda at: job_of(at).snapshot().latest and job_of(at).snapshot().latest.step > steps)
+    at.button(key="stop").click().run()
+    job_of(at).join(30)
+    at.run()
+    return first_best
+
+
+def stop_every_job(visitors: list[AppTest]) -> None:
+    """Stop the training jobs these visitors started on any page (the Train page's, "Train both"'s), and wait."""
+    jobs = [job for at in visitors if "visitor_dir" in at.session_state for job in at.session_state["visitor_dir"].jobs]
+    for job in jobs:
+        job.stop()
+    for job in jobs:
+        job.join(60)
+
+
 def written(at) -> str:
     """What the Generate page wrote."""
     return at.code[0].value

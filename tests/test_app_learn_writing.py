@@ -28,26 +28,6 @@ CHECKPOINTS = Path(APP).parent / "checkpoints"
 PAGE = "app/pages/learn/{}.py"
 
 
-@pytest.fixture
-def visitor(app_env):
-    """A visitor on the app; any training job they started is stopped afterwards."""
-    made = []
-
-    def make() -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.run()
-        made.append(at)
-        return at
-
-    yield make
-    for at in made:
-        jobs = at.session_state["visitor_dir"].jobs if "visitor_dir" in at.session_state else []
-        for job in jobs:
-            job.stop()
-        for job in jobs:
-            job.join(60)
-
-
 def open_page(at: AppTest, module: str, model_key: str | None = None) -> AppTest:
     at.switch_page(PAGE.format(module)).run()
     if model_key is not None:

@@ -11,29 +11,9 @@ import pytest
 from app import charts, run_view
 from charlm.modelfile import checkpoint
 from charlm.units import LN2
-from helpers import APP, choose_text, job_of, poll_until, start
+from helpers import choose_text, job_of, poll_until, resumed_worse_then_stopped, start
 
 RACE_PAGE = "app/pages/learn/then_and_now.py"
-
-
-@pytest.fixture
-def visitor(app_env):
-    """A visitor on the app; every job they started, on any page, is stopped afterwards."""
-    from streamlit.testing.v1 import AppTest
-    made = []
-
-    def make():
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.run()
-        made.append(at)
-        return at
-    yield make
-    for at in made:
-        folder = at.session_state["visitor_dir"] if "visitor_dir" in at.session_state else None
-        for job in folder.jobs if folder is not None else []:
-            job.stop()
-        for job in folder.jobs if folder is not None else []:
-            job.join(30)
 
 
 def metric(at, label: str):
@@ -62,21 +42,9 @@ def test_the_best_evaluation_is_the_lowest_validation_loss_the_earliest_when_tie
 @pytest.mark.slow
 def test_the_train_page_shows_the_latest_and_the_best_validation_loss_and_which_one_the_model_keeps(
         visitor, monkeypatch):
-    import charlm.train.trainer
-
-    at = start(choose_text(visitor()), minutes=0.05)
-    job_of(at).join(60)
-    at.run()
-    first_best = job_of(at).snapshot().result.best_val_loss
+    at = visitor()
     # Resumed, it scores 3 nats worse at every evaluation: the latest is worse than the best, which stays.
-    monkeypatch.setattr(charlm.train.trainer, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
-    steps = job_of(at).snapshot().result.steps
-    at.number_input(key="resume_minutes").set_value(1.0)
-    at.button(key="resume").click().run()
-    poll_until(at, lambda at: job_of(at).snapshot().latest and job_of(at).snapshot().latest.step > steps)
-    at.button(key="stop").click().run()
-    job_of(at).join(30)
-    at.run()
+    first_best = resumed_worse_then_stopped(at, monkeypatch)
     snap = job_of(at).snapshot()
     assert snap.status == "stopped" and snap.latest.val_loss == first_best + 3.0
 

@@ -16,7 +16,7 @@ from app.writing import char_label
 from charlm.text.corpus import load_corpus
 from charlm.text.read import CorpusError, decode_bytes, read_text
 from charlm.units import LN2
-from helpers import APP, FOX, choose_text, job_of, poll_until, start, step_text, written
+from helpers import APP, FOX, choose_text, job_of, resumed_worse_then_stopped, start, step_text, written
 
 
 @pytest.fixture
@@ -104,21 +104,9 @@ def best_numbers(at) -> tuple[float, float]:
 
 @pytest.mark.slow
 def test_after_resume_and_stop_the_best_so_far_is_the_summarys_best(visitors, monkeypatch):
-    import charlm.train.trainer
-
-    at = start(choose_text(visitors()), minutes=0.05)
-    job_of(at).join(60)
-    at.run()
-    first_best = job_of(at).snapshot().result.best_val_loss
+    at = visitors()
     # The resumed run's evaluations are all worse than the first run's best, so the best model stays the first's.
-    monkeypatch.setattr(charlm.train.trainer, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
-    steps = job_of(at).snapshot().result.steps
-    at.number_input(key="resume_minutes").set_value(1.0)
-    at.button(key="resume").click().run()
-    poll_until(at, lambda at: job_of(at).snapshot().latest and job_of(at).snapshot().latest.step > steps)
-    at.button(key="stop").click().run()
-    job_of(at).join(30)
-    at.run()
+    first_best = resumed_worse_then_stopped(at, monkeypatch)
     assert job_of(at).snapshot().status == "stopped"
     best_line, best_summary = best_numbers(at)
     assert best_line == best_summary == round(first_best / LN2, 3)
