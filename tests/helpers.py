@@ -174,6 +174,18 @@ def resumed_worse_then_stopped(at: AppTest, monkeypatch) -> float:
     return first_best
 
 
+def finished_fox_run(folder: Path):
+    """A tiny run of 40 steps on FOX (line breaks and words, no quotes, brackets or digits), finished. -> (job,
+    corpus)."""
+    from charlm.text.corpus import load_corpus
+    from charlm.train import jobs
+    corpus = load_corpus(FOX, name="fox.txt")
+    job = jobs.TrainingJob(corpus, "tiny", *configs(corpus, max_steps=40, seed=0), workdir=folder).start()
+    job.join(180)
+    assert job.snapshot().status == "done" and job.best_checkpoint() is not None
+    return job, corpus
+
+
 def stop_every_job(visitors: list[AppTest]) -> None:
     """Stop the training jobs these visitors started on any page (the Train page's, "Train both"'s), and wait."""
     jobs = [job for at in visitors if "visitor_dir" in at.session_state for job in at.session_state["visitor_dir"].jobs]

@@ -11,10 +11,8 @@ from app.state import ChosenCorpus
 from charlm.engine.decoding import engine_for
 from charlm.learn import neurons
 from charlm.modelfile import checkpoint
-from charlm.text.corpus import load_corpus
-from charlm.train import jobs
 
-from helpers import APP, FOX, configs
+from helpers import APP, finished_fox_run
 
 MODULES = [module for module, _, _, _ in LEARN_PAGES]
 ADDRESSES = {module: address for module, _, address, _ in LEARN_PAGES}
@@ -38,11 +36,7 @@ def links(at: AppTest) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def fox_run(tmp_path_factory):
     """A finished tiny run on a text with line breaks and words but no quotes, brackets or digits."""
-    corpus = load_corpus(FOX, name="fox.txt")
-    job = jobs.TrainingJob(corpus, "tiny", *configs(corpus, max_steps=40, seed=0),
-                           workdir=tmp_path_factory.mktemp("job")).start()
-    job.join(180)
-    assert job.snapshot().status == "done" and job.best_checkpoint() is not None
+    job, corpus = finished_fox_run(tmp_path_factory.mktemp("job"))
     return job, corpus
 
 

@@ -14,11 +14,9 @@ from app.state import ChosenCorpus
 from charlm.engine import scoring
 from charlm.engine.decoding import engine_for
 from charlm.modelfile import checkpoint
-from charlm.text.corpus import load_corpus
-from charlm.train import jobs
 from charlm.units import LN2
 
-from helpers import APP, FOX, chart_data, configs
+from helpers import APP, chart_data, finished_fox_run
 
 PAGE = "app/pages/learn/surprise_map.py"
 SHIPPED = checkpoint.load(__import__("pathlib").Path(APP).parent / "checkpoints" / "demo.safetensors")
@@ -48,11 +46,7 @@ def metric(at: AppTest, label: str) -> str:
 @pytest.fixture(scope="module")
 def fox_run(tmp_path_factory):
     """A finished tiny run on the fox text, which is then the session's text: the model's own text is at hand."""
-    corpus = load_corpus(FOX, name="fox.txt")
-    job = jobs.TrainingJob(corpus, "tiny", *configs(corpus, max_steps=40, seed=0),
-                           workdir=tmp_path_factory.mktemp("job")).start()
-    job.join(180)
-    assert job.snapshot().status == "done" and job.best_checkpoint() is not None
+    job, corpus = finished_fox_run(tmp_path_factory.mktemp("job"))
     ckpt = checkpoint.load(job.best_checkpoint())
     return job, corpus, engine_for(ckpt), list(ckpt.vocab)
 
