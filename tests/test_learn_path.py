@@ -50,21 +50,25 @@ def session_of(fox_run) -> dict:
 def test_the_path_has_every_part_once_in_teaching_order_with_a_line_to_try():
     assert list(path.TRY_THIS) == MODULES
     assert path.neighbours("text_to_numbers") == (1, None, ("windows_targets", "Windows and targets"))
-    assert path.neighbours("guess_game") == (11, ("decoding_lab", "Decoding lab"), None)
+    assert path.neighbours("guess_game") == (14, ("decoding_lab", "Decoding lab"), None)
     assert path.neighbours("surprise_map") == (5, ("next_character", "Next-character distribution"),
                                                 ("neuron_explorer", "Neuron explorer"))
+    assert path.neighbours("looked_back") == (7, ("neuron_explorer", "Neuron explorer"),
+                                               ("inside_cell", "Inside the cell"))
+    assert path.neighbours("char_map") == (9, ("inside_cell", "Inside the cell"),
+                                            ("training_over_time", "Training over time"))
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_each_part_says_where_it_is_on_the_path_and_links_its_neighbours(app_env, module):
     at = open_part(module)
     number = MODULES.index(module) + 1
-    assert f"Part {number} of 11" in [c.value for c in at.caption]
+    assert f"Part {number} of 14" in [c.value for c in at.caption]
     expected = {}
     if number > 1:
         before = LEARN_PAGES[number - 2]
         expected[f"Previous: {before[1]}"] = before[2]
-    if number < 11:
+    if number < 14:
         after = LEARN_PAGES[number]
         expected[f"Next: {after[1]}"] = after[2]
     drawn = links(at)
@@ -75,7 +79,7 @@ def test_each_part_says_where_it_is_on_the_path_and_links_its_neighbours(app_env
 def test_next_opens_the_next_part(app_env):
     at = open_part("surprise_map")
     at.switch_page(path.page_file("neuron_explorer")).run()   # where the Next link points (AppTest cannot click one)
-    assert at.title[0].value == "Neuron explorer" and "Part 6 of 11" in [c.value for c in at.caption]
+    assert at.title[0].value == "Neuron explorer" and "Part 6 of 14" in [c.value for c in at.caption]
 
 
 # --- the model picker ----------------------------------------------------------------------------------

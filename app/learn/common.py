@@ -19,7 +19,7 @@ from streamlit.runtime.scriptrunner_utils import script_requests
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from app import links, models, state, visitors
-from app.learn import path
+from app.learn import figures, path
 from app import settings as settings_mod
 from charlm import workload
 from charlm.text import datasets
@@ -69,6 +69,7 @@ def pick_model(label: str = "Model to explore") -> models.LoadedModel | None:
 
 def page_start(title: str, intro: str) -> models.LoadedModel | None:
     """A Learn page's title, its short text, and the model picker; -> the chosen model."""
+    figures.projector_toggle()
     st.title(title)
     path.header(title)
     st.markdown(intro)

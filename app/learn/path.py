@@ -19,6 +19,11 @@ TRY_THIS = {
                     "spelling mistake and find it by its colour.",
     "neuron_explorer": "Pick the unit at the top of the ranking, hold it at -1 and then at +1, and see where the "
                        "two texts part.",
+    "looked_back": "Put the position on a line break and find, on the curve, the bump where the line before it "
+                   "ended: the model measures its lines.",
+    "inside_cell": "Pick the unit that keeps its cell longest and find where its forget gate drops: what did it "
+                   "just read?",
+    "char_map": "Choose the letter a and read its nearest neighbours, then find where the digits sit on the map.",
     "training_over_time": "Drag the slider from the first evaluation to the last and read when the samples first "
                           "make words.",
     "then_and_now": "Train both for a minute each and compare their losses at the same time on the chart.",
@@ -45,7 +50,7 @@ def neighbours(module: str) -> tuple[int, tuple[str, str] | None, tuple[str, str
 
 
 def header(title: str) -> None:
-    """Where this part sits on the path: "Part N of 11", links to the parts before and after it, and a line
+    """Where this part sits on the path: "Part N of 14", links to the parts before and after it, and a line
     to try. Drawn at the top, under the title: a part's work (ranking units, scoring a text) can take a few
     seconds or stop early with a message, and the way on should show from the start whatever happens below."""
     module = FILES.get(title)

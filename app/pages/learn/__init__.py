@@ -1,1 +1,1 @@
-"""Learn's eleven pages; what they share lives in app/learn/."""
+"""Learn's fourteen pages; what they share lives in app/learn/."""
