@@ -76,10 +76,11 @@ def svg(chart: alt.TopLevelMixin) -> str:
     return vl_convert.vegalite_to_svg(spec(chart))
 
 
-def show(chart: alt.TopLevelMixin, key: str, name: str) -> None:
-    """Draw a part's main figure (`key`: its element key) with PNG and SVG downloads named `name`.png/.svg."""
+def show(chart: alt.TopLevelMixin, key: str, name: str, **drawn) -> None:
+    """Draw a part's main figure (`key`: its element key; `drawn`: st.altair_chart's width, height...) with PNG
+    and SVG downloads named `name`.png and `name`.svg."""
     chart = sized(chart)
-    st.altair_chart(chart, key=key, width="content")
+    st.altair_chart(chart, key=key, **{"width": "content", **drawn})
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("PNG", lambda: png(chart), file_name=f"{name}.png", mime="image/png",
                          key=f"{key}_png", icon=":material/download:", on_click="ignore",

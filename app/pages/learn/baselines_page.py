@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, models, plain
-from app.learn import common, lab
+from app.learn import common, figures, lab
 from charlm import workload
 from charlm.engine import sampling
 from charlm.learn.baselines import Baseline, NGram, baseline_name
@@ -90,8 +90,8 @@ def measure(model: models.LoadedModel, at_hand: common.TextAtHand | None) -> Non
         st.caption("This model's file records no validation loss, so it is not in the table.")
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.altair_chart(charts.bits_chart([(r["model"], r["nats/char"], r["model"].startswith("LSTM"))
-                                           for r in rows]), width="stretch", height=60 + 38 * len(rows))
+        figures.show(charts.bits_chart([(r["model"], r["nats/char"], r["model"].startswith("LSTM")) for r in rows]),
+                     key="bl_chart", name="baselines", width="stretch", height=60 + 38 * len(rows))
     with right:
         st.dataframe(rows, hide_index=True, width="stretch",
                      column_config={"bits/char": st.column_config.NumberColumn(format="%.3f"),

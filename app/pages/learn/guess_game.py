@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, models, plain
-from app.learn import common
+from app.learn import common, figures
 from app.writing import char_label
 from charlm import workload
 from charlm.engine import sampling, scoring
@@ -197,7 +197,8 @@ def show_reveal(last: Reveal) -> None:
            else "you gave up")
     st.markdown(f"It was **{char_label(last.char)}**: {you}; the model ranked it **{ordinal(last.rank)}** "
                 f"({last.prob:.1%}).")
-    st.altair_chart(charts.top_chars_chart(last.top, last.char), width="stretch", height=220)
+    figures.show(charts.top_chars_chart(last.top, last.char), key="guess_chart", name="guess", width="stretch",
+                 height=220)
 
 
 def play(model: models.LoadedModel) -> None:

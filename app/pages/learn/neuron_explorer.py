@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from app import plain
-from app.learn import common, draw
+from app.learn import common, draw, figures
 from charlm import workload
 from charlm.learn import neurons
 from charlm.engine.decoding import encode_prime, start_ids
@@ -161,8 +161,8 @@ def watch(model, at_hand, layer: int, unit: int, kind: str) -> None:
     values = values_along(model.engine, tuple(model.chars), text, kind, common.should_stop())[:, layer, unit]
     finite = values[np.isfinite(values)]
     reach = 1.0 if kind == "h" else max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
-    st.altair_chart(draw.char_grid(text, values, "value", diverging=True, domain=(-reach, reach)),
-                    key="neuron_grid", width="content")
+    figures.show(draw.char_grid(text, values, "value", diverging=True, domain=(-reach, reach)),
+                 key="neuron_grid", name="neuron-explorer")
     st.caption(f"{kind} of unit {unit} in layer {layer + 1} after reading each character"
                + (f" (the first {limit:,} characters: this model re-reads a window for each)." if model.window
                   else "."))

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, plain
-from app.learn import common, draw
+from app.learn import common, draw, figures
 from charlm.engine import scoring
 from charlm.engine.decoding import encode_prime, start_ids
 
@@ -102,4 +102,5 @@ if model is not None:
     st.caption("Entropy is how many yes/no questions the distribution leaves open: 0 bits when one character is "
                "certain, log2 of the count when all left are equally likely. On the Generate page each strategy "
                "draws from its own panel here.")
-    st.altair_chart(draw.distribution_chart(model.chars, stages, shown), key="next_chart")
+    figures.show(draw.distribution_chart(model.chars, stages, shown), key="next_chart", name="next-character",
+                 width="stretch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, plain, state
-from app.learn import common, draw
+from app.learn import common, draw, figures
 from charlm.learn import anatomy
 from charlm.text.corpus import UNKNOWN
 
@@ -103,7 +103,7 @@ def show_sentence(model, at_hand) -> None:
         st.info("Type a sentence to see it as numbers.")
         return
     pairs = anatomy.as_indices(model.chars, sentence)
-    st.altair_chart(draw.ids_strip(pairs), key="numbers_strip", width="content")
+    figures.show(draw.ids_strip(pairs), key="numbers_strip", name="text-to-numbers")
     st.caption("What the model reads: the indices, in order.")
     plain.block(str([idx for _, idx in pairs if idx is not None]))
     unknown = sorted({ch for ch, idx in pairs if idx is None})

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, models, plain, state, training
 from app import settings as settings_mod
-from app.learn import lab, path
+from app.learn import figures, lab, path
 from charlm.modelfile import checkpoint
 from charlm.train import jobs
 from charlm.presets import DEFAULT_PRESET, PRESETS
@@ -62,7 +62,8 @@ def side_by_side(entries: list[tuple[str, list[dict], str]], race: list[jobs.Tra
     """
     chart = charts.runs_chart([(label, curve(history)) for label, history, _ in entries])
     if chart is not None:
-        st.altair_chart(chart, width="stretch", height=340)
+        figures.show(chart, key="race_chart" if race is not None else "shipped_chart",
+                     name="2017-vs-today", width="stretch", height=340)
     else:
         st.caption("The curves appear after each run's first evaluation.")
     for index, (column, (label, history, line)) in enumerate(zip(st.columns(len(entries), gap="large"), entries)):
@@ -275,6 +276,7 @@ def own_text() -> None:
         st.fragment(run_every=training.POLL_S if running else None)(race_view)(running)
 
 
+figures.projector_toggle()
 st.title(TITLE)
 path.header(TITLE)
 st.markdown(INTRO)
