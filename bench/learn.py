@@ -25,9 +25,8 @@ import numpy as np  # noqa: E402
 
 from bench.learn_baselines import DEFAULT_TEXT, median_seconds, patchwork  # noqa: E402
 from charlm.modelfile import format as modelfile  # noqa: E402
-from charlm.learn import neurons
-from charlm.engine import scoring
-from charlm.learn import textstats
+from charlm.learn import cell, charmap, influence, neurons, textstats  # noqa: E402
+from charlm.engine import scoring  # noqa: E402
 from charlm.engine.arrays import ArrayLSTM  # noqa: E402
 from charlm.learn.baselines import fit_baselines  # noqa: E402
 from charlm.learn.copying import CopyIndex  # noqa: E402
@@ -93,6 +92,15 @@ def main() -> None:
         lg, _ = engine.read(list(ids(passage[:300])))
         return scoring.distributions(lg[0], 1.0, 20, 0.9, 0.05)
 
+    line_end = passage.find("\n", 300)   # a newline that ends a line: the looked-back part's opening case
+    at = line_end if line_end > 0 else len(passage) - 1
+    gate_text = passage[:500]
+    vectors = charmap.engine_vectors(engine, chars)
+
+    def character_map():   # both projections and one character's neighbours
+        charmap.char_map(vectors, "pca"), charmap.char_map(vectors, "mds")
+        return charmap.neighbours(vectors, chars[len(chars) // 2])
+
     rows = [
         ("Next-character distribution: read a prime, reshape", lambda: (
             engine.read(list(ids(prime))), scoring.distributions(logits[0], 0.8, 20, 0.9, 0.05))),
@@ -102,6 +110,10 @@ def main() -> None:
             engine, chars, long_passage, "start of a word")),
         ("Neuron explorer: write 300 with a unit held", lambda: neurons.clamped_write(
             engine, list(ids(prime)), 300, DecodeConfig(), rng(), {(unit.layer, unit.unit): 1.0})),
+        (f"Looked back: {influence.BACK} earlier characters", lambda: influence.influence(
+            engine, chars, passage, at)),
+        ("Inside the cell: gates over 500 characters", lambda: cell.gates(engine, ids(gate_text))),
+        ("Character map: PCA, cosine map, neighbours", character_map),
         ("Baselines: longest copy, 2,000 vs whole text", lambda: copies.longest(generated)),
         ("Decoding lab: 5 strategies x 300 + measures", decoding_lab),
         ("Guess: reveal after a 300-character passage", guess_reveal),
