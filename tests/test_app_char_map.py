@@ -41,7 +41,7 @@ def glyphs(at):
 def table(at) -> list[tuple[str, str, float]]:
     [shown] = at.dataframe   # the neighbours table (cmap_neighbours), the page's one table
     frame = shown.value
-    return list(zip(frame["character"], frame["class"], frame["cosine similarity"]))
+    return list(zip(frame["character"], frame["class"], frame["similarity"]))
 
 
 def expected_table(vectors: charmap.CharVectors, char: str) -> list[tuple[str, str, float]]:

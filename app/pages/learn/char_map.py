@@ -29,7 +29,7 @@ FEWEST = 3               # characters worth a map: with two, every projection is
 COLOURS = {"lower": "#1f77b4", "upper": "#d62728", "digit": "#2ca02c", "punctuation": "#ff7f0e",
            "space": "#7f7f7f", "other": "#9467bd"}
 FONT, CHOSEN_FONT = 15, 24
-WIDTH, HEIGHT = 620, 480
+WIDTH, HEIGHT = 540, 440   # beside the table, within the column even in large type
 
 
 @st.cache_data(show_spinner="Mapping the characters…", max_entries=16, hash_funcs=common.ENGINE_HASH)
@@ -46,10 +46,11 @@ def drawn(engine, chars: tuple[str, ...], method: str) -> tuple[charmap.CharVect
 
 
 def axis_title(made: charmap.CharMap, axis: int) -> str:
-    share = f"{made.explained[axis]:.0%}"
-    if made.method == "pca":
-        return f"direction {axis + 1} of greatest spread (keeps {share} of the spread)"
-    return f"cosine map, axis {axis + 1} (keeps {share} of the distances' spread)"
+    """An axis's title, with the share of the spread it keeps (of the variance for PCA, of the squared cosine
+    distances' for the cosine map); kept short, as a side axis's title must fit the chart's height in large type."""
+    share = f"keeps {made.explained[axis]:.0%} of the spread"
+    return (f"direction {axis + 1} of greatest spread ({share})" if made.method == "pca"
+            else f"cosine map, axis {axis + 1} ({share})")
 
 
 def figure(made: charmap.CharMap, nearest: list[list[str]], chosen: str, near: list[charmap.Neighbour]):
@@ -73,7 +74,7 @@ def figure(made: charmap.CharMap, nearest: list[list[str]], chosen: str, near: l
     ring = alt.Chart(pd.DataFrame({"x": [here[0]], "y": [here[1]]})).mark_point(
         shape="circle", size=figures.font_px(CHOSEN_FONT) ** 2 * 2.2, color="black", strokeWidth=2).encode(x=x, y=y)
     colour = alt.Color("class:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
-                       legend=alt.Legend(title="class", orient="right"))
+                       legend=alt.Legend(title=None, orient="top", direction="horizontal"))
     glyphs = alt.Chart(frame).mark_text(fontSize=figures.font_px(FONT)).encode(
         x=x, y=y, text="character:N", color=colour,
         size=alt.Size("chosen:N", scale=alt.Scale(domain=[False, True],
@@ -89,10 +90,11 @@ def neighbour_table(near: list[charmap.Neighbour]) -> None:
 
     st.dataframe(pd.DataFrame({"character": [charts.show_char(n.char) for n in near],
                                "class": [charmap.char_class(n.char) for n in near],
-                               "cosine similarity": [n.similarity for n in near]}),
+                               "similarity": [n.similarity for n in near]}),
                  hide_index=True, key="cmap_neighbours",
-                 column_config={"cosine similarity": st.column_config.NumberColumn(format="%.3f")})
-    st.caption("Cosine similarity: 1 for vectors pointing the same way, 0 for unrelated, -1 for opposite.")
+                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
+    st.caption("Similarity: the cosine of the angle between two characters' vectors, 1 when they point the same "
+               "way, 0 when unrelated, -1 when opposite.")
 
 
 def digit_line(vectors: charmap.CharVectors) -> str | None:
@@ -154,7 +156,7 @@ def show(model) -> None:
         st.warning(charts.as_sentence(str(error)) + ".")
         return
     near = charmap.neighbours(vectors, chosen, NEIGHBOURS)
-    left, right = st.columns([3, 1], gap="medium")
+    left, right = st.columns([5, 2], gap="medium")
     with left:
         figures.show(figure(made, nearest, chosen, near), key="cmap_scatter", name="character-map")
     with right:
