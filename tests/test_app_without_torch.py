@@ -41,7 +41,7 @@ MAIN_CONTROLS = {
 # Charts and tables each part draws as it opens: Windows and targets shows numbers (metrics), the Decoding lab
 # and the guessing game draw theirs after a click.
 FIGURES = {"text_to_numbers": 2, "windows_targets": 0, "the_model": 1, "next_character": 1, "surprise_map": 1,
-           "neuron_explorer": 1, "looked_back": 2, "inside_cell": 2, "char_map": 2, "training_over_time": 1, "then_and_now": 1, "baselines_page": 1, "decoding_lab": 0,
+           "neuron_explorer": 1, "looked_back": 2, "inside_cell": 2, "char_map": 1, "training_over_time": 1, "then_and_now": 1, "baselines_page": 1, "decoding_lab": 0,
            "guess_game": 0}
 METRICS = {"windows_targets": 4}
 
