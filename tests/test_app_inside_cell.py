@@ -4,18 +4,21 @@ and bad text."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 import numpy as np
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from app import models
+from app.plain import escape
 from app.charts import show_char
 from app.learn import cell_figures
 from app.state import ChosenCorpus
 from charlm.learn import cell
 
-from helpers import finished_fox_run, open_learn
+from helpers import APP, finished_fox_run, open_learn
 
 SHIPPED = ["shipped", "shipped:python-docs", "shipped:seed-2017"]
 ROWS = list(cell_figures.ROWS)   # i f o c h
@@ -75,7 +78,11 @@ def test_each_shipped_model_opens_with_its_diagram_gates_and_keepers(app_env, mo
     keepers = at.dataframe[-1].value
     assert list(keepers["unit"]) == [k.unit for k in cell.keepers(trace, top=10)]
     snaps = at.dataframe[0].value
-    assert list(snaps["reading"]) == [show_char(s.char) for g in "if" for s in cell.snaps(trace, text, g, top=5)]
+    found = {gate: cell.snaps(trace, text, gate, top=5) for gate in "if"}
+    assert list(snaps["reading"]) == [show_char(s.char) for g in "if" for s in found[g]]
+    for gate, name in (("i", "input gate"), ("f", "forget gate")):   # a sentence per gate names each character
+        said = [m.value for m in at.markdown if m.value.startswith(f"Averaged over the layer's units, the **{name}**")]
+        assert len(said) == 1 and all(escape(show_char(s.char)) in said[0] for s in found[gate])
 
 
 def test_the_diagram_shows_cell_gates_numbers_and_its_sum_holds(app_env):
@@ -171,3 +178,21 @@ def test_unknown_characters_are_skipped_and_listed(app_env):
         c.value for c in at.caption]
     text, trace, unit, _ = page_trace(at, "shipped")
     assert text == "the cat\nsat" and len(drawn(at)["c"]) == len(text)
+
+
+def test_a_share_link_opens_the_same_unit_and_character(app_env):
+    at = open_learn("inside_cell")
+    at.selectbox(key="cell_unit").set_value(cell_figures.AVERAGE)
+    at.number_input(key="cell_at").set_value(5)
+    rerun(at)
+    [link] = [m.value.split("\n")[1] for m in at.sidebar.markdown if m.value.startswith("```text")]
+    params = dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+    assert params["cell_unit"] == "-1" and params["cell_at"] == "5"
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.run()   # the router's first run opens Generate; the address's page is opened next, as Streamlit does
+    for name, value in params.items():
+        other.query_params[name] = value
+    other.switch_page("app/pages/learn/inside_cell.py").run()
+    assert not other.exception and not other.warning
+    assert other.selectbox(key="cell_unit").value == cell_figures.AVERAGE
+    assert other.number_input(key="cell_at").value == 5 and dot(other) == dot(at)

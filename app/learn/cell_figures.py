@@ -141,7 +141,7 @@ def gates_chart(text: str, values: dict[str, np.ndarray], at: int) -> alt.LayerC
         x=alt.X("col:O", axis=None),
         y=alt.Y("slot:O", title=None, scale=alt.Scale(domain=list(range(slots))),
                 axis=alt.Axis(labelExpr=f"{names}[datum.value % {SLOTS}]", labelFontSize=figures.font_px(11),
-                              ticks=False, domain=False)),
+                              labelOverlap=False, ticks=False, domain=False)),
         tooltip=["character:N", "position:Q", "quantity:N", alt.Tooltip("value:Q", format="+.3f")])
 
     def rects(kinds: list[str], title: str, scale: alt.Scale) -> alt.Chart:
@@ -156,4 +156,4 @@ def gates_chart(text: str, values: dict[str, np.ndarray], at: int) -> alt.LayerC
         alt.datum.kind == TEXT_ROW)
     chosen = base.mark_rect(filled=False, stroke="black", strokeWidth=2).transform_filter(alt.datum.chosen)
     return (alt.layer(gates, cell, out, letters, chosen).resolve_scale(color="independent")
-            .properties(width=alt.Step(draw.CELL_W), height=alt.Step(14)).configure_view(strokeWidth=0))
+            .properties(width=alt.Step(draw.CELL_W), height=alt.Step(figures.font_px(15))).configure_view(strokeWidth=0))

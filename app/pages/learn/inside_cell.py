@@ -163,12 +163,14 @@ def show_snaps(text: str, trace: cell.CellTrace) -> None:
     st.subheader("Where the gates snap open")
     found = {gate: cell.snaps(trace, text, gate, top=SNAPS) for gate in ("i", "f")}
     for gate, snaps in found.items():
-        if snaps:
-            counts: dict[str, int] = {}
-            for snap in snaps:
-                counts[charts.show_char(snap.char)] = counts.get(charts.show_char(snap.char), 0) + 1
-            read = ", ".join(f"{char} ({n} {'time' if n == 1 else 'times'})" for char, n in counts.items())
-            st.markdown(f"The layer's **{cell.GATES[gate]}** opens most on reading: "
+        counts: dict[str, int] = {}
+        for snap in snaps:
+            counts[charts.show_char(snap.char)] = counts.get(charts.show_char(snap.char), 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])   # stable: the largest jump first among ties
+        if ranked:
+            read = ", ".join(f"{char} ({n} of its {len(snaps)} largest jumps)" if place == 0 else f"{char} ({n})"
+                             for place, (char, n) in enumerate(ranked))
+            st.markdown(f"Averaged over the layer's units, the **{cell.GATES[gate]}** jumps open most on reading "
                         + plain.escape(read) + ".")
     rows = [{"gate": cell.GATES[s.gate], "reading": charts.show_char(s.char), "character number": s.position + 1,
              "the text up to it": before_snap(text, s.position), "jump": round(s.jump, 3),
