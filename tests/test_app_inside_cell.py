@@ -137,15 +137,17 @@ def test_moving_the_position_moves_the_diagram(app_env):
     assert dot(at) == expected_dot(text, trace, np.zeros(trace.c.shape[1], np.float32), unit, 0)
 
 
-def test_a_window_models_cell_before_is_from_the_same_re_reading(app_env):
+@pytest.mark.parametrize("number", [100, 101, 250])   # the 2017 model's window is 100 characters
+def test_a_window_models_cell_before_is_from_the_same_re_reading(app_env, number):
     at = open_learn("inside_cell", model="shipped:seed-2017")
-    at.number_input(key="cell_at").set_value(250)
+    at.number_input(key="cell_at").set_value(number)
     rerun(at)
     text, trace, unit, position = page_trace(at, "shipped:seed-2017")
     model = models.shipped("shipped:seed-2017")
     ids, _ = model.vocab.read(text)
-    # The re-reading that ends at the position starts `window` - 1 characters before it: its cell one step earlier.
-    before = cell.gates(model.engine, ids[position - model.window + 1:position], 0).c[-1]
+    # The re-reading that ends at the position starts `window` - 1 characters before it (or at the text's start):
+    # its cell one step earlier.
+    before = cell.gates(model.engine, ids[max(0, position - model.window + 1):position], 0).c[-1]
     assert dot(at) == expected_dot(text, trace, before, unit, position)
     step = cell_figures.step(trace, before, position, unit, text[position])
     assert step.kept + step.added == pytest.approx(step.c, abs=1e-5)
@@ -174,7 +176,8 @@ def test_unknown_characters_are_skipped_and_listed(app_env):
     at = open_learn("inside_cell")
     at.text_area(key="cell_text").set_value("the €cat\n™sat")
     rerun(at)
-    assert "Characters outside the model's vocabulary (skipped: the model reads on): € ™" in [
+    assert ("Characters outside the model's vocabulary (skipped: the model reads on, and the character numbers "
+            "below count only what it reads): € ™") in [
         c.value for c in at.caption]
     text, trace, unit, _ = page_trace(at, "shipped")
     assert text == "the cat\nsat" and len(drawn(at)["c"]) == len(text)

@@ -93,7 +93,8 @@ def read_text(model, at_hand) -> str | None:
     _, positions = model.vocab.read(typed)
     unknown = model.vocab.missing(typed)
     if unknown:
-        how = "read as the unknown symbol" if len(positions) == len(typed) else "skipped: the model reads on"
+        how = ("read as the unknown symbol" if len(positions) == len(typed) else
+               "skipped: the model reads on, and the character numbers below count only what it reads")
         st.caption(f"Characters outside the model's vocabulary ({how}): "
                    + " ".join(plain.escape(charts.show_char(c)) for c in unknown))
     if not len(positions):
