@@ -30,7 +30,7 @@ MAIN_CONTROLS = {
     "surprise_map": {"surprise_text"},
     "neuron_explorer": {"neuron_feature", "neuron_pick", "neuron_text", "neuron_prime", "neuron_clamp"},
     "looked_back": {"lb_text", "lb_at"},
-    "inside_cell": {"cell_text", "cell_layer", "cell_unit"},
+    "inside_cell": {"cell_text", "cell_layer", "cell_unit", "cell_at"},
     "char_map": {"cmap_method", "cmap_char"},
     "training_over_time": {"tot_step:shipped"},
     "then_and_now": {"race_minutes", "race_start"},

@@ -21,8 +21,8 @@ TRY_THIS = {
                        "two texts part.",
     "looked_back": "Put the position on a line break and find, on the curve, the bump where the line before it "
                    "ended: the model measures its lines.",
-    "inside_cell": "Pick the unit that keeps its cell longest and find where its forget gate drops: what did it "
-                   "just read?",
+    "inside_cell": "The page opens on the unit that keeps its cell longest: find where its forget gate drops "
+                   "(a white cell in the figure) and put the character number there. What did it just read?",
     "char_map": "Choose the letter a and read its nearest neighbours, then find where the digits sit on the map.",
     "training_over_time": "Drag the slider from the first evaluation to the last and read when the samples first "
                           "make words.",
