@@ -137,3 +137,19 @@ def test_a_character_the_model_does_not_know_gets_a_message_not_a_traceback(app_
     at.text_area(key="lb_text").set_value("a").run()
     assert not at.exception
     assert [i.value for i in at.info] == ["Type at least two characters: a prediction needs a character before it."]
+
+
+def test_at_a_line_end_a_line_says_what_the_line_break_before_it_meant(app_env):
+    lines = ["Whoever fights monsters should see to it that in the process he does not become",
+             "a monster. And if you gaze long enough into an abyss, the abyss will gaze back",
+             "into you. That which does not kill us makes us stronger, said the philosopher."]
+    text = "\n".join(lines) + "\n"
+    at_position = len(lines[0]) + 1 + len(lines[1])
+    at = open_learn("looked_back", "shipped")
+    at.text_area(key="lb_text").set_value(text).run()
+    at.number_input(key="lb_at").set_value(at_position).run()
+    assert_shows(at, at_position)
+    # The demo model measures its lines: the line break 79 back is the 15th of the 158 characters before this one.
+    assert ("Predicting a line break: the line break before it, 79 characters back, has influence -0.023 nats, the "
+            "15th largest of the 158 measured (either way): without it the model expects this line break more: the "
+            "two lines would read as one long line, and a break looks overdue.") in [c.value for c in at.caption]

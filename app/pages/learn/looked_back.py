@@ -115,7 +115,8 @@ def grid(text: str, found: occlusion.Influence, back: int):
     chart.data["position"] += first   # the grid counts its slice from 0: show the text's own positions
     row, col = draw.grid_cells(shown)[-1]
     frame = alt.Chart(pd.DataFrame({"row": [row], "col": [col]})).mark_rect(
-        filled=False, stroke="#111", strokeWidth=2.5).encode(x="col:O", y="row:O")
+        filled=False, stroke="#111", strokeWidth=2.5).encode(x="col:O", y="row:O").properties(
+        width=alt.Step(draw.CELL_W), height=alt.Step(draw.CELL_H))   # the grid's cells, or the layer widens them
     return alt.LayerChart(layer=[*chart.layer, frame], data=chart.data, config=chart.config)
 
 
@@ -143,6 +144,28 @@ def curve(found: occlusion.Influence, back: int):
     ).properties(width=700, height=220)
 
 
+def line_before(found: occlusion.Influence) -> None:
+    """At a line's end, a line saying what the line break before it meant to the prediction."""
+    earlier = [i for i, char in enumerate(found.chars) if char == "\n"]
+    if found.char != "\n" or not earlier:
+        return
+    i = earlier[0]
+    rank = int(np.flatnonzero(found.ranked() == i)[0]) + 1
+    why = ("without it the model expects this line break more: the two lines would read as one long line, and a "
+           "break looks overdue" if found.influence[i] < 0 else
+           "with it the model expects this line break more: it marks where this line began")
+    st.caption(f"Predicting a line break: the line break before it, {found.distances[i]} characters back, has "
+               f"influence {found.influence[i]:+.3f} nats, {_ordinal(rank)} largest of the {len(found.chars)} "
+               f"measured (either way): {why}.")
+
+
+def _ordinal(n: int) -> str:
+    """'the' for 1 (the largest), else 'the 2nd', 'the 3rd', 'the 11th'..."""
+    if n == 1:
+        return "the"
+    return f"the {n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def show(model, text: str, at: int, back: int) -> None:
     found = looked_back(model.engine, tuple(model.chars), text[:at + 1], at, back, common.should_stop())
     c1, c2, c3 = st.columns(3)
@@ -157,6 +180,7 @@ def show(model, text: str, at: int, back: int) -> None:
                    f"character further back cannot change it, so its influence is exactly 0.")
     st.markdown("**Influence against distance** (orange bars: line breaks)")
     st.altair_chart(curve(found, back), key="lb_curve", width="content")
+    line_before(found)
     st.markdown(f"**The {TOP} characters that mattered most** (either way)")
     st.dataframe(table(found, found.ranked()[:TOP]), hide_index=True, key="lb_top",
                  column_config={LEGEND: st.column_config.NumberColumn(format="%.4f")})
