@@ -71,7 +71,8 @@ def choose(model, at_hand) -> tuple[str, int, int] | None:
         return None
     # A shorter text (or a link's position) may leave the position past its end: bring it back before drawing.
     st.session_state["lb_at"] = min(max(1, int(st.session_state.get("lb_at", 1))), _limit(text))
-    left, prev, nxt, right = st.columns([2, 1.5, 1.5, 3], vertical_alignment="bottom")   # "Previous" whole in large type
+    # Buttons wide enough for "Previous" whole in large type.
+    left, prev, nxt, right = st.columns([2, 1.5, 1.5, 3], vertical_alignment="bottom")
     at = int(left.number_input("Position to predict", min_value=1, max_value=_limit(text), step=1, key="lb_at",
                                help="Counted from 0, as the command line counts it: the first character has "
                                     "nothing before it."))
