@@ -153,3 +153,18 @@ def largest_within(cost: Callable[[int], float], most: int, budget: float = BUDG
         middle = (low + high) // 2
         low, high = (middle, high) if cost(middle) <= budget else (low, middle)
     return low if cost(low) <= budget else 0
+
+
+def influence_s(shape: Shape, before: int, back: int) -> float:
+    """influence.influence: what each of the last `back` of `before` characters read meant to one prediction.
+
+    A carried model reads the characters before those once, then steps a batch that grows by one variant
+    per character (1, 2, ... `back` rows); a window model re-reads its window once as written and once for
+    each variant within it, together."""
+    measured = max(0, min(back, before))
+    if shape.window:
+        rows = min(measured, shape.window)
+        once = shape.window * shape.step_s() + shape.head_s()
+        return once + (shape.window * shape.step_s(rows) + shape.head_s(rows) if rows else 0.0)
+    lead = (before - measured) * (shape.step_s() + shape.head_s())
+    return lead + sum(shape.step_s(rows) + shape.head_s(rows) for rows in range(1, measured + 2))

@@ -27,9 +27,9 @@ MAIN_CONTROLS = {
     "windows_targets": {"windows_start", "windows_length"},
     "the_model": {"model_batch", "model_seq"},
     "next_character": {"next_prime", "next_temperature", "next_top_k", "next_top_p", "next_min_p"},
-    "surprise_map": {"surprise_text"},
+    "surprise_map": {"surprise_text", "surprise_at", "surprise_explain"},
     "neuron_explorer": {"neuron_feature", "neuron_pick", "neuron_text", "neuron_prime", "neuron_clamp"},
-    "looked_back": {"lb_text", "lb_at"},
+    "looked_back": {"lb_text", "lb_at", "lb_prev", "lb_next", "lb_back"},
     "inside_cell": {"cell_text", "cell_layer", "cell_unit", "cell_at"},
     "char_map": {"cmap_method", "cmap_char"},
     "training_over_time": {"tot_step:shipped"},
@@ -41,8 +41,8 @@ MAIN_CONTROLS = {
 # Charts and tables each part draws as it opens: Windows and targets shows numbers (metrics), the Decoding lab
 # and the guessing game draw theirs after a click.
 FIGURES = {"text_to_numbers": 2, "windows_targets": 0, "the_model": 1, "next_character": 1, "surprise_map": 1,
-           "neuron_explorer": 1, "looked_back": 2, "inside_cell": 2, "char_map": 1, "training_over_time": 1, "then_and_now": 1, "baselines_page": 1, "decoding_lab": 0,
-           "guess_game": 0}
+           "neuron_explorer": 1, "looked_back": 2, "inside_cell": 2, "char_map": 1, "training_over_time": 1,
+           "then_and_now": 1, "baselines_page": 1, "decoding_lab": 0, "guess_game": 0}
 METRICS = {"windows_targets": 4}
 
 # Run in the fresh process: every `import torch` fails as it would where torch is not installed.

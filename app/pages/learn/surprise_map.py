@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, plain
+from app import charts, links, plain
 from app.learn import common, draw
 from charlm import workload
 from charlm.engine import scoring
@@ -34,6 +34,8 @@ CONTEXT_CHARS = 500        # characters of the model's own text read before a pa
 MAX_WINDOW_CHARS = 400     # a window model re-reads its whole window for every character: ~100 times the work
 FEWEST = 20                # characters worth a map; under this the page reads nothing
 SCALE_BITS = (0.0, 10.0)   # the colour scale: beyond 10 bits (p < 0.1%) all look equally dark
+PICK = "clicked"           # the grid's click selection: the position a visitor asks about
+LOOKED_BACK = "app/pages/learn/looked_back.py"
 
 
 @st.cache_data(show_spinner="Reading the text…", max_entries=32, hash_funcs=common.ENGINE_HASH)
@@ -135,6 +137,52 @@ def most_surprising(result: scoring.Scored, count: int = 8, skip: int = 0):
     return pd.DataFrame(rows)
 
 
+def clickable(chart):
+    """The grid with a click that selects a character's position (its cell or its letter)."""
+    import altair as alt
+
+    chart.layer[0] = chart.layer[0].add_params(alt.selection_point(name=PICK, fields=["position"], on="click"))
+    return chart
+
+
+def picked(event) -> int | None:
+    """The position of the character clicked on the grid, if one is."""
+    chosen = (event or {}).get("selection", {}).get(PICK) or []
+    position = chosen[0].get("position") if chosen else None
+    return int(position) if isinstance(position, (int, float)) else None
+
+
+def explain_link(model, text: str, bits: np.ndarray, clicked: int | None) -> None:
+    """A position to explain (the most surprising one, or the one clicked) and the button that opens "What it
+    looked back at" on this text there."""
+    text = text[:links.TEXT_CAP]   # what that part (and a link to it) reads
+    if clicked is not None and clicked != st.session_state.get("surprise_clicked") and 1 <= clicked < len(text):
+        st.session_state["surprise_at"] = clicked   # a new click moves the position; typing one still works
+    st.session_state["surprise_clicked"] = clicked
+    at = st.session_state.get("surprise_at", 0)
+    if st.session_state.get("surprise_at_for") != text or not 1 <= at < len(text):
+        st.session_state["surprise_at"] = darkest(bits, len(text))   # a new text starts at its darkest cell
+        st.session_state["surprise_at_for"] = text
+    left, right = st.columns([1, 2], vertical_alignment="bottom")
+    at = int(left.number_input("Position to explain", 1, len(text) - 1, step=1, key="surprise_at",
+                               help="Click a character on the map to choose it, or type its position."))
+    if right.button("What did it look back at?", key="surprise_explain", icon=":material/manage_search:"):
+        st.session_state["lb_text"], st.session_state["lb_at"] = text, at
+        started = st.session_state.setdefault(common._STARTED_FOR, {})
+        started["lb_text"] = started["lb_at"] = model.key   # so that part keeps them rather than its own start
+        st.switch_page(LOOKED_BACK)
+    st.caption(f"Which earlier characters did the prediction of position {at} "
+               f"({plain.escape(charts.show_char(text[at]))}) rest on? The button opens 'What it looked back at' "
+               "on this text, which that part reads from an empty memory.")
+
+
+def darkest(bits: np.ndarray, length: int) -> int:
+    """The most surprising position among the first `length` characters of the map (past the second, which
+    is guessed from one character alone), else 1."""
+    surprise = np.nan_to_num(bits[:length], nan=-1.0)
+    return int(np.argmax(surprise[2:]) + 2) if len(surprise) > 2 else 1
+
+
 def show(model, text: str, context: str) -> None:
     result = scored(model.engine, tuple(model.chars), text, context, common.should_stop())
     lead = len(text) - len(result.surprise)   # the passage's characters before the first scored one: 0 or 1
@@ -149,10 +197,11 @@ def show(model, text: str, context: str) -> None:
     st.caption(WINDOW_LOSS_NOTE.format(window=model.window) if model.window else LOSS_NOTE.format(
         how=f", after first reading the {len(context):,} characters before it" if context else ", from an empty memory"))
     bits = np.concatenate([np.full(lead, np.nan), result.surprise / LN2])
-    st.altair_chart(draw.char_grid(text, bits, "bits", domain=SCALE_BITS, details=details(result, lead)),
-                    key="surprise_grid", width="content")
+    grid = clickable(draw.char_grid(text, bits, "bits", domain=SCALE_BITS, details=details(result, lead)))
+    event = st.altair_chart(grid, key="surprise_grid", width="content", on_select="rerun", selection_mode=PICK)
     st.caption(not_scored(model, text, context) + " Grey cells were not scored. Beyond 10 bits every cell is the "
                                                   "darkest red.")
+    explain_link(model, text, bits, picked(event))
     st.markdown("**Where the model was most surprised**")
     # From an empty memory the first scored character is guessed from one character alone: it would top the list
     # for that reason only (a passage cut from mid-text), so it is left out.
