@@ -156,5 +156,5 @@ def gates_chart(text: str, values: dict[str, np.ndarray], at: int) -> alt.LayerC
         alt.datum.kind == TEXT_ROW)
     chosen = base.mark_rect(filled=False, stroke="black", strokeWidth=2).transform_filter(alt.datum.chosen)
     return (alt.layer(gates, cell, out, letters, chosen).resolve_scale(color="independent")
-            .properties(width=alt.Step(draw.CELL_W), height=alt.Step(figures.font_px(15)))
+            .properties(width=alt.Step(draw.cell_steps()[0]), height=alt.Step(figures.font_px(15)))
             .configure_view(strokeWidth=0))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from app.charts import show_char
+from app.learn import figures
 from charlm.units import format_fixed, plural
 
 if TYPE_CHECKING:
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 COLUMNS = 80          # characters a grid row holds before it wraps
 CELL_W, CELL_H = 11, 20   # pixels per character cell (sizes are steps: a layered chart's fixed height is lost)
 _FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
+
+
+def cell_steps() -> tuple[int, int]:
+    """A character cell's width and height in pixels, larger in large type."""
+    return figures.font_px(CELL_W), figures.font_px(CELL_H)
 
 
 def grid_cells(text: str, columns: int = COLUMNS) -> list[tuple[int, int]]:
@@ -37,11 +43,13 @@ def grid_cells(text: str, columns: int = COLUMNS) -> list[tuple[int, int]]:
 
 def char_grid(text: str, values: Sequence[float], legend: str, *, diverging: bool = False,
               domain: tuple[float, float] | None = None, value_format: str = ".2f",
-              details: dict[str, Sequence[str]] | None = None, columns: int = COLUMNS) -> alt.Chart:
+              details: dict[str, Sequence[str]] | None = None, columns: int = COLUMNS, first: int = 0) -> alt.Chart:
     """Each character of text in a cell coloured by its value (NaN: grey, no value); hover for the details.
 
     diverging: a blue-white-red scale centred on 0 (a unit's activation); else white to dark red (surprise).
-    `details`: more tooltip lines, one string per character each.
+    `details`: more tooltip lines, one string per character each. `first`: the position of text's first
+    character in a longer text (the tooltip's positions count from there). In large type the cells and
+    their letters grow.
     """
     import altair as alt
     import pandas as pd
@@ -60,7 +68,7 @@ def char_grid(text: str, values: Sequence[float], legend: str, *, diverging: boo
         dark = (values - low) / span > 0.6
     data = pd.DataFrame({
         "row": [r for r, _ in cells], "col": [c for _, c in cells],
-        "position": np.arange(len(text)),
+        "position": first + np.arange(len(text)),
         "character": [show_char(ch) for ch in text],
         "glyph": [" " if ch == " " else show_char(ch) for ch in text],   # spaces read best as space
         legend: values,
@@ -75,12 +83,12 @@ def char_grid(text: str, values: Sequence[float], legend: str, *, diverging: boo
         x=alt.X("col:O", axis=None, scale=alt.Scale(paddingInner=0.05)),
         y=alt.Y("row:O", axis=None, scale=alt.Scale(paddingInner=0.1)),
         tooltip=tooltip,
-    ).properties(width=alt.Step(CELL_W), height=alt.Step(CELL_H))
+    ).properties(width=alt.Step(cell_steps()[0]), height=alt.Step(cell_steps()[1]))
     boxes = base.mark_rect().encode(
         color=alt.condition(f"isValid(datum['{legend}']) && isFinite(datum['{legend}'])",
                             alt.Color(f"{legend}:Q", scale=scale, legend=alt.Legend(orient="top", title=legend)),
                             alt.value("#e6e6e6")))
-    letters = base.mark_text(font=_FONT, fontSize=13, baseline="middle").encode(
+    letters = base.mark_text(font=_FONT, fontSize=figures.font_px(13), baseline="middle").encode(
         text="glyph:N",
         color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("#1b1b1b")))
     return (boxes + letters).configure_view(strokeWidth=0)

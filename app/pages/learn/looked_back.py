@@ -112,12 +112,11 @@ def grid(text: str, found: occlusion.Influence, back: int):
     note[-1] = f"predicted here: p = {np.exp(found.logprob):.1%}"
     distance[-1] = ""
     chart = draw.char_grid(shown, values, LEGEND, diverging=True, value_format=".4f",
-                           details={"distance back": distance, "note": note})
-    chart.data["position"] += first   # the grid counts its slice from 0: show the text's own positions
+                           details={"distance back": distance, "note": note}, first=first)
     row, col = draw.grid_cells(shown)[-1]
     frame = alt.Chart(pd.DataFrame({"row": [row], "col": [col]})).mark_rect(
         filled=False, stroke="#111", strokeWidth=2.5).encode(x="col:O", y="row:O").properties(
-        width=alt.Step(draw.CELL_W), height=alt.Step(draw.CELL_H))   # the grid's cells, or the layer widens them
+        width=alt.Step(draw.cell_steps()[0]), height=alt.Step(draw.cell_steps()[1]))   # the grid's, or it widens them
     return alt.LayerChart(layer=[*chart.layer, frame], data=chart.data, config=chart.config)
 
 
