@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from app import plain
+from charlm.learn import overfit
 from charlm.units import LN2
 
 if TYPE_CHECKING:
@@ -71,11 +72,14 @@ def _thin(rows: list, limit: int = MAX_POINTS) -> list:
 
 
 def loss_chart(losses: list[tuple[int, float | None, float | None]],
-               references: list[tuple[str, float]] | None = None, marker: int | None = None) -> alt.Chart | None:
-    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char.
+               references: list[tuple[str, float]] | None = None, marker: int | None = None,
+               kept: int | None = None) -> alt.Chart | None:
+    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char, the gap
+    between them shaded, and a labelled rule where validation turned (charlm.learn.overfit).
 
     references: (label, nats/char) drawn as labelled horizontal rules, e.g. what models without a network
-    score on the same text; marker: a step marked by a vertical rule (the evaluation a page is showing).
+    score on the same text; marker: a step marked by a vertical rule (the evaluation a page is showing);
+    kept: the step whose weights the model holds, when its file names one (the overfit reading's `kept`).
     """
     import altair as alt
     import pandas as pd
@@ -90,19 +94,65 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
     colors = alt.Scale(domain=["training (smoothed)", "validation"], range=["#9aa5b1", "#c0392b"])
     base = alt.Chart(data).encode(
         x=alt.X("step:Q", title="training step"),
-        y=fitted_log_axis("bits per character (log scale)"),
+        y=fitted_log_axis(LOSS_AXIS_TITLE),
         color=alt.Color("curve:N", scale=colors, legend=alt.Legend(orient="top", title=None)),
         tooltip=["curve:N", "step:Q", alt.Tooltip("bits per character:Q", format=".3f")],
     )
     lines = base.mark_line(strokeWidth=2)
     points = base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)
     chart = lines + points
+    band = _gap_band(losses)
+    if band is not None:   # beneath the curves: layered after them, it would tint them
+        chart = band + chart
     if references:
         first_step = min(s for s, _ in train + val)
         chart += _reference_rules(references, "step", first_step)
+    turn = overfit.read(losses, kept).turn
+    if turn is not None:
+        steps = [s for s, _ in train + val]
+        chart += _turn_rule(turn, right_half=turn > (min(steps) + max(steps)) / 2)
     if marker is not None:
         chart += _marker_rule("step", marker)
     return chart
+
+
+def verdict_line(reading: overfit.Reading) -> str:
+    """The overfitting verdict as the line under a loss chart (markdown: charlm's own words and numbers only)."""
+    return f"**Verdict:** {reading.verdict}"
+
+
+LOSS_AXIS_TITLE = "bits per character (log scale)"
+TURN_COLOUR = "#1e8449"   # the green of the rule marking the evaluation whose weights a model holds
+
+
+def _gap_band(losses: list[tuple[int, float | None, float | None]]) -> alt.Chart | None:
+    """The gap between validation and training loss, shaded at each evaluation that has both (None if none)."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"step": step, "bits per character": log_bits(val / LN2), "training": log_bits(train / LN2),
+             "gap (val - train)": (val - train) / LN2}
+            for step, train, val in losses if train is not None and val is not None]
+    if not rows:
+        return None
+    # The same field and title as the curves' axis, and no scale of its own: the layers share the fitted one.
+    return alt.Chart(pd.DataFrame(rows)).mark_area(color="#c0392b", opacity=0.13).encode(
+        x=alt.X("step:Q"), y=alt.Y("bits per character:Q", title=LOSS_AXIS_TITLE), y2=alt.Y2("training:Q"),
+        tooltip=["step:Q", alt.Tooltip("gap (val - train):Q", format=".3f")])
+
+
+def _turn_rule(step: int, right_half: bool) -> alt.LayerChart:
+    """A dashed rule at the step where validation turned, labelled at the top (on its left in the right half)."""
+    import altair as alt
+    import pandas as pd
+
+    base = alt.Chart(pd.DataFrame([{"step": step, "label": "validation turned"}])).encode(x=alt.X("step:Q"))
+    rule = base.mark_rule(color=TURN_COLOUR, strokeDash=[4, 3], strokeWidth=2).encode(
+        tooltip=["label:N", "step:Q"])
+    label = base.mark_text(align="right" if right_half else "left", baseline="top", dx=-5 if right_half else 5,
+                           dy=4, color=TURN_COLOUR, fontSize=12, fontWeight="bold").encode(
+        y=alt.value(0), text="label:N")
+    return rule + label
 
 
 LOG_FLOOR_BITS = 0.001   # a loss curve's values are drawn no lower: a log axis cannot reach 0
