@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING
 
@@ -98,22 +99,22 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
         color=alt.Color("curve:N", scale=colors, legend=alt.Legend(orient="top", title=None)),
         tooltip=["curve:N", "step:Q", alt.Tooltip("bits per character:Q", format=".3f")],
     )
-    lines = base.mark_line(strokeWidth=2)
-    points = base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)
-    chart = lines + points
-    band = _gap_band(losses)
-    if band is not None:   # beneath the curves: layered after them, it would tint them
-        chart = band + chart
+    # The band's training points: the curve's, and every evaluation's (thinning may have passed one over).
+    drawn = sorted({*_thin(train), *((step, log_bits(t / LN2)) for step, t, v in losses
+                                    if t is not None and v is not None)})
+    band = _gap_band(drawn, val)
+    layers = [band] if band is not None else []   # first, beneath the curves: above them it would tint them
+    layers += [base.mark_line(strokeWidth=2),
+               base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)]
     if references:
-        first_step = min(s for s, _ in train + val)
-        chart += _reference_rules(references, "step", first_step)
+        layers.append(_reference_rules(references, "step", min(s for s, _ in train + val)))
     turn = overfit.read(losses, kept).turn
     if turn is not None:
         steps = [s for s, _ in train + val]
-        chart += _turn_rule(turn, right_half=turn > (min(steps) + max(steps)) / 2)
+        layers.append(_turn_rule(turn, right_half=turn > (min(steps) + max(steps)) / 2))
     if marker is not None:
-        chart += _marker_rule("step", marker)
-    return chart
+        layers.append(_marker_rule("step", marker))
+    return alt.layer(*layers)   # at once: each `+` copies every layer so far, the data included
 
 
 def verdict_line(reading: overfit.Reading) -> str:
@@ -125,20 +126,39 @@ LOSS_AXIS_TITLE = "bits per character (log scale)"
 TURN_COLOUR = "#1e8449"   # the green of the rule marking the evaluation whose weights a model holds
 
 
-def _gap_band(losses: list[tuple[int, float | None, float | None]]) -> alt.Chart | None:
-    """The gap between validation and training loss, shaded at each evaluation that has both (None if none)."""
+def _gap_band(train: list[tuple[int, float]], val: list[tuple[int, float]]) -> alt.Chart | None:
+    """The gap between the validation and training curves shaded, from (step, bits) as drawn (None if they do
+    not overlap). The training curve has a point at every kept step, validation one per evaluation: the band's
+    upper edge is the validation line where each training point lies, interpolated as Vega draws a line on a log
+    axis (straight in log bits), so the band hugs both curves instead of cutting across the training curve."""
     import altair as alt
     import pandas as pd
 
-    rows = [{"step": step, "bits per character": log_bits(val / LN2), "training": log_bits(train / LN2),
-             "gap (val - train)": (val - train) / LN2}
-            for step, train, val in losses if train is not None and val is not None]
+    val = sorted(val)
+    if not train or not val:
+        return None
+    lo, hi = max(train[0][0], val[0][0]), min(train[-1][0], val[-1][0])
+    rows = []
+    for step, train_bits in train:
+        if lo <= step <= hi:
+            val_bits = _log_interpolated(val, step)
+            rows.append({"step": step, "bits per character": val_bits, "training": train_bits,
+                         "gap (val - train)": val_bits - train_bits})
     if not rows:
         return None
     # The same field and title as the curves' axis, and no scale of its own: the layers share the fitted one.
     return alt.Chart(pd.DataFrame(rows)).mark_area(color="#c0392b", opacity=0.13).encode(
         x=alt.X("step:Q"), y=alt.Y("bits per character:Q", title=LOSS_AXIS_TITLE), y2=alt.Y2("training:Q"),
         tooltip=["step:Q", alt.Tooltip("gap (val - train):Q", format=".3f")])
+
+
+def _log_interpolated(points: list[tuple[int, float]], step: int) -> float:
+    """The value at step of the line through points (step-sorted, positive), straight in log value."""
+    at = bisect.bisect_left(points, step, key=lambda point: point[0])
+    if points[at][0] == step or at == 0:
+        return points[at][1]
+    (s0, v0), (s1, v1) = points[at - 1], points[at]
+    return math.exp(math.log(v0) + (math.log(v1) - math.log(v0)) * (step - s0) / (s1 - s0))
 
 
 def _turn_rule(step: int, right_half: bool) -> alt.LayerChart:

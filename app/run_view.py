@@ -65,7 +65,7 @@ def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = 
     """Step, the training loss, the validation loss at the latest and at the best evaluation (best: (step,
     nats/char), the one the model file keeps), the gap between validation and training loss at the latest
     evaluation (nats/char), in bits/char, and the speed."""
-    cols = st.columns(6)
+    cols = st.columns([0.7, 1.35, 1.1, 1.1, 1.05, 1])   # room for the longest label, "Training loss (bits/char)"
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
     train_bits = latest.train_loss / LN2 if latest and latest.train_loss is not None else None
