@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING
 
 from app import plain
+from charlm.learn import overfit
 from charlm.units import LN2
 
 if TYPE_CHECKING:
@@ -71,11 +73,14 @@ def _thin(rows: list, limit: int = MAX_POINTS) -> list:
 
 
 def loss_chart(losses: list[tuple[int, float | None, float | None]],
-               references: list[tuple[str, float]] | None = None, marker: int | None = None) -> alt.Chart | None:
-    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char.
+               references: list[tuple[str, float]] | None = None, marker: int | None = None,
+               kept: int | None = None) -> alt.Chart | None:
+    """Smoothed training loss at every kept step and validation loss at each evaluation, in bits/char, the gap
+    between them shaded, and a labelled rule where validation turned (charlm.learn.overfit).
 
     references: (label, nats/char) drawn as labelled horizontal rules, e.g. what models without a network
-    score on the same text; marker: a step marked by a vertical rule (the evaluation a page is showing).
+    score on the same text; marker: a step marked by a vertical rule (the evaluation a page is showing);
+    kept: the step whose weights the model holds, when its file names one (the overfit reading's `kept`).
     """
     import altair as alt
     import pandas as pd
@@ -90,19 +95,84 @@ def loss_chart(losses: list[tuple[int, float | None, float | None]],
     colors = alt.Scale(domain=["training (smoothed)", "validation"], range=["#9aa5b1", "#c0392b"])
     base = alt.Chart(data).encode(
         x=alt.X("step:Q", title="training step"),
-        y=fitted_log_axis("bits per character (log scale)"),
+        y=fitted_log_axis(LOSS_AXIS_TITLE),
         color=alt.Color("curve:N", scale=colors, legend=alt.Legend(orient="top", title=None)),
         tooltip=["curve:N", "step:Q", alt.Tooltip("bits per character:Q", format=".3f")],
     )
-    lines = base.mark_line(strokeWidth=2)
-    points = base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)
-    chart = lines + points
+    # The band's training points: the curve's, and every evaluation's (thinning may have passed one over).
+    drawn = sorted({*_thin(train), *((step, log_bits(t / LN2)) for step, t, v in losses
+                                    if t is not None and v is not None)})
+    band = _gap_band(drawn, val)
+    layers = [band] if band is not None else []   # first, beneath the curves: above them it would tint them
+    layers += [base.mark_line(strokeWidth=2),
+               base.transform_filter(alt.datum.curve == "validation").mark_point(filled=True, size=70)]
     if references:
-        first_step = min(s for s, _ in train + val)
-        chart += _reference_rules(references, "step", first_step)
+        layers.append(_reference_rules(references, "step", min(s for s, _ in train + val)))
+    turn = overfit.read(losses, kept).turn
+    if turn is not None:
+        steps = [s for s, _ in train + val]
+        layers.append(_turn_rule(turn, right_half=turn > (min(steps) + max(steps)) / 2))
     if marker is not None:
-        chart += _marker_rule("step", marker)
-    return chart
+        layers.append(_marker_rule("step", marker))
+    return alt.layer(*layers)   # at once: each `+` copies every layer so far, the data included
+
+
+def verdict_line(reading: overfit.Reading) -> str:
+    """The overfitting verdict as the line under a loss chart (markdown: charlm's own words and numbers only)."""
+    return f"**Verdict:** {reading.verdict}"
+
+
+LOSS_AXIS_TITLE = "bits per character (log scale)"
+TURN_COLOUR = "#1e8449"   # the green of the rule marking the evaluation whose weights a model holds
+
+
+def _gap_band(train: list[tuple[int, float]], val: list[tuple[int, float]]) -> alt.Chart | None:
+    """The gap between the validation and training curves shaded, from (step, bits) as drawn (None if they do
+    not overlap). The training curve has a point at every kept step, validation one per evaluation: the band's
+    upper edge is the validation line where each training point lies, interpolated as Vega draws a line on a log
+    axis (straight in log bits), so the band hugs both curves instead of cutting across the training curve."""
+    import altair as alt
+    import pandas as pd
+
+    val = sorted(val)
+    if not train or not val:
+        return None
+    lo, hi = max(train[0][0], val[0][0]), min(train[-1][0], val[-1][0])
+    rows = []
+    for step, train_bits in train:
+        if lo <= step <= hi:
+            val_bits = _log_interpolated(val, step)
+            rows.append({"step": step, "bits per character": val_bits, "training": train_bits,
+                         "gap (val - train)": val_bits - train_bits})
+    if not rows:
+        return None
+    # The same field and title as the curves' axis, and no scale of its own: the layers share the fitted one.
+    return alt.Chart(pd.DataFrame(rows)).mark_area(color="#c0392b", opacity=0.13).encode(
+        x=alt.X("step:Q"), y=alt.Y("bits per character:Q", title=LOSS_AXIS_TITLE), y2=alt.Y2("training:Q"),
+        tooltip=["step:Q", alt.Tooltip("gap (val - train):Q", format=".3f")])
+
+
+def _log_interpolated(points: list[tuple[int, float]], step: int) -> float:
+    """The value at step of the line through points (step-sorted, positive), straight in log value."""
+    at = bisect.bisect_left(points, step, key=lambda point: point[0])
+    if points[at][0] == step or at == 0:
+        return points[at][1]
+    (s0, v0), (s1, v1) = points[at - 1], points[at]
+    return math.exp(math.log(v0) + (math.log(v1) - math.log(v0)) * (step - s0) / (s1 - s0))
+
+
+def _turn_rule(step: int, right_half: bool) -> alt.LayerChart:
+    """A dashed rule at the step where validation turned, labelled at the top (on its left in the right half)."""
+    import altair as alt
+    import pandas as pd
+
+    base = alt.Chart(pd.DataFrame([{"step": step, "label": "validation turned"}])).encode(x=alt.X("step:Q"))
+    rule = base.mark_rule(color=TURN_COLOUR, strokeDash=[4, 3], strokeWidth=2).encode(
+        tooltip=["label:N", "step:Q"])
+    label = base.mark_text(align="right" if right_half else "left", baseline="top", dx=-5 if right_half else 5,
+                           dy=4, color=TURN_COLOUR, fontSize=12, fontWeight="bold").encode(
+        y=alt.value(0), text="label:N")
+    return rule + label
 
 
 LOG_FLOOR_BITS = 0.001   # a loss curve's values are drawn no lower: a log axis cannot reach 0

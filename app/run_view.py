@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import charts, models, state
 from app.learn import lab
+from charlm.learn import overfit
 from charlm.train import jobs
 from charlm.units import LN2, format_duration, plural
 
@@ -59,10 +60,12 @@ def best_evaluation(losses: list[tuple[int, float | None, float | None]]) -> tup
     return step, val
 
 
-def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = None) -> None:
+def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = None,
+                gap: float | None = None) -> None:
     """Step, the training loss, the validation loss at the latest and at the best evaluation (best: (step,
-    nats/char), the one the model file keeps), in bits/char, and the speed."""
-    cols = st.columns(5)
+    nats/char), the one the model file keeps), the gap between validation and training loss at the latest
+    evaluation (nats/char), in bits/char, and the speed."""
+    cols = st.columns([0.7, 1.35, 1.1, 1.1, 1.05, 1])   # room for the longest label, "Training loss (bits/char)"
     cols[0].metric("Step", f"{latest.step:,}" if latest else "–",
                    help="Optimizer steps so far (each reads one batch of sequences).")
     train_bits = latest.train_loss / LN2 if latest and latest.train_loss is not None else None
@@ -81,7 +84,11 @@ def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = 
                         + (f", at step {best[0]:,}" if best else "")
                         + ". The model file keeps the weights of that evaluation: Generate, the Learn parts "
                           "and the download use them, not the latest ones.")
-    cols[4].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
+    cols[4].metric("Gap (val - train)", f"{gap / LN2:.3f}" if gap is not None else "–",
+                   help="Validation minus training loss at the latest evaluation, in bits/char: how much worse the "
+                        "model does on text it has not seen than on its training text (the shaded band in the "
+                        "chart). A gap that keeps widening while validation rises is overfitting.")
+    cols[5].metric("Characters / s", f"{latest.chars_per_sec:,.0f}" if latest else "–",
                    help="Training characters processed per second on this device"
                         + (f", computing in {latest.arithmetic} ({latest.arithmetic_why})." if latest else "."))
 
@@ -99,14 +106,19 @@ def live_view(was_running: bool) -> None:
 
     progress_line(snap, alive)
     best = best_evaluation(losses)
-    metrics_row(job, latest, best)
+    reading = overfit.read(losses)
+    metrics_row(job, latest, best, reading.latest_gap)
 
     # Letter frequencies and the best n-gram on the same text (fitted once per text): what the network must beat.
     chart = charts.loss_chart(losses, references=lab.reference_lines(lab.baselines(job.corpus)))
     if chart is not None:
         st.altair_chart(chart, width="stretch", height=320)
-        st.caption("Dashed lines: what models without a network score on this text's validation part: "
-                   "letter frequencies alone, and the best character n-gram (see Learn › Baselines).")
+        st.markdown(charts.verdict_line(reading))
+        st.caption("Shaded: the gap between validation and training loss. Grey dashed lines: what models "
+                   "without a network score on this text's validation part: letter frequencies alone, and the "
+                   "best character n-gram (see Learn › Baselines)."
+                   + (" Green: where validation turned, the evaluation whose weights the model file keeps."
+                      if reading.turn is not None else ""))
     elif alive:
         st.caption("The loss curve appears after the first steps…")
     compare_runs(job, snap)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import charts, models, plain, state
 from app.learn import common, lab
+from charlm.learn import overfit
 from charlm.units import format_duration
 
 TITLE = "Training over time"
@@ -92,15 +93,20 @@ def show(model: models.LoadedModel) -> None:
     chart_col, text_col = st.columns([3, 2], gap="large")
     with chart_col:
         losses = [(r["step"], r.get("train_loss"), r.get("val_loss")) for r in rows]
-        chart = charts.loss_chart(losses, marker=step)
+        reading = overfit.read(losses, kept=weights_at)
+        chart = charts.loss_chart(losses, marker=step, kept=weights_at)
         if chart is not None:
             if weights_at is not None:   # beneath the others, so the chosen evaluation's rule stays on top
                 chart = weights_rule(weights_at) + chart
             # Steps are whole numbers: ticks of at least one step, written without decimals.
             st.altair_chart(chart.configure_axisX(format=",d", tickMinStep=1), width="stretch", height=340)
-        st.caption("The orange rule marks the evaluation chosen with the slider"
+        st.markdown(charts.verdict_line(reading))
+        st.caption("Shaded: the gap between validation and training loss. The orange rule marks the evaluation "
+                   "chosen with the slider"
                    + (f"; the dashed green one the evaluation whose weights the model holds (step {weights_at:,}, "
-                      "its lowest validation loss)." if weights_at is not None else "."))
+                      "its lowest validation loss)" if weights_at is not None else "")
+                   + ("; labelled where validation turned: held-out text got worse after it." if reading.turn
+                      is not None else "."))
     with text_col:
         epoch = row.get("epoch")
         passes = f" · {epoch:.2f} passes over the text" if isinstance(epoch, (int, float)) else ""
