@@ -81,10 +81,10 @@ def show(chart: alt.TopLevelMixin, key: str, name: str, **drawn) -> None:
     and SVG downloads named `name`.png and `name`.svg."""
     chart = sized(chart)
     st.altair_chart(chart, key=key, **{"width": "content", **drawn})
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button("PNG", lambda: png(chart), file_name=f"{name}.png", mime="image/png",
-                         key=f"{key}_png", icon=":material/download:", on_click="ignore",
-                         help="This figure as a picture, for slides and handouts.")
-    right.download_button("SVG", lambda: svg(chart), file_name=f"{name}.svg", mime="image/svg+xml",
-                          key=f"{key}_svg", icon=":material/download:", on_click="ignore",
-                          help="This figure as a drawing that stays sharp at any size.")
+    with st.container(horizontal=True):   # side by side, each as wide as its label (in large type too)
+        st.download_button("PNG", lambda: png(chart), file_name=f"{name}.png", mime="image/png",
+                           key=f"{key}_png", icon=":material/download:", on_click="ignore",
+                           help="This figure as a picture, for slides and handouts.")
+        st.download_button("SVG", lambda: svg(chart), file_name=f"{name}.svg", mime="image/svg+xml",
+                           key=f"{key}_svg", icon=":material/download:", on_click="ignore",
+                           help="This figure as a drawing that stays sharp at any size.")
