@@ -37,6 +37,8 @@ class Settings:
     publish_max_models: int = 20          # published models on this server, all visitors together
     publish_max_mb: float = 500.0         # what all published models may hold together
     publish_ttl_s: float = 86_400.0       # a published model expires this long after it was published
+    runs_in: str = "process"              # "process": each run in a worker process of its own; "thread": in the
+                                          # server's process (it then shares its random state, threads and fate)
 
     @property
     def max_corpus_chars(self) -> int:
@@ -74,6 +76,7 @@ NAMES = {
     "CHARLM_PUBLISH_MAX_MODELS": "publish_max_models",
     "CHARLM_PUBLISH_MAX_MB": "publish_max_mb",
     "CHARLM_PUBLISH_TTL_S": "publish_ttl_s",
+    "CHARLM_RUNS_IN": "runs_in",
 }
 
 

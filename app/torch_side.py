@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 
 INSTALL = "`pip install torch==2.13.0` (or `pip install -r requirements.txt`)"
 NEEDED = f"Training needs PyTorch, which is not installed on this server. To train here, install it: {INSTALL}."
 ESTIMATE_NEEDS = f"The rough training time is measured with PyTorch, which is not installed on this server: {INSTALL}."
+
+
+def installed() -> bool:
+    """Whether torch is installed here, without loading it (a run in a worker process loads it there)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):   # a finder that refuses it, or a broken installation's missing spec
+        return False
 
 
 @functools.cache

@@ -76,13 +76,32 @@ def share_cores() -> None:
     _set_threads(max(1, cpu_cores() // settings_mod.get().max_jobs))
 
 
+def separate() -> bool:
+    """Whether runs train in worker processes of their own (CHARLM_RUNS_IN; the default) or in the server's."""
+    return settings_mod.get().runs_in != "thread"
+
+
+def run_options() -> dict:
+    """TrainingJob's keywords for a run started now: where it runs, and its share of the cores (torch threads)
+    when it has a process of its own."""
+    if not separate():
+        return {"separate": False}
+    try:   # read here: a worker is forked from a process started with the first run, and its settings then
+        threads = int(os.environ.get("CHARLM_THREADS") or 0) or None
+    except ValueError:   # a mistyped setting falls back to the share, as set_threads does
+        threads = None
+    return {"separate": True, "threads": threads, "processes": settings_mod.get().max_jobs}
+
+
 def ready_for_a_run() -> bool:
-    """Load torch for a run about to start and give it its share of the cores (a run started on the page that
-    first loads torch would otherwise take them all); False, with a line saying how to install it, without torch."""
-    if not torch_side.available():
+    """Whether a run can start here; False, with a line saying how to install torch, without it. A run in the
+    server's own process loads torch here and gives it its share of the cores (a run started on the page that
+    first loads torch would otherwise take them all); a worker process loads it there, and the server never does."""
+    if not (torch_side.installed() if separate() else torch_side.available()):
         st.info(torch_side.NEEDED, icon=":material/info:")
         return False
-    share_cores()
+    if not separate():
+        share_cores()
     return True
 
 

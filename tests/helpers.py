@@ -164,6 +164,7 @@ def resumed_worse_then_stopped(at: AppTest, monkeypatch) -> float:
     at.run()
     first_best = job_of(at).snapshot().result.best_val_loss
     monkeypatch.setattr(charlm.train.trainer, "evaluate", lambda *args, **kwargs: (first_best + 3.0, None))
+    monkeypatch.setenv("CHARLM_RUNS_IN", "thread")   # the resumed run trains here, where the patch holds
     steps = job_of(at).snapshot().result.steps
     at.number_input(key="resume_minutes").set_value(1.0)
     at.button(key="resume").click().run()

@@ -1,4 +1,4 @@
-"""Tests for charlm.train.jobs: a run in a background thread, its snapshots, stop, the slot limit, abandonment."""
+"""Tests for charlm.train.jobs: a run watched from a background thread (in a worker process, or in the thread), its snapshots, stop, the slot limit, abandonment."""
 
 import re
 import time
@@ -165,11 +165,12 @@ def failing_train(error: Exception):
     return train
 
 
-def test_a_bug_in_a_run_is_logged_with_its_traceback_and_not_shown_as_a_message(periodic_corpus, tmp_path,
+def test_a_bug_in_a_run_in_the_servers_process_is_logged_with_its_traceback_and_not_shown(periodic_corpus, tmp_path,
                                                                                  monkeypatch, caplog):
     from charlm.train import trainer
     monkeypatch.setattr(trainer, "train", failing_train(KeyError("hidden_size_internal")))
-    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path)
+    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path,
+                      separate=False)
     job.start()
     job.join(timeout=20)
     snapshot = job.snapshot()
@@ -186,7 +187,8 @@ def test_a_bug_in_a_run_is_logged_with_its_traceback_and_not_shown_as_a_message(
 def test_only_a_user_error_reaches_the_visitor_as_its_message(periodic_corpus, tmp_path, monkeypatch, error, shown):
     from charlm.train import trainer
     monkeypatch.setattr(trainer, "train", failing_train(error))
-    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path)
+    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=1), workdir=tmp_path,
+                      separate=False)
     job.start()
     job.join(timeout=20)
     assert (job.snapshot().error == str(error)) is shown

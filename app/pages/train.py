@@ -40,7 +40,8 @@ def start_job(corpus, preset: str, model_cfg: ModelConfig | None = None, train_c
         return
     job = jobs.TrainingJob(corpus, preset, model_cfg, train_cfg, resume=resume,
                            workdir=workdir or state.new_private_dir("job-"),
-                           abandon_after_s=settings.abandon_after_s, start=start, holder=training.holder())
+                           abandon_after_s=settings.abandon_after_s, start=start, holder=training.holder(),
+                           **training.run_options())
     try:
         job.start(training.slots(), wait=True)   # every slot taken: it waits its turn and starts by itself
     except jobs.ServerBusy as err:                # even the line is full

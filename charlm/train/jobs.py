@@ -1,5 +1,6 @@
-"""A training run in a background thread: start, stop, snapshot, heartbeat, and a server-wide slot limit
-with a queue: when every slot is taken, a run can wait its turn and start by itself."""
+"""A training run watched from a background thread: start, stop, snapshot, heartbeat, and a server-wide slot limit
+with a queue: when every slot is taken, a run can wait its turn and start by itself. The run itself trains in a
+process of its own (charlm.train.worker), or, asked so, in the watching thread."""
 
 from __future__ import annotations
 
@@ -9,147 +10,24 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from charlm.config import ModelConfig, TrainConfig
 from charlm.errors import UserError
 from charlm.text.corpus import Corpus
+from charlm.train import worker
 from charlm.train.events import Progress, TrainResult
-from charlm.units import plural
+from charlm.train.slots import Holder, ServerBusy, Slots, TooManyRuns  # noqa: F401  (their home was here)
 
 if TYPE_CHECKING:   # torch's side: a page that only shows runs imports this module without loading torch
     from charlm.train.resume import Resume
     from charlm.train.startfrom import StartFrom
 
 
-class ServerBusy(UserError, RuntimeError):
-    """Every training slot on this server is taken; the message says when to retry. A RuntimeError as it always
-    was, for code that catches it so."""
-
-
-class TooManyRuns(ServerBusy):
-    """This visitor (or their network address) already has its share of the runs going and waiting."""
-
-
 _log = logging.getLogger(__name__)
 BUG_MESSAGE = "training failed unexpectedly (a bug; the server's log has the details)"
 
 QUEUE_GONE_S = 10.0   # a run waiting in line whose visitor's page has gone, unwatched this long, leaves the line
-
-
-def _always() -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Whom a run is for, so that the slots and the line are shared fairly between visitors."""
-    visitor: str                                  # one visitor, across their reloads
-    address: str | None = None                    # their network address; None when unknown (no cap by address)
-    connected: Callable[[], bool] = _always       # False once the page that started the run has gone
-
-
-class Slots:
-    """At most `limit` training jobs at once on this server (process), and up to `max_waiting` in line.
-
-    Jobs with a Holder count against it: at most `per_visitor` of one visitor's runs, and `per_address` of one
-    network address's, running and waiting together (None: no such cap).
-    """
-
-    def __init__(self, limit: int, max_waiting: int = 20, per_visitor: int | None = None,
-                 per_address: int | None = None):
-        self.limit, self.max_waiting = limit, max_waiting
-        self.per_visitor, self.per_address = per_visitor, per_address
-        self._lock = threading.Lock()
-        self._running: list["TrainingJob"] = []
-        self._waiting: list["TrainingJob"] = []   # first come, first served
-
-    def _check_share(self, job: "TrainingJob") -> None:
-        """Raise TooManyRuns when the job's holder already has its share (call with the lock held)."""
-        holder = job.holder
-        if holder is None:
-            return
-        theirs = [j.holder for j in self._running + self._waiting if j.holder is not None and not j.finished()]
-        mine = sum(h.visitor == holder.visitor for h in theirs)
-        if self.per_visitor is not None and mine >= self.per_visitor:
-            raise TooManyRuns(f"You already have {plural(mine, 'training run')} going or waiting, the most one "
-                              "visitor may have at once. Stop one, or wait until one ends.")
-        if holder.address is None or self.per_address is None:
-            return
-        same_address = sum(h.address == holder.address for h in theirs)
-        if same_address >= self.per_address:
-            raise TooManyRuns(f"{plural(same_address, 'training run')} from your network address "
-                              f"{'is' if same_address == 1 else 'are'} going or waiting, the most this server "
-                              "allows one address. Wait until one ends.")
-
-    def busy(self) -> int:
-        """Slots taken now."""
-        with self._lock:
-            self._running = [j for j in self._running if not j.finished()]
-            return len(self._running)
-
-    def place(self, job: "TrainingJob") -> int | None:
-        """1 for the next job to start, 2 after it...; None when the job is not waiting."""
-        with self._lock:
-            return self._waiting.index(job) + 1 if job in self._waiting else None
-
-    def enqueue(self, job: "TrainingJob") -> bool:
-        """Take a slot now (-> True) or join the line (-> False; the job is admitted when a slot frees up)."""
-        with self._lock:
-            self._running = [j for j in self._running if not j.finished()]
-            self._check_share(job)
-            if len(self._running) < self.limit and not self._waiting:
-                self._running.append(job)
-                return True
-            if len(self._waiting) >= self.max_waiting:
-                going, waiting = len(self._running), len(self._waiting)
-                raise ServerBusy(f"The server is busy: {plural(going, 'training run')} {'is' if going == 1 else 'are'} "
-                                 f"going and {waiting} {'is' if waiting == 1 else 'are'} waiting, the most it allows. "
-                                 "Try again in a few minutes.")
-            self._waiting.append(job)
-            return False
-
-    def leave(self, job: "TrainingJob") -> None:
-        """A waiting job gives up its place (stopped, or its page closed)."""
-        with self._lock:
-            if job in self._waiting:
-                self._waiting.remove(job)
-        self._admit()
-
-    def _admit(self) -> None:
-        """Start waiting jobs, first in line first, while slots are free."""
-        admitted = []
-        with self._lock:
-            self._running = [j for j in self._running if not j.finished()]
-            while self._waiting and len(self._running) < self.limit:
-                job = self._waiting.pop(0)
-                self._running.append(job)
-                admitted.append(job)
-        for job in admitted:
-            job._admitted.set()
-
-    def acquire(self, job: "TrainingJob") -> None:
-        """Take a slot now, or raise ServerBusy (for runs that cannot wait)."""
-        with self._lock:
-            self._running = [j for j in self._running if not j.finished()]
-            self._check_share(job)
-            if len(self._running) + len(self._waiting) >= self.limit:
-                # A job that has just started has no estimate yet; the others say when a slot frees up.
-                estimates = [s for s in (j.seconds_left() for j in self._running) if s is not None]
-                soonest = min(estimates, default=None)
-                minutes = max(1, round(soonest / 60)) if soonest is not None else None
-                wait = (f" Try again in about {minutes} minute{'s' if minutes != 1 else ''}." if minutes is not None
-                        else " Try again in a few minutes.")
-                going = len(self._running)
-                raise ServerBusy(f"The server is busy: {going} training run{'s are' if going != 1 else ' is'} going, "
-                                 f"the most it allows at once.{wait}")
-            self._running.append(job)
-
-    def release(self, job: "TrainingJob") -> None:
-        with self._lock:
-            if job in self._running:
-                self._running.remove(job)
-        self._admit()
 
 
 @dataclass
@@ -167,7 +45,11 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """Runs charlm.train.trainer in a daemon thread; its thread only writes to this object, the page polls it.
+    """Runs charlm.train.trainer in a worker process (separate=True, the default: charlm.train.worker), watched
+    by a daemon thread, or in that thread itself (separate=False: it shares the server's process, its random
+    generators and threads, and a crash there ends the server). The thread only writes to this object, the page
+    polls it. `threads`: torch threads for a separate run (None: its share of the cores, when `processes` runs
+    share them).
 
     A new run takes its configs; a resumed one (resume=Resume(...)) keeps its own, and `preset` names it for people.
     A run started from a trained model (start=charlm.train.startfrom.start_from(...)) trains start.corpus with
@@ -177,7 +59,8 @@ class TrainingJob:
     def __init__(self, corpus: Corpus, preset: str, model_cfg: ModelConfig | None = None,
                  train_cfg: TrainConfig | None = None, resume: Resume | None = None,
                  workdir: str | Path | None = None, abandon_after_s: float | None = None,
-                 start: StartFrom | None = None, holder: Holder | None = None):
+                 start: StartFrom | None = None, holder: Holder | None = None, separate: bool = True,
+                 threads: int | None = None, processes: int = 1):
         if start is not None and (corpus is not start.corpus or model_cfg != start.model_cfg):
             raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
         self.corpus, self.preset = corpus, preset
@@ -187,6 +70,8 @@ class TrainingJob:
         self.out = self.workdir / "model.safetensors"
         self.abandon_after_s = abandon_after_s
         self.holder = holder   # whose run it is, for the slots' fair shares; None: nobody in particular
+        self.separate, self.threads, self.processes = separate, threads, processes
+        self.pid: int | None = None   # the worker process's, once it has started (a separate run)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -311,9 +196,7 @@ class TrainingJob:
         if not self._wait_for_a_slot():
             return
         try:
-            from charlm.train.trainer import train   # here: torch loads when a run starts, not with the page
-            result = train(self.corpus, self.model_cfg, self.train_cfg, preset=self.preset, out=self.out,
-                           resume=self.resume, start=self.from_model, on_progress=self._on_progress, stop=self._stop)
+            result = self._train()
             with self._lock:
                 self._result = result
                 self._status = "stopped" if result.stopped else "done"
@@ -322,6 +205,10 @@ class TrainingJob:
         except UserError as err:            # bad settings or data: a message for the person
             with self._lock:
                 self._status, self._error = "error", str(err)
+        except worker.RunBug as bug:        # a bug in the worker: its traceback goes to the server's log
+            _log.error("training run in %s failed:\n%s", self.workdir, bug)
+            with self._lock:
+                self._status, self._error = "error", BUG_MESSAGE
         except Exception:                   # a bug: the details go to the server's log, the visitor is told so
             _log.exception("training run in %s failed", self.workdir)
             with self._lock:
@@ -331,3 +218,15 @@ class TrainingJob:
                 self.from_model = replace(self.from_model, weights={})
             if self._slots is not None:
                 self._slots.release(self)
+
+    def _train(self) -> TrainResult:
+        args = (self.corpus, self.model_cfg, self.train_cfg)
+        kwargs = dict(preset=self.preset, out=self.out, resume=self.resume, start=self.from_model)
+        if self.separate:
+            return worker.run(worker.RunRequest(args, kwargs, self.threads, self.processes), self._on_progress, self._stop,
+                              on_start=self._started)
+        from charlm.train.trainer import train   # here: torch loads when a run starts, not with the page
+        return train(*args, **kwargs, on_progress=self._on_progress, stop=self._stop)
+
+    def _started(self, pid: int) -> None:
+        self.pid = pid

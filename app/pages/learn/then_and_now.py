@@ -162,7 +162,7 @@ def start_race(corpus, name: str, minutes: float, settings: settings_mod.Setting
         job = jobs.TrainingJob(corpus, preset_name, preset.model_config(len(corpus.vocab)),
                                preset.train_config(minutes=minutes, eval_interval_s=eval_interval_s(minutes)),
                                workdir=state.new_private_dir("compare-"), abandon_after_s=settings.abandon_after_s,
-                               holder=training.holder())
+                               holder=training.holder(), **training.run_options())
         try:
             job.start(slots)
         except jobs.ServerBusy as err:
