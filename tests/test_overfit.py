@@ -150,7 +150,11 @@ def test_the_train_page_says_where_validation_turned_and_shows_the_gap(visitor, 
     losses = at.session_state["earlier_runs"].losses + job_of(at).snapshot().losses
     best_step = run_view.best_evaluation(losses)[0]
     verdicts = [m.value for m in at.markdown if m.value.startswith("**Verdict:**")]
-    assert verdicts == ["**Verdict:** " + TURNED.format(s=f"{best_step:,}", k=f"{best_step:,}")]
+    # Whether training loss fell in the resumed run's few steps depends on them (both verdicts are held exactly
+    # above); either way the page names the step where validation turned and the weights it keeps.
+    assert verdicts == ["**Verdict:** " + overfit.read(losses).verdict]
+    assert verdicts[0].startswith(f"**Verdict:** Validation loss has been rising since step {best_step:,}")
+    assert verdicts[0].endswith(f"The weights kept are from step {best_step:,}.")
     step, train, val = [row for row in losses if row[2] is not None][-1]
     gap = next(m for m in at.metric if m.label == "Gap (val - train)")
     assert gap.value == f"{(val - train) / LN2:.3f}" and (val - train) / LN2 > 3.0   # 3 nats worse

@@ -120,8 +120,11 @@ def settle(page) -> None:
     page.evaluate("() => { window.__runsSettled = window.__runsFinished; }")
 
 
-def shot(page, name: str) -> Path:
-    """The whole page (the app scrolls inside its main area, so the viewport grows to fit it)."""
+def shot(page, name: str) -> Path | None:
+    """The whole page (the app scrolls inside its main area, so the viewport grows to fit it), when
+    CHARLM_SCREENSHOTS asks for them (a picture for a person, not a check: each costs a second or two)."""
+    if not os.environ.get("CHARLM_SCREENSHOTS"):
+        return None
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
                            "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 0)")
