@@ -39,6 +39,7 @@ class Settings:
     publish_ttl_s: float = 86_400.0       # a published model expires this long after it was published
     runs_in: str = "process"              # "process": each run in a worker process of its own; "thread": in the
                                           # server's process (it then shares its random state, threads and fate)
+    cluster: str = ""                     # a Dask scheduler's address (tcp://HOST:8786): runs train on its workers
 
     @property
     def max_corpus_chars(self) -> int:
@@ -77,6 +78,7 @@ NAMES = {
     "CHARLM_PUBLISH_MAX_MB": "publish_max_mb",
     "CHARLM_PUBLISH_TTL_S": "publish_ttl_s",
     "CHARLM_RUNS_IN": "runs_in",
+    "CHARLM_CLUSTER": "cluster",
 }
 
 

@@ -84,19 +84,30 @@ def separate() -> bool:
 def run_options() -> dict:
     """TrainingJob's keywords for a run started now: where it runs, and its share of the cores (torch threads)
     when it has a process of its own."""
+    settings = settings_mod.get()
+    if settings.cluster:   # the cluster's workers hold the cores; a run asks for its threads' worth of them
+        return {"separate": True, "cluster": settings.cluster, "threads": _threads_setting() or 1}
     if not separate():
         return {"separate": False}
-    try:   # read here: a worker is forked from a process started with the first run, and its settings then
-        threads = int(os.environ.get("CHARLM_THREADS") or 0) or None
-    except ValueError:   # a mistyped setting falls back to the share, as set_threads does
-        threads = None
-    return {"separate": True, "threads": threads, "processes": settings_mod.get().max_jobs}
+    return {"separate": True, "threads": _threads_setting(), "processes": settings.max_jobs}
+
+
+def _threads_setting() -> int | None:
+    """CHARLM_THREADS, read here: a worker is forked from a process started with the first run, with the
+    settings of then. None when unset or mistyped (the share of the cores, as set_threads falls back to)."""
+    try:
+        return int(os.environ.get("CHARLM_THREADS") or 0) or None
+    except ValueError:
+        return None
 
 
 def ready_for_a_run() -> bool:
     """Whether a run can start here; False, with a line saying how to install torch, without it. A run in the
     server's own process loads torch here and gives it its share of the cores (a run started on the page that
-    first loads torch would otherwise take them all); a worker process loads it there, and the server never does."""
+    first loads torch would otherwise take them all); a worker process loads it there, and the server never does.
+    With a cluster, torch is the cluster's workers' business."""
+    if settings_mod.get().cluster:
+        return True
     if not (torch_side.installed() if separate() else torch_side.available()):
         st.info(torch_side.NEEDED, icon=":material/info:")
         return False

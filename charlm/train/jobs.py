@@ -49,7 +49,8 @@ class TrainingJob:
     by a daemon thread, or in that thread itself (separate=False: it shares the server's process, its random
     generators and threads, and a crash there ends the server). The thread only writes to this object, the page
     polls it. `threads`: torch threads for a separate run (None: its share of the cores, when `processes` runs
-    share them).
+    share them). With `cluster`, the process is on one of that cluster's workers, placed by its scheduler; the run
+    shows as queued, with its place among this server's runs waiting there, until it starts.
 
     A new run takes its configs; a resumed one (resume=Resume(...)) keeps its own, and `preset` names it for people.
     A run started from a trained model (start=charlm.train.startfrom.start_from(...)) trains start.corpus with
@@ -60,7 +61,7 @@ class TrainingJob:
                  train_cfg: TrainConfig | None = None, resume: Resume | None = None,
                  workdir: str | Path | None = None, abandon_after_s: float | None = None,
                  start: StartFrom | None = None, holder: Holder | None = None, separate: bool = True,
-                 threads: int | None = None, processes: int = 1):
+                 threads: int | None = None, processes: int = 1, cluster: str | None = None):
         if start is not None and (corpus is not start.corpus or model_cfg != start.model_cfg):
             raise TypeError("a run started from a model trains start.corpus with start.model_cfg")
         self.corpus, self.preset = corpus, preset
@@ -71,6 +72,7 @@ class TrainingJob:
         self.abandon_after_s = abandon_after_s
         self.holder = holder   # whose run it is, for the slots' fair shares; None: nobody in particular
         self.separate, self.threads, self.processes = separate, threads, processes
+        self.cluster = cluster   # a Dask scheduler's address: the run trains on its workers (charlm.train.cluster)
         self.pid: int | None = None   # the worker process's, once it has started (a separate run)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -116,8 +118,13 @@ class TrainingJob:
         return self._status in ("done", "stopped", "error")
 
     def place(self) -> int | None:
-        """Its place in the line while it waits for a slot (1: next), else None."""
-        return self._slots.place(self) if self._slots is not None and self._status == "queued" else None
+        """Its place in the line while it waits for a slot, or on the cluster for a worker (1: next), else None."""
+        if self._status != "queued":
+            return None
+        with _cluster_lock:
+            if self in _cluster_waiting:
+                return _cluster_waiting.index(self) + 1
+        return self._slots.place(self) if self._slots is not None else None
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -182,11 +189,7 @@ class TrainingJob:
             self._slots.leave(self)
             if self._admitted.is_set():       # admitted just as it gave up: hand the slot on
                 self._slots.release(self)
-            unwatched = self._abandoned() or self._gone_from_line()
-            with self._lock:
-                self._status = "stopped"
-                self._messages.append("stopped while waiting for a free training slot"
-                                      + (": nobody was watching (the page was closed)" if unwatched else ""))
+            self._stopped_waiting()
             return False
         with self._lock:
             self._status = "running"
@@ -197,6 +200,9 @@ class TrainingJob:
             return
         try:
             result = self._train()
+            if result is None:   # stopped (or abandoned) while it waited on the cluster
+                self._stopped_waiting()
+                return
             with self._lock:
                 self._result = result
                 self._status = "stopped" if result.stopped else "done"
@@ -219,14 +225,48 @@ class TrainingJob:
             if self._slots is not None:
                 self._slots.release(self)
 
-    def _train(self) -> TrainResult:
+    def _train(self) -> TrainResult | None:
+        """The run, where this job runs it; None when it was stopped before it started on the cluster."""
         args = (self.corpus, self.model_cfg, self.train_cfg)
         kwargs = dict(preset=self.preset, out=self.out, resume=self.resume, start=self.from_model)
+        request = worker.RunRequest(args, kwargs, self.threads, self.processes)
+        if self.cluster:
+            from charlm.train import cluster   # Dask loads only in a server that trains on a cluster
+            with self._lock, _cluster_lock:
+                self._status = "queued"
+                _cluster_waiting.append(self)
+            try:
+                return cluster.run(request, self._on_progress, self._stop, self.cluster, on_start=self._started,
+                                   gives_up=self._gives_up_waiting)
+            finally:
+                self._leave_cluster_line()
         if self.separate:
-            return worker.run(worker.RunRequest(args, kwargs, self.threads, self.processes), self._on_progress, self._stop,
-                              on_start=self._started)
+            return worker.run(request, self._on_progress, self._stop, on_start=self._started)
         from charlm.train.trainer import train   # here: torch loads when a run starts, not with the page
         return train(*args, **kwargs, on_progress=self._on_progress, stop=self._stop)
 
     def _started(self, pid: int) -> None:
         self.pid = pid
+        self._leave_cluster_line()
+        with self._lock:
+            if self._status == "queued":
+                self._status = "running"
+
+    def _leave_cluster_line(self) -> None:
+        with _cluster_lock:
+            if self in _cluster_waiting:
+                _cluster_waiting.remove(self)
+
+    def _gives_up_waiting(self) -> bool:
+        return self._stop.is_set() or self._abandoned() or self._gone_from_line()
+
+    def _stopped_waiting(self) -> None:
+        unwatched = self._abandoned() or self._gone_from_line()
+        with self._lock:
+            self._status = "stopped"
+            self._messages.append("stopped while waiting for a free training slot"
+                                  + (": nobody was watching (the page was closed)" if unwatched else ""))
+
+
+_cluster_lock = threading.Lock()
+_cluster_waiting: list[TrainingJob] = []   # this server's runs submitted to a cluster and not started, in order
