@@ -95,3 +95,15 @@ def test_a_bug_in_the_worker_is_logged_and_the_visitor_told_it_is_one(periodic_c
 ])
 def test_why_a_worker_died_is_said_for_people(exitcode, said):
     assert worker.died(exitcode) == said
+
+
+def test_a_temporary_folder_too_deep_for_the_fork_servers_socket_still_trains(periodic_corpus, tmp_path,
+                                                                              monkeypatch):
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(worker.tempfile, "tempdir", str(deep))   # as TMPDIR=deep would set it
+    assert worker._context().get_start_method() == "spawn"
+    job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, max_steps=5), workdir=tmp_path / "run")
+    job.start()
+    job.join(timeout=120)
+    assert job.snapshot().status == "done", job.snapshot().error

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ _log = logging.getLogger(__name__)
 POLL_S = 0.2          # how often the server looks at a quiet pipe, its stop flag and the worker's health
 JOIN_S = 30.0         # how long a worker that was asked to stop may take before it is killed
 _PRELOAD = ["charlm.train.trainer"]   # what the fork server imports once, for every worker it forks
+UNIX_PATH_BYTES = 107                 # the longest path a Unix socket may have (Linux's sun_path, less its 0)
+SOCKET_NAME_BYTES = 34                # what multiprocessing adds to the temporary folder: /pymp-…/listener-…
 
 
 class RunDied(UserError):
@@ -48,6 +52,12 @@ class RunRequest:
 
 
 def _context():
+    """The fork server's context; where its socket could not be made, a fresh interpreter per run ("spawn":
+    a second or two more to start). The fork server listens on a Unix socket in the temporary folder, and
+    such a path has at most 107 bytes: a deep TMPDIR (a test's) leaves no room for multiprocessing's own
+    pymp-XXXXXXXX/listener-XXXXXXXX."""
+    if len(os.fsencode(tempfile.gettempdir())) + SOCKET_NAME_BYTES > UNIX_PATH_BYTES:
+        return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
     return context
