@@ -122,3 +122,26 @@ def test_an_unreachable_cluster_is_a_message_for_people(periodic_corpus, tmp_pat
     error = job.snapshot().error
     assert job.snapshot().status == "error" and error.startswith(f"the training cluster at {address} cannot be "
                                                                    "reached")
+
+
+def test_a_run_waiting_for_the_clusters_cpus_shows_its_place_and_stop_withdraws_it(scheduler, periodic_corpus,
+                                                                                   tmp_path):
+    def run(name: str) -> TrainingJob:
+        return TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, **LONG), workdir=tmp_path / name,
+                           cluster=scheduler[0], threads=1).start()
+
+    first, second = run("first"), run("second")   # the worker's 2 CPUs, one each
+    try:
+        poll(lambda: first.pid is not None and second.pid is not None, deadline_s=60, what="two runs started")
+        third = run("third")
+        poll(lambda: third.snapshot().status == "queued", deadline_s=10, what="the third run waiting")
+        assert third.place() == 1 and third.snapshot().place == 1 and third.pid is None
+        third.stop()
+        third.join(timeout=30)
+        assert third.snapshot().status == "stopped" and third.pid is None   # withdrawn before it started
+        assert third.snapshot().messages == ["stopped while waiting for a free training slot"]
+    finally:
+        for job in (first, second):
+            job.stop()
+            job.join(timeout=30)
+    assert {first.snapshot().status, second.snapshot().status} == {"stopped"}
