@@ -53,11 +53,7 @@ def progress_line(snap: jobs.JobSnapshot, alive: bool) -> None:
 def best_evaluation(losses: list[tuple[int, float | None, float | None]]) -> tuple[int, float] | None:
     """(step, val nats/char) of the lowest validation loss so far, the earliest if tied: the evaluation whose
     weights the model file keeps (rewritten at every evaluation, it holds the best one's weights)."""
-    evaluated = [(val, step) for step, _, val in losses if val is not None]
-    if not evaluated:
-        return None
-    val, step = min(evaluated, key=lambda pair: pair[0])
-    return step, val
+    return overfit.best(losses)
 
 
 def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = None,

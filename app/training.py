@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from charlm.config import threads_setting
 from charlm.train import jobs
 from charlm.units import format_duration
 
@@ -84,21 +85,12 @@ def separate() -> bool:
 def run_options() -> dict:
     """TrainingJob's keywords for a run started now: where it runs, and its share of the cores (torch threads)
     when it has a process of its own."""
-    settings = settings_mod.get()
-    if settings.cluster:   # the cluster's workers hold the cores; a run asks for its threads' worth of them
-        return {"separate": True, "cluster": settings.cluster, "threads": _threads_setting() or 1}
+    settings = settings_mod.get()   # CHARLM_THREADS read here: a worker is forked from a fork server started
+    if settings.cluster:            # with the first run, which kept the settings of then   # the cluster's workers hold the cores; a run asks for its threads' worth of them
+        return {"separate": True, "cluster": settings.cluster, "threads": threads_setting() or 1}
     if not separate():
         return {"separate": False}
-    return {"separate": True, "threads": _threads_setting(), "processes": settings.max_jobs}
-
-
-def _threads_setting() -> int | None:
-    """CHARLM_THREADS, read here: a worker is forked from a process started with the first run, with the
-    settings of then. None when unset or mistyped (the share of the cores, as set_threads falls back to)."""
-    try:
-        return int(os.environ.get("CHARLM_THREADS") or 0) or None
-    except ValueError:
-        return None
+    return {"separate": True, "threads": threads_setting(), "processes": settings.max_jobs}
 
 
 def ready_for_a_run() -> bool:

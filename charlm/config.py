@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 from charlm.errors import UserError
@@ -13,6 +14,15 @@ OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "constant")
 OBJECTIVES = ("all", "last")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def threads_setting() -> int | None:
+    """CHARLM_THREADS, the torch threads a run uses; None when unset, 0 or mistyped (a mistyped setting must not
+    stop the app: the run takes its share of the cores)."""
+    try:
+        return int(os.environ.get("CHARLM_THREADS") or 0) or None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -100,20 +100,17 @@ def visitors(tmp_path, monkeypatch):
     """Make visitors; their jobs are stopped afterwards so no test leaves a training thread behind."""
     monkeypatch.setenv("CHARLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CHARLM_THREADS", "1")   # as the rest of the suite; the app would share cores
-    made = []
-
-    def make():
-        at = new_visitor()
-        made.append(at)
-        return at
-
-    yield make
-    stop_every_job(made)
+    yield from _visitors_stopped_after()
 
 
 @pytest.fixture
 def visitor(app_env):
     """Make visitors in the app's test settings (app_env); every job they started, on any page, is stopped after."""
+    yield from _visitors_stopped_after()
+
+
+def _visitors_stopped_after():
+    """A fixture's body: yields a maker of new visitors, then stops every job any of them started."""
     made = []
 
     def make():

@@ -38,6 +38,13 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def best(losses: list[tuple[int, float | None, float | None]]) -> tuple[int, float] | None:
+    """(step, val nats/char) of the lowest validation loss, the earliest of equals: the evaluation whose weights
+    the model file keeps (rewritten at every evaluation, it holds the best one's). None before the first."""
+    evals = [(step, val) for step, _, val in losses if _number(val)]
+    return min(evals, key=lambda pair: pair[1]) if evals else None
+
+
 def read(losses: list[tuple[int, float | None, float | None]], kept: int | None = None) -> Reading:
     """Read (step, train nats/char or None, val nats/char or None) rows, oldest first; rows without a validation
     loss (training steps between evaluations) are passed over. kept: the step whose weights the model holds, when
@@ -47,14 +54,14 @@ def read(losses: list[tuple[int, float | None, float | None]], kept: int | None 
     if len(evals) < 2:
         return Reading(gaps, None, None, "too few", "Not enough evaluations yet: the verdict on overfitting "
                        "needs at least two.")
-    best_at = min(range(len(evals)), key=lambda i: evals[i][2])   # the first of equals
-    step, best_train, best_val = evals[best_at]
-    best = (step, best_val)
+    step, best_val = lowest = best(losses)
+    best_at = next(i for i, (at, _, val) in enumerate(evals) if (at, val) == lowest)
+    best_train = evals[best_at][1]
     _, last_train, last_val = evals[-1]
     if best_at == len(evals) - 1:
-        return Reading(gaps, best, None, "learning", "Still learning: validation falls with training.")
+        return Reading(gaps, lowest, None, "learning", "Still learning: validation falls with training.")
     if last_val - best_val <= max(NOISE_SHARE * best_val, NOISE_FLOOR):
-        return Reading(gaps, best, None, "levelled",
+        return Reading(gaps, lowest, None, "levelled",
                        f"Levelled off: validation has stayed within noise (1 %) of its best, at step {step:,}, "
                        "since then; more training of this kind adds little.")
     weights = f" The weights kept are from step {(kept if kept is not None else step):,}."
@@ -64,4 +71,4 @@ def read(losses: list[tuple[int, float | None, float | None]], kept: int | None 
     else:
         verdict = (f"Validation loss has been rising since step {step:,}, and training loss has not fallen "
                    f"either since then: more training of this kind does not help.{weights}")
-    return Reading(gaps, best, step, "overfitting", verdict)
+    return Reading(gaps, lowest, step, "overfitting", verdict)

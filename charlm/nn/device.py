@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from charlm.config import ModelConfig, TrainConfig
+from charlm.config import ModelConfig, TrainConfig, threads_setting
 from charlm.errors import UserError
 
 
@@ -50,12 +50,7 @@ def cpu_cores() -> int:
 def set_threads(num: int | None = None, processes: int = 1) -> None:
     """Use `num` threads, else CHARLM_THREADS, else this process's share of the cores it may run on (all of
     them, or a `processes`-th when that many processes share the machine)."""
-    if not num:
-        try:
-            num = int(os.environ.get("CHARLM_THREADS", "0"))
-        except ValueError:   # a mistyped setting must not stop the app; fall back to every core
-            num = 0
-    num = num or cpu_cores() // max(1, processes)
+    num = num or threads_setting() or cpu_cores() // max(1, processes)
     torch.set_num_threads(max(1, num))
 
 

@@ -135,12 +135,7 @@ def serve(pipe, request: RunRequest) -> None:
 
     stop = threading.Event()
     threading.Thread(target=_listen, args=(pipe, stop), name="charlm-run-stop", daemon=True).start()
-    send = threading.Lock()   # the trainer's thread and nothing else send; the lock keeps a message whole
-
-    def emit(message: tuple) -> None:
-        with send:
-            pipe.send(message)
-
+    emit = pipe.send   # only the trainer's thread (this one) sends; the listener only reads
     try:
         set_threads(request.threads, processes=request.processes)
         result = train(*request.args, **request.kwargs, on_progress=lambda e: emit(("event", e)), stop=stop)
