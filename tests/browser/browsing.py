@@ -190,6 +190,9 @@ def new_tab(context, url: str):
     return page
 
 
-def cookie(context, name: str) -> dict | None:
-    """The context's cookie of that name (its value, max-age as `expires`, SameSite ...), or None."""
-    return next((c for c in context.cookies() if c["name"] == name), None)
+def cookie(page, name: str) -> dict:
+    """The cookie of that name in the page's browser (its value, max-age as `expires`, SameSite ...), once the
+    page has written it: a script the app's run put in the page writes it, which can be a moment after the run
+    is over."""
+    page.wait_for_function("name => document.cookie.split('; ').some(c => c.startsWith(name + '='))", arg=name)
+    return next(c for c in page.context.cookies() if c["name"] == name)

@@ -36,7 +36,7 @@ def test_an_address_opened_in_another_browser_is_a_fresh_session_and_a_reload_br
     upload_text(alice, "fox.txt", FOX)
     start_training(alice, minutes="3")
     expect(alice.get_by_text("What the model writes at step")).to_be_visible()   # a model exists from here
-    address, key = alice.url, cookie(alice.context, COOKIE)
+    address, key = alice.url, cookie(alice, COOKIE)
     assert "session" not in address and address.endswith("/train")
     assert key["sameSite"] == "Strict" and key["path"] == "/" and not key["secure"]   # plain HTTP here
     assert GRACE_S < key["expires"] - time.time() <= GRACE_S + 60      # the grace period and a minute more
@@ -46,7 +46,7 @@ def test_an_address_opened_in_another_browser_is_a_fresh_session_and_a_reload_br
     settle(bob)
     expect(main(bob).get_by_text("First choose a text")).to_be_visible()
     shot(bob, "private-1-alices-address-in-another-browser")
-    assert cookie(bob.context, COOKIE)["value"] != key["value"]   # a browser key of its own
+    assert cookie(bob, COOKIE)["value"] != key["value"]   # a browser key of its own
     assert_fresh(bob)
     upload_text(bob, "waves.txt", WAVES)      # and a session of his own, that works
 

@@ -37,7 +37,7 @@ def served(tmp_path_factory):
 
 
 def browser_key(page) -> str:
-    return cookie(page.context, "charlm_browser")["value"]
+    return cookie(page, "charlm_browser")["value"]
 
 
 def visitor_folders(tmp: Path) -> set[Path]:
