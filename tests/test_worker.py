@@ -35,10 +35,11 @@ def test_a_run_trains_in_another_process_and_streams_its_events(periodic_corpus,
         os.kill(job.pid, 0)
 
 
-def test_a_killed_worker_ends_its_run_as_failed_with_why_and_the_next_run_trains(periodic_corpus, tmp_path):
+def test_a_run_gives_pages_the_cpu_first_and_killed_ends_as_failed_with_why_and_the_next_run_trains(periodic_corpus, tmp_path):
     job = TrainingJob(periodic_corpus, "tiny", *configs(periodic_corpus, **LONG), workdir=tmp_path / "killed")
     job.start()
     poll(lambda: job.pid is not None and job.snapshot().latest is not None, what="the worker's first step")
+    assert os.getpriority(os.PRIO_PROCESS, job.pid) == min(os.nice(0) + worker.NICENESS, 19)   # pages go first
     os.kill(job.pid, signal.SIGKILL)
     poll(lambda: job.snapshot().status == "error", deadline_s=10, what="the run reported as failed")
     assert job.snapshot().error == ("the run's process was killed by SIGKILL (the machine may have run out of "

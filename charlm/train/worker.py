@@ -32,6 +32,10 @@ JOIN_S = 30.0         # how long a worker that was asked to stop may take before
 _PRELOAD = ["charlm.train.trainer"]   # what the fork server imports once, for every worker it forks
 UNIX_PATH_BYTES = 107                 # the longest path a Unix socket may have (Linux's sun_path, less its 0)
 SOCKET_NAME_BYTES = 34                # what multiprocessing adds to the temporary folder: /pymp-…/listener-…
+# How much lower a run's scheduling priority is than its server's: a run uses all the CPU it is given for
+# minutes, a page wants a moment of it now, so where they compete the page goes first. Alone, a run is as
+# fast as before (niceness only orders who waits).
+NICENESS = 10
 
 
 class RunDied(UserError):
@@ -137,6 +141,7 @@ def serve(pipe, request: RunRequest) -> None:
     threading.Thread(target=_listen, args=(pipe, stop), name="charlm-run-stop", daemon=True).start()
     emit = pipe.send   # only the trainer's thread (this one) sends; the listener only reads
     try:
+        os.nice(NICENESS)   # this process's own, never the server's
         set_threads(request.threads, processes=request.processes)
         result = train(*request.args, **request.kwargs, on_progress=lambda e: emit(("event", e)), stop=stop)
         emit(("result", result))
