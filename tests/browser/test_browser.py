@@ -55,7 +55,7 @@ def test_a_new_visitor_writes_brings_a_text_trains_stops_and_steps(served, brows
         os.kill(process.pid, signal.SIGCONT)
     expect(page.get_by_text("stopped after")).to_be_visible()
     settle(page)
-    assert page.get_by_test_id("stCode").count() == 5
+    expect(page.get_by_test_id("stCode")).to_have_count(5)
     assert all(len(text) > 4 for text in page.get_by_test_id("stCode").all_inner_texts())
     assert all(len(text) < len("The ") + 2000 for text in page.get_by_test_id("stCode").all_inner_texts())
 
