@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,27 @@ def scheduler(tmp_path_factory):
     finally:
         cluster.close(address)
         for pid in (worker, head):
-            os.kill(pid, signal.SIGTERM)
+            end(pid)
+
+
+def end(pid: int, grace_s: float = 10.0) -> None:
+    """Ask a detached process to end, and kill it if it is still there after grace_s: a dask worker can sit on
+    SIGTERM while its goodbye to a scheduler goes unanswered (seen: one outlived the test session)."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def detached(command: list[str], folder: Path, env: dict) -> int:
