@@ -50,10 +50,7 @@ def progress_line(snap: jobs.JobSnapshot, alive: bool) -> None:
         st.progress(fraction, text=f"{what} {fraction:.0%}{eta}")
 
 
-def best_evaluation(losses: list[tuple[int, float | None, float | None]]) -> tuple[int, float] | None:
-    """(step, val nats/char) of the lowest validation loss so far, the earliest if tied: the evaluation whose
-    weights the model file keeps (rewritten at every evaluation, it holds the best one's weights)."""
-    return overfit.best(losses)
+best_evaluation = overfit.best   # (step, val nats/char) of the evaluation whose weights the model file keeps
 
 
 def metrics_row(job: jobs.TrainingJob, latest, best: tuple[int, float] | None = None,

@@ -85,8 +85,10 @@ def separate() -> bool:
 def run_options() -> dict:
     """TrainingJob's keywords for a run started now: where it runs, and its share of the cores (torch threads)
     when it has a process of its own."""
-    settings = settings_mod.get()   # CHARLM_THREADS read here: a worker is forked from a fork server started
-    if settings.cluster:            # with the first run, which kept the settings of then   # the cluster's workers hold the cores; a run asks for its threads' worth of them
+    # CHARLM_THREADS is read here, not in the worker: workers are forked from a fork server started with the
+    # first run, which kept the settings of then.
+    settings = settings_mod.get()
+    if settings.cluster:   # the cluster's workers hold the cores; a run asks for its threads' worth of them
         return {"separate": True, "cluster": settings.cluster, "threads": threads_setting() or 1}
     if not separate():
         return {"separate": False}
